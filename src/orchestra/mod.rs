@@ -1,0 +1,1 @@
+//! Orchestration: the supervisor loop and the threads that feed it.
