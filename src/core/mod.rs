@@ -1,7 +1,11 @@
 //! The pure core: parsing, classification, evaluation and rendering.
 //! Nothing here makes a syscall; everything is testable without root.
 
+pub mod cli;
+pub mod config;
 pub mod exitcode;
+pub mod help;
+pub mod logfmt;
 pub mod mountinfo;
 pub mod options;
 pub mod quantity;

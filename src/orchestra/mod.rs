@@ -1,1 +1,4 @@
 //! Orchestration: the supervisor loop and the threads that feed it.
+
+pub mod app;
+pub mod supervisor;

@@ -1,0 +1,149 @@
+//! The `tracing` subscriber: turns each event into a [`Record`] and writes it
+//! to stderr in one `write(2)` (so lines from sealinit and the workload
+//! interleave cleanly). Spans are not used by sealinit and are ignored.
+//!
+//! Writing never fails loudly: a closed or broken stderr (EPIPE, EBADF) or a
+//! stuck non-blocking pipe just drops the line. SIGPIPE cannot kill sealinit
+//! because every signal is blocked and read from the signalfd.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record as SpanRecord};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+use crate::core::logfmt::{self, Record, Value};
+use crate::core::options::LogFormat;
+
+/// The stderr subscriber.
+pub struct StderrLog {
+    format: LogFormat,
+    max: Level,
+    lock: Mutex<()>,
+    next_span: AtomicU64,
+}
+
+/// Installs the global subscriber. Only the first call has an effect.
+pub fn init(format: LogFormat, max: Level) {
+    let sub = StderrLog {
+        format,
+        max,
+        lock: Mutex::new(()),
+        next_span: AtomicU64::new(1),
+    };
+    let _ = tracing::subscriber::set_global_default(sub);
+}
+
+struct Collect<'a>(&'a mut Record);
+
+impl Visit for Collect<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, Value::Str(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::Str(value.to_string()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::U64(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::Bool(value));
+    }
+}
+
+impl Collect<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        match (field.name(), value) {
+            ("message", Value::Str(s)) => self.0.msg = s,
+            ("event", Value::Str(s)) => self.0.event = s,
+            (name, v) => self.0.fields.push((name, v)),
+        }
+    }
+}
+
+fn level_name(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "error",
+        Level::WARN => "warn",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        _ => "trace",
+    }
+}
+
+impl Subscriber for StderrLog {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= &self.max
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::from_level(self.max))
+    }
+
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed).max(1))
+    }
+
+    fn record(&self, _span: &Id, _values: &SpanRecord<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut rec = Record {
+            level: level_name(event.metadata().level()),
+            ..Record::default()
+        };
+        event.record(&mut Collect(&mut rec));
+        if rec.event.is_empty() {
+            rec.event = "log".to_string();
+        }
+        let line = match self.format {
+            LogFormat::Text => logfmt::text(&rec),
+            LogFormat::Json => logfmt::json(&rec),
+        };
+        let _guard = self.lock.lock();
+        write_stderr(line.as_bytes());
+    }
+
+    fn enter(&self, _span: &Id) {}
+
+    fn exit(&self, _span: &Id) {}
+}
+
+/// Writes all of `buf` to fd 2 with `write(2)`, retrying EINTR and waiting
+/// briefly (`poll(2)`, 100 ms at most, a few times) on EAGAIN; gives up on
+/// any other error.
+fn write_stderr(mut buf: &[u8]) {
+    let mut stalls = 0;
+    while !buf.is_empty() {
+        // SAFETY: writing from a live slice of the stated length.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, buf.as_ptr().cast(), buf.len()) };
+        if n > 0 {
+            buf = &buf[n as usize..];
+            continue;
+        }
+        let err = std::io::Error::last_os_error().raw_os_error();
+        match err {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) if stalls < 5 => {
+                stalls += 1;
+                let mut pfd = libc::pollfd {
+                    fd: libc::STDERR_FILENO,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+            }
+            _ => return,
+        }
+    }
+}

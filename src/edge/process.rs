@@ -1,0 +1,157 @@
+//! Process control at the edge: spawning the workload with the inherited
+//! signal state, reaping, becoming a subreaper, and listing what is left.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use super::signals::{self, Inherited};
+
+/// How a reaped process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Why the workload could not be started (before any child existed).
+#[derive(Debug)]
+pub struct SpawnError {
+    pub program: OsString,
+    pub error: io::Error,
+}
+
+/// Spawns `argv` as the workload: in its own process group, owning the
+/// terminal's foreground when stdin is a tty, with the signal mask and
+/// ignored dispositions sealinit inherited. Returns the child's pid.
+pub fn spawn(argv: &[OsString], inherited: Inherited) -> Result<i32, SpawnError> {
+    let program = argv.first().cloned().unwrap_or_default();
+    let mut cmd = Command::new(&program);
+    cmd.args(&argv[1..]);
+    // SAFETY: the closure runs between fork and exec and only makes raw
+    // syscalls (rt_sigprocmask, setpgid, ioctl TIOCSPGRP, rt_sigaction): no
+    // allocation, no locks, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Block everything while we move process groups, so SIGTTOU from
+            // tcsetpgrp in a background group cannot stop us.
+            signals::raw_sigprocmask(libc::SIG_SETMASK, Some(&signals::ALL_SIGNALS), None)?;
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::isatty(libc::STDIN_FILENO) == 1 {
+                // Errors are not fatal: a tty from another session (ENOTTY,
+                // EPERM) just means no job control.
+                let pgrp = libc::getpgrp();
+                libc::tcsetpgrp(libc::STDIN_FILENO, pgrp);
+            }
+            signals::restore_in_child(&inherited)
+        });
+    }
+    match cmd.spawn() {
+        // The Child handle is dropped without waiting: sealinit reaps every
+        // process itself with waitpid(-1).
+        Ok(child) => Ok(child.id() as i32),
+        Err(error) => Err(SpawnError { program, error }),
+    }
+}
+
+/// Reaps one exited child without blocking (`waitpid(-1, WNOHANG)`).
+/// `Ok(None)` when children exist but none has exited; `Err(ECHILD)` when
+/// there are no children at all.
+pub fn reap_one() -> io::Result<Option<(i32, Ended)>> {
+    let mut status = 0;
+    // SAFETY: plain syscall with a valid out-pointer.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        return Ok(None);
+    }
+    let ended = if libc::WIFEXITED(status) {
+        Ended::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Ended::Signaled(libc::WTERMSIG(status))
+    } else {
+        // Stopped/continued are not reported without WUNTRACED/WCONTINUED.
+        Ended::Exited(0)
+    };
+    Ok(Some((pid, ended)))
+}
+
+/// Makes sealinit a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`), so
+/// orphans of the workload are re-parented to it when it is not PID 1.
+pub fn become_subreaper() -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The direct children of this process, from
+/// `/proc/self/task/*/children` (proc(5)). Falls back to scanning
+/// `/proc/*/stat` for our pid as parent when that file is unavailable.
+pub fn children() -> io::Result<Vec<i32>> {
+    let mut out = Vec::new();
+    let mut found_file = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                found_file = true;
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|s| s.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    if found_file {
+        return Ok(out);
+    }
+    let me = std::process::id() as i32;
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if parent_from_stat(&stat) == Some(me) {
+                out.push(pid);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The ppid field of a `/proc/PID/stat` line (after the parenthesised comm,
+/// which may itself contain spaces and parentheses).
+fn parent_from_stat(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppid_is_read_after_the_last_parenthesis() {
+        let cases = [
+            ("12 (sh) S 1 12 12 0", Some(1)),
+            ("12 (a) b) (c) S 77 12", Some(77)),
+            ("12 (x", None),
+            ("", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parent_from_stat(line), want, "{line:?}");
+        }
+    }
+}

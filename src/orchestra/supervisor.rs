@@ -1,0 +1,420 @@
+//! The supervisor loop: after the workload is spawned, sealinit lives here
+//! until it has reaped everything, then returns the exit code.
+//!
+//! One `poll(2)` waits on the signalfd and on a wake pipe fed by the watcher
+//! threads; there is no timeout unless a grace deadline is pending, so an idle
+//! container costs no wake-ups. Nothing in here returns early or panics on an
+//! error: every failure is logged and the loop carries on (the container's
+//! life is the workload's life).
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use crate::core::exitcode;
+use crate::core::options::signal_name;
+use crate::edge::process::{self, Ended};
+use crate::edge::signals::{self, Received};
+
+/// What the watcher threads may ask of the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Send this signal to the workload (`--limit-action signal:SIG`).
+    Signal { signo: i32, reason: String },
+    /// Stop the workload gracefully and exit with `code` (75, 77).
+    Stop { code: i32, reason: String },
+}
+
+/// The supervisor's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Forward to the child's process group (`-g`).
+    pub pgroup: bool,
+    /// TERM→KILL delay.
+    pub grace: Duration,
+}
+
+/// Requests from the watcher threads: a channel plus the read end of a pipe
+/// that the sender writes one byte to after each message.
+pub struct Requests {
+    pub rx: Receiver<Request>,
+    pub wake: OwnedFd,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: i32,
+    pub reason: String,
+}
+
+struct State {
+    child: i32,
+    pid1: bool,
+    me: u32,
+    settings: Settings,
+    main: Option<Ended>,
+    /// Set by a Stop request: the exit code and why.
+    stop: Option<(i32, String)>,
+    /// When to SIGKILL the workload after a Stop request.
+    stop_deadline: Option<Instant>,
+    /// When to SIGKILL what is left after the main child exited.
+    grace_deadline: Option<Instant>,
+    /// Orphans already sent SIGTERM during shutdown (subreaper mode).
+    termed: Vec<i32>,
+    killed: bool,
+    no_children: bool,
+}
+
+/// Runs the loop until the main child has exited and every other process
+/// has been reaped.
+pub fn run(
+    child: i32,
+    sigfd: &OwnedFd,
+    settings: Settings,
+    mut requests: Option<Requests>,
+) -> Outcome {
+    let mut st = State {
+        child,
+        pid1: std::process::id() == 1,
+        me: std::process::id(),
+        settings,
+        main: None,
+        stop: None,
+        stop_deadline: None,
+        grace_deadline: None,
+        termed: Vec::new(),
+        killed: false,
+        no_children: false,
+    };
+    let mut sigs = Vec::with_capacity(32);
+    let mut errors = 0u32;
+    loop {
+        if st.main.is_some() && st.no_children {
+            break;
+        }
+        let mut fds = vec![libc::pollfd {
+            fd: sigfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if let Some(r) = &requests {
+            fds.push(libc::pollfd {
+                fd: r.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let timeout = st.next_deadline().map_or(-1, |d| {
+            let left = d.saturating_duration_since(Instant::now());
+            // Round up so we never wake a millisecond early and spin.
+            left.as_millis().min(i32::MAX as u128) as i32 + 1
+        });
+        // SAFETY: `fds` is a live array of initialised pollfd structs.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                errors += 1;
+                tracing::error!(event = "error", error = %err, "poll failed: {err}; retrying");
+                if errors > 3 {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            continue;
+        }
+        errors = 0;
+        if fds[0].revents != 0 {
+            sigs.clear();
+            if let Err(err) = signals::read_signals(sigfd.as_raw_fd(), &mut sigs) {
+                tracing::error!(event = "error", error = %err, "reading the signalfd failed: {err}");
+            }
+            for s in &sigs {
+                st.on_signal(*s);
+            }
+        }
+        if let (Some(r), Some(pfd)) = (&requests, fds.get(1)) {
+            if pfd.revents != 0 {
+                let open = drain(r.wake.as_raw_fd());
+                while let Ok(req) = r.rx.try_recv() {
+                    st.on_request(req);
+                }
+                if !open {
+                    // Every sender is gone (POLLHUP would fire forever).
+                    requests = None;
+                }
+            }
+        }
+        st.on_deadlines();
+    }
+    st.outcome()
+}
+
+/// Empties the wake pipe; false once the write end is closed (EOF).
+fn drain(fd: i32) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: reading into a stack buffer from a non-blocking pipe.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0 {
+            return false;
+        }
+        if n < 0 {
+            return io::Error::last_os_error().raw_os_error() != Some(libc::EBADF);
+        }
+    }
+}
+
+impl State {
+    fn next_deadline(&self) -> Option<Instant> {
+        match (self.stop_deadline, self.grace_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_signal(&mut self, s: Received) {
+        if s.signo == libc::SIGCHLD {
+            self.reap_all();
+            return;
+        }
+        if s.pid == self.me {
+            // Raised by sealinit itself (e.g. SIGPIPE from a write to a broken
+            // stderr): not for the workload.
+            return;
+        }
+        let name = signal_name(s.signo);
+        if self.main.is_some() {
+            // The main child is gone; what is left is being shut down.
+            tracing::debug!(event = "signal", signal = %name, "{name} received during shutdown; not forwarded");
+            return;
+        }
+        let target = if self.settings.pgroup {
+            -self.child
+        } else {
+            self.child
+        };
+        let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
+        match signals::send(target, s.signo, queued) {
+            Ok(()) => {
+                if matches!(
+                    s.signo,
+                    libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGHUP
+                ) {
+                    tracing::info!(event = "signal", signal = %name, to = target, from = s.pid, "forwarded {name} to {}", describe(target));
+                } else {
+                    tracing::debug!(event = "signal", signal = %name, to = target, from = s.pid, "forwarded {name} to {}", describe(target));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(event = "signal", signal = %name, to = target, error = %err, "could not forward {name} to {}: {err}", describe(target));
+            }
+        }
+    }
+
+    fn reap_all(&mut self) {
+        loop {
+            match process::reap_one() {
+                Ok(Some((pid, ended))) => {
+                    if pid == self.child && self.main.is_none() {
+                        self.main = Some(ended);
+                        let (code, how) = match ended {
+                            Ended::Exited(c) => (c, format!("exited with code {c}")),
+                            Ended::Signaled(n) => (
+                                exitcode::for_signal(n),
+                                format!("was killed by {}", signal_name(n)),
+                            ),
+                        };
+                        tracing::info!(
+                            event = "child.exit",
+                            pid,
+                            code,
+                            "workload (pid {pid}) {how}"
+                        );
+                        self.stop_deadline = None;
+                        self.begin_shutdown();
+                    } else {
+                        tracing::debug!(event = "reap", pid, "reaped pid {pid}");
+                        if self.main.is_some() && !self.killed && !self.pid1 {
+                            // A process that died may have left orphans of its own.
+                            self.term_new_orphans();
+                        }
+                    }
+                }
+                Ok(None) => return,
+                Err(err) => {
+                    if err.raw_os_error() == Some(libc::ECHILD) {
+                        self.no_children = true;
+                    } else {
+                        tracing::error!(event = "error", error = %err, "waitpid failed: {err}");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The main child is gone: SIGTERM (and SIGCONT, so stopped processes
+    /// see it) to everything left, with `--grace` to finish.
+    fn begin_shutdown(&mut self) {
+        let left = self.remaining();
+        if left.is_empty() && !self.pid1 {
+            // Let the reap loop see ECHILD; nothing to signal.
+            return;
+        }
+        let grace = self.settings.grace;
+        if self.pid1 {
+            signal_all(libc::SIGTERM);
+            signal_all(libc::SIGCONT);
+        } else {
+            self.term_new_orphans();
+            let _ = signals::send(-self.child, libc::SIGTERM, None);
+            let _ = signals::send(-self.child, libc::SIGCONT, None);
+        }
+        tracing::info!(
+            event = "shutdown",
+            remaining = left.len() as u64,
+            grace_ms = grace.as_millis() as u64,
+            "sent SIGTERM to {} remaining process(es); SIGKILL in {:?} if they are still running",
+            left.len(),
+            grace
+        );
+        self.grace_deadline = Some(Instant::now() + grace);
+    }
+
+    fn term_new_orphans(&mut self) {
+        for pid in self.remaining() {
+            if !self.termed.contains(&pid) {
+                let _ = signals::send(pid, libc::SIGTERM, None);
+                let _ = signals::send(pid, libc::SIGCONT, None);
+                self.termed.push(pid);
+            }
+        }
+    }
+
+    fn remaining(&self) -> Vec<i32> {
+        process::children().unwrap_or_default()
+    }
+
+    fn on_request(&mut self, req: Request) {
+        if self.main.is_some() {
+            return;
+        }
+        match req {
+            Request::Signal { signo, reason } => {
+                let target = if self.settings.pgroup {
+                    -self.child
+                } else {
+                    self.child
+                };
+                let name = signal_name(signo);
+                match signals::send(target, signo, None) {
+                    Ok(()) => {
+                        tracing::warn!(event = "limit.action", action = "signal", signal = %name, reason = %reason,
+                        "sent {name} to {}: {reason}", describe(target))
+                    }
+                    Err(err) => {
+                        tracing::error!(event = "limit.action", action = "signal", signal = %name, error = %err,
+                        "could not send {name} to {}: {err}", describe(target))
+                    }
+                }
+            }
+            Request::Stop { code, reason } => {
+                if self.stop.is_some() {
+                    return;
+                }
+                let grace = self.settings.grace;
+                tracing::error!(event = "limit.action", action = "stop", code, reason = %reason,
+                    "stopping the workload: {reason}; SIGTERM now, SIGKILL in {grace:?}, then exit {code}");
+                let target = if self.settings.pgroup {
+                    -self.child
+                } else {
+                    self.child
+                };
+                let _ = signals::send(target, libc::SIGTERM, None);
+                let _ = signals::send(target, libc::SIGCONT, None);
+                self.stop = Some((code, reason));
+                self.stop_deadline = Some(Instant::now() + grace);
+            }
+        }
+    }
+
+    fn on_deadlines(&mut self) {
+        let now = Instant::now();
+        if self.stop_deadline.is_some_and(|d| d <= now) {
+            self.stop_deadline = None;
+            if self.main.is_none() {
+                tracing::warn!(
+                    event = "signal",
+                    signal = "SIGKILL",
+                    to = self.child,
+                    "workload did not stop within the grace period; sending SIGKILL"
+                );
+                let _ = signals::send(-self.child, libc::SIGKILL, None);
+                let _ = signals::send(self.child, libc::SIGKILL, None);
+            }
+        }
+        if self.grace_deadline.is_some_and(|d| d <= now) {
+            let left = self.remaining();
+            if self.pid1 {
+                signal_all(libc::SIGKILL);
+            } else {
+                for pid in &left {
+                    let _ = signals::send(*pid, libc::SIGKILL, None);
+                }
+                let _ = signals::send(-self.child, libc::SIGKILL, None);
+            }
+            if !self.killed {
+                tracing::warn!(
+                    event = "signal",
+                    signal = "SIGKILL",
+                    remaining = left.len() as u64,
+                    "{} process(es) still running after the grace period; sent SIGKILL",
+                    left.len()
+                );
+            }
+            self.killed = true;
+            // Keep checking every second for late orphans (SIGKILL is final,
+            // but a process may still be forking while it dies).
+            self.grace_deadline = Some(now + Duration::from_secs(1));
+            self.reap_all();
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        if let Some((code, reason)) = &self.stop {
+            return Outcome {
+                code: *code,
+                reason: reason.clone(),
+            };
+        }
+        match self.main {
+            Some(Ended::Exited(c)) => Outcome {
+                code: c,
+                reason: format!("workload exited with code {c}"),
+            },
+            Some(Ended::Signaled(n)) => Outcome {
+                code: exitcode::for_signal(n),
+                reason: format!("workload was killed by {}", signal_name(n)),
+            },
+            None => Outcome {
+                code: exitcode::OS_ERROR,
+                reason: "workload status unknown".into(),
+            },
+        }
+    }
+}
+
+/// `kill(-1, sig)`: every process in our PID namespace but us (PID 1 only).
+fn signal_all(sig: i32) {
+    let _ = signals::send(-1, sig, None);
+}
+
+fn describe(target: i32) -> String {
+    if target < 0 {
+        format!("process group {}", -target)
+    } else {
+        format!("pid {target}")
+    }
+}
