@@ -1,6 +1,7 @@
 //! The pure core: parsing, classification, evaluation and rendering.
 //! Nothing here makes a syscall; everything is testable without root.
 
+pub mod classify;
 pub mod exitcode;
 pub mod mountinfo;
 pub mod options;
