@@ -1,6 +1,7 @@
 //! The pure core: parsing, classification, evaluation and rendering.
 //! Nothing here makes a syscall; everything is testable without root.
 
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod exitcode;
