@@ -4,5 +4,6 @@
 pub mod exitcode;
 pub mod mountinfo;
 pub mod options;
+pub mod profiles;
 pub mod quantity;
 pub mod spec;
