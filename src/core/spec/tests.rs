@@ -427,3 +427,48 @@ fn duplicate_paths_within_one_source() {
         assert_eq!(duplicate_path(mounts), want.map(Path::new), "{name}");
     }
 }
+
+/// A cheap deterministic stand-in for the fuzzer until issue 8's targets
+/// exist: mutated fixtures and env values must never panic.
+#[test]
+fn mutated_inputs_never_panic() {
+    let mut seed: u64 = 0x5ea1_1417;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"[]{}=\"',:./\\\n\t #0123456789abkmpGiMsu\x00\xff";
+    let bases = [
+        fixture("all-keys.toml"),
+        fixture("design-example.toml"),
+        "tmpfs:/dev/shm:1Gi,emptydir:/tmp:500Mi,readonly:/etc/nginx".to_string(),
+    ];
+    for round in 0..3000 {
+        let mut bytes = bases[round % bases.len()].clone().into_bytes();
+        for _ in 0..1 + next() % 8 {
+            let pos = (next() as usize) % (bytes.len() + 1);
+            let b = alphabet[(next() as usize) % alphabet.len()];
+            match next() % 3 {
+                0 if pos < bytes.len() => bytes[pos] = b,
+                1 if pos < bytes.len() => {
+                    bytes.remove(pos);
+                }
+                _ => bytes.insert(pos, b),
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(f) = parse_spec_toml(&text, Path::new("mutant")) {
+            // Whatever parses must survive --print-spec unchanged.
+            let r = merge([&f]);
+            let printed = render_toml(&r.spec, &r.settings);
+            let back = parse_spec_toml(&printed, Path::new("printed"))
+                .unwrap_or_else(|e| panic!("{e}\n{printed}"));
+            assert_eq!(back.mounts, f.mounts, "{printed}");
+            assert_eq!(merge([&back]).spec, r.spec, "{printed}");
+        }
+        let _ = parse_mounts_env(&text);
+        let _ = parse_mount_flag(Tmpfs, &text);
+    }
+}
