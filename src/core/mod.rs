@@ -9,5 +9,6 @@ pub mod help;
 pub mod logfmt;
 pub mod mountinfo;
 pub mod options;
+pub mod profiles;
 pub mod quantity;
 pub mod spec;

@@ -4,3 +4,4 @@
 pub mod log;
 pub mod process;
 pub mod signals;
+pub mod specfile;
