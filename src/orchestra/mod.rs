@@ -1,1 +1,2 @@
 //! Orchestration: the supervisor loop and the threads that feed it.
+pub mod startup;
