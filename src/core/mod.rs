@@ -1,14 +1,17 @@
 //! The pure core: parsing, classification, evaluation and rendering.
 //! Nothing here makes a syscall; everything is testable without root.
 
+pub mod checks;
 pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod exitcode;
+pub mod facts;
 pub mod help;
 pub mod logfmt;
 pub mod mountinfo;
 pub mod options;
 pub mod profiles;
 pub mod quantity;
+pub mod report;
 pub mod spec;

@@ -2,6 +2,7 @@
 //! (or an error naming the operation and the path). No policy lives here.
 
 pub mod log;
+pub mod probe;
 pub mod process;
 pub mod signals;
 pub mod specfile;

@@ -1,4 +1,5 @@
 //! Orchestration: the supervisor loop and the threads that feed it.
 
 pub mod app;
+pub mod startup;
 pub mod supervisor;

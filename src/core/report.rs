@@ -1,0 +1,428 @@
+//! Rendering of check results: the headline, one line per finding, the `fix:`
+//! snippets (Kubernetes `volumes`/`volumeMounts` and `securityContext` YAML),
+//! the `sealinit mounts` table and its JSON form, and the JSON string
+//! escaping they share. Pure string building.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::core::checks::{classify_mount, Finding, Summary, Verdict};
+use crate::core::facts::{Facts, Identity};
+use crate::core::mountinfo::{MountEntry, MountTable};
+use crate::core::quantity;
+use crate::core::spec::{MountKind, MountSpec};
+
+/// Approximate binary size for humans: `512B`, `63.9Mi`, `5Gi`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64;
+    let mut unit = "";
+    for u in UNITS {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    let s = format!("{v:.1}");
+    format!("{}{unit}", s.strip_suffix(".0").unwrap_or(&s))
+}
+
+/// A Kubernetes volume name (DNS-1123 label) for a path:
+/// `/var/cache/nginx` -> `var-cache-nginx`, `/` -> `root`.
+pub fn volume_name(path: &Path) -> String {
+    let mut name = String::new();
+    for c in path.to_string_lossy().chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            name.push(c);
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    name.truncate(63);
+    let name = name.trim_end_matches('-');
+    if name.is_empty() {
+        "root".into()
+    } else {
+        name.into()
+    }
+}
+
+/// The `volumes` entry and the `volumeMounts` entry for a declared path.
+pub fn volume_yaml(path: &Path, kind: MountKind, size_limit: Option<u64>) -> String {
+    let name = volume_name(path);
+    let size = size_limit.map(quantity::format);
+    let mut y = String::from("# pod spec\nvolumes:\n");
+    let _ = writeln!(y, "  - name: {name}");
+    match kind {
+        MountKind::Tmpfs | MountKind::EmptyDir => {
+            y.push_str("    emptyDir:\n");
+            if kind == MountKind::Tmpfs {
+                y.push_str("      medium: Memory\n");
+            }
+            match &size {
+                Some(s) => _ = writeln!(y, "      sizeLimit: {s}"),
+                None => {
+                    y.push_str("      # add sizeLimit: to bound it (the kubelet evicts above it)\n")
+                }
+            }
+        }
+        MountKind::Pvc => {
+            let _ = writeln!(y, "    persistentVolumeClaim:\n      claimName: {name}");
+            let req = size.as_deref().unwrap_or("<size>");
+            let _ = writeln!(
+                y,
+                "# plus a PersistentVolumeClaim \"{name}\" (ReadWriteOnce) requesting storage: {req}"
+            );
+        }
+        MountKind::ReadOnly => {
+            let _ = writeln!(y, "    configMap:\n      name: {name}");
+        }
+        MountKind::Secret => {
+            let _ = writeln!(y, "    secret:\n      secretName: {name}");
+        }
+    }
+    y.push_str("# container spec\n");
+    y.push_str(&volume_mount_yaml(path, !kind.is_writable()));
+    y
+}
+
+fn volume_mount_yaml(path: &Path, read_only: bool) -> String {
+    let mut y = format!(
+        "volumeMounts:\n  - name: {}\n    mountPath: {}\n",
+        volume_name(path),
+        path.display()
+    );
+    if read_only {
+        y.push_str("    readOnly: true\n");
+    }
+    y
+}
+
+fn kind_volume_word(kind: MountKind) -> &'static str {
+    match kind {
+        MountKind::Tmpfs => "an emptyDir volume with medium: Memory",
+        MountKind::EmptyDir => "an emptyDir volume",
+        MountKind::Pvc => "a PersistentVolumeClaim volume",
+        MountKind::ReadOnly => "a configMap (or other readOnly) volume",
+        MountKind::Secret => "a secret volume",
+    }
+}
+
+/// Add (or replace with) a volume of the declared kind at exactly the path.
+pub fn missing_volume_fix(m: &MountSpec) -> String {
+    format!(
+        "mount {} at exactly {} (podman/docker: {}):\n{}",
+        kind_volume_word(m.kind),
+        m.path.display(),
+        runtime_flag(m),
+        volume_yaml(&m.path, m.kind, m.size_limit)
+    )
+}
+
+fn runtime_flag(m: &MountSpec) -> String {
+    let p = m.path.display();
+    match m.kind {
+        MountKind::Tmpfs => match m.size_limit {
+            Some(l) => format!("--tmpfs {p}:rw,noexec,nosuid,size={l}"),
+            None => format!("--tmpfs {p}:rw,noexec,nosuid"),
+        },
+        MountKind::EmptyDir | MountKind::Pvc => format!("-v VOLUME:{p}"),
+        MountKind::ReadOnly | MountKind::Secret => format!("-v SOURCE:{p}:ro"),
+    }
+}
+
+/// EROFS on a writable path: the volumeMount says `readOnly: true`.
+pub fn remove_read_only_fix(m: &MountSpec) -> String {
+    format!(
+        "remove `readOnly: true` from the volumeMount of {} (podman/docker: drop `:ro`):\n{}",
+        m.path.display(),
+        volume_mount_yaml(&m.path, false)
+    )
+}
+
+/// A read-only kind mounted rw: add `readOnly: true`.
+pub fn add_read_only_fix(m: &MountSpec) -> String {
+    format!(
+        "add `readOnly: true` to the volumeMount of {} (podman/docker: `:ro`):\n{}",
+        m.path.display(),
+        volume_mount_yaml(&m.path, true)
+    )
+}
+
+/// EACCES: the seed's Part 6 fix, with the ids that would make it writable.
+pub fn permission_fix(m: &MountSpec, owner_gid: u32, mode: u32, id: &Identity) -> String {
+    let uid = if id.uid == 0 { 65532 } else { id.uid };
+    let gid = if id.gid == 0 { 65532 } else { id.gid };
+    let (fs_group, why) = if mode & 0o020 != 0 && owner_gid != 0 {
+        (
+            owner_gid,
+            format!("the volume is group-writable by {owner_gid}: joining that group is enough"),
+        )
+    } else {
+        (
+            gid,
+            format!("the kubelet makes the volume group-owned by {gid} and group-writable"),
+        )
+    };
+    format!(
+        "run as a user that may write there; with fsGroup {why}:\n\
+         securityContext:\n  runAsUser: {uid}\n  runAsGroup: {gid}\n  fsGroup: {fs_group}\n\
+         and keep `readOnly: true` off the volumeMount of {p}. Volumes without ownership \
+         management (hostPath, some NFS) need `chown {uid}:{fs_group} {p}` on the source instead.",
+        p = m.path.display()
+    )
+}
+
+/// ENOSPC or nearly full: the seed's "No space left on device" fix.
+pub fn no_space_fix(m: &MountSpec) -> String {
+    let p = m.path.display();
+    let mut s = format!(
+        "find what fills it: `kubectl exec <pod> -- du -sh {p}`; delete or rotate what the \
+         workload leaves there; if the usage is legitimate, raise the limit"
+    );
+    let bigger = m.size_limit.and_then(|l| l.checked_mul(2));
+    match (m.kind, bigger) {
+        (MountKind::Pvc, Some(b)) => {
+            let _ = write!(
+                s,
+                ":\n# PersistentVolumeClaim {} (if its storage class allows resizing)\nresources:\n  requests:\n    storage: {}\n",
+                volume_name(&m.path),
+                quantity::format(b)
+            );
+        }
+        (_, Some(b)) => {
+            let _ = write!(s, ":\n{}", volume_yaml(&m.path, m.kind, Some(b)));
+            if m.kind == MountKind::Tmpfs {
+                s.push_str("# a memory-backed volume also needs the container's memory limit raised by as much\n");
+            }
+        }
+        (_, None) => s.push_str(" (sizeLimit of the volume)"),
+    }
+    s
+}
+
+/// A writable mount without noexec.
+pub fn noexec_fix(m: &MountSpec) -> String {
+    format!(
+        "mount it noexec where the runtime allows (podman/docker: --tmpfs {p}:rw,noexec,nosuid,nodev); \
+         a Kubernetes emptyDir cannot set noexec, so there accept the risk or deny exec \
+         from {p} in the AppArmor/SELinux profile",
+        p = m.path.display()
+    )
+}
+
+/// The fix for a writable root.
+pub fn read_only_root_yaml() -> String {
+    "run the container with a read-only root (podman/docker: --read-only):\n\
+     securityContext:\n  readOnlyRootFilesystem: true\n"
+        .into()
+}
+
+/// The fix for running as root under `require_non_root`.
+pub fn run_as_non_root_yaml() -> String {
+    "run as an unprivileged user:\n\
+     securityContext:\n  runAsNonRoot: true\n  runAsUser: 65532\n  runAsGroup: 65532\n  fsGroup: 65532\n"
+        .into()
+}
+
+/// `check: FAIL 2 failed, 1 warning, 7 passed; uid=.. gid=.. groups=..; root / overlay read-only`.
+pub fn headline(findings: &[Finding], facts: &Facts) -> String {
+    let s = Summary::of(findings);
+    let word = match s.verdict() {
+        Verdict::Pass => "PASS",
+        Verdict::Warn => "WARN",
+        Verdict::Fail => "FAIL",
+    };
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let root = match findings.iter().find(|f| f.check == "root") {
+        None => "root not checked (--root any)".to_string(),
+        Some(_) => {
+            let fs = facts
+                .mountinfo
+                .as_ref()
+                .ok()
+                .and_then(|t| t.at(Path::new("/")))
+                .map_or("?", |e| e.fs_type.as_str());
+            let ro = facts.root.as_ref().is_ok_and(|v| v.read_only);
+            format!("root / {fs} {}", if ro { "read-only" } else { "WRITABLE" })
+        }
+    };
+    format!(
+        "check: {word} {} failed, {}, {} passed; {}; {root}",
+        s.fail,
+        plural(s.warn, "warning", "warnings"),
+        s.pass,
+        facts.identity.describe()
+    )
+}
+
+/// `fail  /tmp  emptydir  expected: ...  observed: ...  why: ...` (one line).
+pub fn finding_line(f: &Finding) -> String {
+    let mut line = format!(
+        "{}  {}  {}  expected: {}  observed: {}",
+        f.verdict.as_str(),
+        f.path,
+        f.kind,
+        f.expected,
+        f.observed
+    );
+    if !f.why.is_empty() {
+        let _ = write!(line, "  why: {}", f.why);
+    }
+    line
+}
+
+/// The whole text report: headline, one line per finding, each fix indented.
+pub fn render_text(findings: &[Finding], facts: &Facts) -> String {
+    let mut out = headline(findings, facts);
+    out.push('\n');
+    for f in findings {
+        out.push_str(&finding_line(f));
+        out.push('\n');
+        if let Some(fix) = &f.fix {
+            for (i, l) in fix.lines().enumerate() {
+                let lead = if i == 0 { "  fix: " } else { "    " };
+                let _ = writeln!(out, "{lead}{l}");
+            }
+        }
+    }
+    out
+}
+
+/// One visible mount, prepared for the table and JSON.
+struct Row<'a> {
+    e: &'a MountEntry,
+    size: Option<u64>,
+    class: String,
+    declared: Option<&'static str>,
+}
+
+fn rows<'a>(table: &'a MountTable, declared: &[MountSpec]) -> Vec<Row<'a>> {
+    let n = table.entries.len();
+    (0..n)
+        .filter(|&i| {
+            let mp = &table.entries[i].mount_point;
+            !table.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
+        })
+        .map(|i| {
+            let e = &table.entries[i];
+            Row {
+                e,
+                size: e
+                    .super_option("size")
+                    .and_then(crate::core::checks::parse_tmpfs_size),
+                class: classify_mount(e).label(),
+                declared: declared
+                    .iter()
+                    .find(|m| m.path == e.mount_point)
+                    .map(|m| m.kind.as_str()),
+            }
+        })
+        .collect()
+}
+
+/// `sealinit mounts`: the visible mounts with type, ro/rw, exec, size= and
+/// classification, in kernel order.
+pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String {
+    let mut lines = vec![[
+        "MOUNT".to_string(),
+        "TYPE".into(),
+        "MODE".into(),
+        "EXEC".into(),
+        "SIZE".into(),
+        "DECLARED".into(),
+        "CLASS".into(),
+    ]];
+    for r in rows(table, declared) {
+        lines.push([
+            r.e.mount_point.display().to_string(),
+            r.e.fs_type.clone(),
+            if r.e.is_read_only() { "ro" } else { "rw" }.into(),
+            if r.e.has_option("noexec") {
+                "noexec"
+            } else {
+                "exec"
+            }
+            .into(),
+            r.size.map_or("-".into(), quantity::format),
+            r.declared.unwrap_or("-").into(),
+            r.class,
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for l in &lines {
+        for (w, c) in widths.iter_mut().zip(l) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for l in &lines {
+        let mut line = String::new();
+        for (i, (c, w)) in l.iter().zip(widths).enumerate() {
+            if i + 1 == l.len() {
+                line.push_str(c);
+            } else {
+                let _ = write!(line, "{c:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `sealinit mounts --log-format json`: one JSON object per visible mount per line.
+pub fn render_mounts_json(table: &MountTable, declared: &[MountSpec]) -> String {
+    let mut out = String::new();
+    let opt_str =
+        |s: Option<String>| s.map_or("null".into(), |s| format!("\"{}\"", json_escape(&s)));
+    for r in rows(table, declared) {
+        let _ = writeln!(
+            out,
+            "{{\"mount_point\":\"{}\",\"fs_type\":\"{}\",\"source\":\"{}\",\"root\":\"{}\",\
+             \"read_only\":{},\"noexec\":{},\"size_bytes\":{},\"size\":{},\"declared\":{},\"class\":\"{}\"}}",
+            json_escape(&r.e.mount_point.to_string_lossy()),
+            json_escape(&r.e.fs_type),
+            json_escape(&r.e.source),
+            json_escape(&r.e.root.to_string_lossy()),
+            r.e.is_read_only(),
+            r.e.has_option("noexec"),
+            r.size.map_or("null".into(), |s| s.to_string()),
+            opt_str(r.size.map(quantity::format)),
+            opt_str(r.declared.map(str::to_string)),
+            json_escape(&r.class),
+        );
+    }
+    out
+}
+
+/// Escapes a string for the inside of a JSON string literal (RFC 8259):
+/// `"` and `\`, and every control character as `\n`, `\t`, ... or `\u00XX`.
+pub fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;

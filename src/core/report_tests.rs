@@ -1,0 +1,319 @@
+//! Unit tests of `core::report`: names, YAML snippets, text layout, tables,
+//! JSON escaping.
+
+use super::*;
+use crate::core::facts::VfsFacts;
+use std::path::PathBuf;
+
+#[test]
+fn volume_name_cases() {
+    let cases = [
+        ("nested path", "/var/cache/nginx", "var-cache-nginx"),
+        ("root", "/", "root"),
+        ("underscores and dots", "/app/My_Data.d/", "app-my-data-d"),
+        ("shm", "/dev/shm", "dev-shm"),
+        ("runs of separators", "/a//b__c", "a-b-c"),
+        ("only symbols", "/__/", "root"),
+    ];
+    for (name, path, want) in cases {
+        assert_eq!(volume_name(Path::new(path)), want, "case {name}");
+    }
+    let long = format!("/{}", "x".repeat(100));
+    assert_eq!(
+        volume_name(Path::new(&long)).len(),
+        63,
+        "DNS-1123 label limit"
+    );
+}
+
+#[test]
+fn volume_yaml_per_kind() {
+    let gi = 1u64 << 30;
+    type Case = (
+        &'static str,
+        MountKind,
+        Option<u64>,
+        Vec<String>,
+        Vec<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "tmpfs is memory-backed with a sizeLimit",
+            MountKind::Tmpfs,
+            Some(gi),
+            vec![
+                "emptyDir:\n      medium: Memory\n".into(),
+                format!("      sizeLimit: {}\n", quantity::format(gi)),
+            ],
+            vec!["readOnly"],
+        ),
+        (
+            "emptydir without limit says to add one",
+            MountKind::EmptyDir,
+            None,
+            vec!["    emptyDir:\n      # add sizeLimit:".into()],
+            vec!["medium", "readOnly"],
+        ),
+        (
+            "pvc names the claim",
+            MountKind::Pvc,
+            Some(50 * gi),
+            vec![
+                "persistentVolumeClaim:\n      claimName: x-data\n".into(),
+                format!("requesting storage: {}", quantity::format(50 * gi)),
+            ],
+            vec!["emptyDir"],
+        ),
+        (
+            "readonly is a configMap mounted readOnly",
+            MountKind::ReadOnly,
+            None,
+            vec![
+                "configMap:\n      name: x-data\n".into(),
+                "    readOnly: true\n".into(),
+            ],
+            vec!["emptyDir"],
+        ),
+        (
+            "secret is a secret volume mounted readOnly",
+            MountKind::Secret,
+            None,
+            vec![
+                "secret:\n      secretName: x-data\n".into(),
+                "    readOnly: true\n".into(),
+            ],
+            vec!["emptyDir"],
+        ),
+    ];
+    for (name, kind, size, want, not) in cases {
+        let y = volume_yaml(Path::new("/x/data"), kind, size);
+        assert!(
+            y.starts_with("# pod spec\nvolumes:\n  - name: x-data\n"),
+            "case {name}: {y}"
+        );
+        assert!(
+            y.contains(
+                "# container spec\nvolumeMounts:\n  - name: x-data\n    mountPath: /x/data\n"
+            ),
+            "case {name}: {y}"
+        );
+        for w in want {
+            assert!(y.contains(&w), "case {name}: {w:?} not in\n{y}");
+        }
+        for n in not {
+            assert!(!y.contains(n), "case {name}: {n:?} unexpectedly in\n{y}");
+        }
+    }
+}
+
+#[test]
+fn human_bytes_cases() {
+    let cases = [
+        ("bytes", 512, "512B"),
+        ("exact kibi", 1024, "1Ki"),
+        ("fraction", 67_000_000, "63.9Mi"),
+        ("exact gibi", 5 << 30, "5Gi"),
+        ("max", u64::MAX, "16Ei"),
+    ];
+    for (name, n, want) in cases {
+        assert_eq!(human_bytes(n), want, "case {name}");
+    }
+}
+
+#[test]
+fn json_escape_cases() {
+    let cases = [
+        ("plain", "/var/cache", "/var/cache"),
+        ("quote and backslash", "a\"b\\c", "a\\\"b\\\\c"),
+        ("newline and tab", "a\nb\tc\r", "a\\nb\\tc\\r"),
+        (
+            "other control",
+            "\u{1}\u{1f}\u{7f}",
+            "\\u0001\\u001f\\u007f",
+        ),
+        ("unicode kept", "café ✓", "café ✓"),
+        ("backspace formfeed", "\u{8}\u{c}", "\\b\\f"),
+    ];
+    for (name, input, want) in cases {
+        assert_eq!(json_escape(input), want, "case {name}");
+    }
+}
+
+fn finding(verdict: Verdict, path: &str, fix: Option<&str>) -> Finding {
+    Finding {
+        check: "mount",
+        path: path.into(),
+        kind: "emptydir".into(),
+        expected: "its own writable mount (emptyDir)".into(),
+        observed: "not a mount".into(),
+        verdict,
+        why: if verdict == Verdict::Pass {
+            String::new()
+        } else {
+            "writes fail".into()
+        },
+        fix: fix.map(str::to_string),
+    }
+}
+
+fn facts_of(mountinfo: &str, root_ro: bool) -> Facts {
+    Facts {
+        mountinfo: MountTable::parse(mountinfo.as_bytes()).map_err(|e| e.reason),
+        root: Ok(VfsFacts {
+            read_only: root_ro,
+            ..VfsFacts::default()
+        }),
+        identity: Identity {
+            uid: 65532,
+            gid: 65532,
+            groups: vec![65532],
+        },
+        paths: vec![],
+    }
+}
+
+#[test]
+fn headline_and_text_layout() {
+    let mut root = finding(Verdict::Pass, "/", None);
+    root.check = "root";
+    let findings = vec![
+        root,
+        finding(
+            Verdict::Fail,
+            "/var/cache/nginx",
+            Some("add a volume:\nvolumes:\n  - name: x"),
+        ),
+        finding(Verdict::Warn, "/tmp", Some("noexec")),
+        finding(Verdict::Pass, "/run", None),
+    ];
+    let facts = facts_of("1 0 0:5 / / ro - overlay overlay rw\n", true);
+    let text = render_text(&findings, &facts);
+    let want = "\
+check: FAIL 1 failed, 1 warning, 2 passed; uid=65532 gid=65532 groups=65532; root / overlay read-only
+pass  /  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+fail  /var/cache/nginx  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount  why: writes fail
+  fix: add a volume:
+    volumes:
+      - name: x
+warn  /tmp  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount  why: writes fail
+  fix: noexec
+pass  /run  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+";
+    assert_eq!(text, want);
+}
+
+#[test]
+fn headline_variants() {
+    let facts = facts_of("1 0 0:5 / / rw - ext4 /dev/sda rw\n", false);
+    let mut root = finding(Verdict::Fail, "/", None);
+    root.check = "root";
+    let cases = [
+        ("all pass, root skipped", vec![finding(Verdict::Pass, "/a", None)], "check: PASS 0 failed, 0 warnings, 1 passed; uid=65532 gid=65532 groups=65532; root not checked (--root any)"),
+        ("writable root", vec![root], "check: FAIL 1 failed, 0 warnings, 0 passed; uid=65532 gid=65532 groups=65532; root / ext4 WRITABLE"),
+        ("two warnings", vec![finding(Verdict::Warn, "/a", None), finding(Verdict::Warn, "/b", None)], "check: WARN 0 failed, 2 warnings, 0 passed; uid=65532 gid=65532 groups=65532; root not checked (--root any)"),
+    ];
+    for (name, findings, want) in cases {
+        assert_eq!(headline(&findings, &facts), want, "case {name}");
+    }
+}
+
+const TABLE: &str = "\
+1 0 0:5 / / ro - overlay overlay rw
+2 1 0:6 / /tmp rw,nosuid,noexec - tmpfs tmpfs rw,size=65536k
+3 1 8:1 /var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/cache /var/cache/nginx rw - ext4 /dev/sda1 rw
+4 1 0:7 / /proc rw - proc proc rw
+5 1 8:1 /old /shadow rw - ext4 /dev/sda1 rw
+6 1 8:1 /new /shadow ro - ext4 /dev/sda1 rw
+";
+
+#[test]
+fn mounts_table_lists_visible_mounts_classified() {
+    let t = MountTable::parse(TABLE.as_bytes()).expect("parse");
+    let declared = vec![MountSpec {
+        path: PathBuf::from("/tmp"),
+        kind: MountKind::Tmpfs,
+        size_limit: Some(64 << 20),
+    }];
+    let out = render_mounts_table(&t, &declared);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "header + 5 visible mounts:\n{out}");
+    let cols = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        cols(lines[0]),
+        ["MOUNT", "TYPE", "MODE", "EXEC", "SIZE", "DECLARED", "CLASS"]
+    );
+    let tmp = cols(lines[2]);
+    assert_eq!(
+        tmp[..6],
+        [
+            "/tmp",
+            "tmpfs",
+            "rw",
+            "noexec",
+            &quantity::format(64 << 20),
+            "tmpfs"
+        ]
+    );
+    assert!(
+        lines[3].contains("kubernetes empty-dir volume \"cache\""),
+        "{out}"
+    );
+    assert!(lines[4].ends_with("platform mount"), "{out}");
+    assert!(
+        lines[5].starts_with("/shadow") && cols(lines[5])[2] == "ro",
+        "last mount wins: {out}"
+    );
+    let header_at = lines[0].find("TYPE");
+    assert_eq!(header_at, lines[3].find("ext4"), "columns align:\n{out}");
+}
+
+#[test]
+fn mounts_json_one_object_per_line() {
+    let t = MountTable::parse(TABLE.as_bytes()).expect("parse");
+    let out = render_mounts_json(&t, &[]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(
+        lines[1],
+        format!(
+            "{{\"mount_point\":\"/tmp\",\"fs_type\":\"tmpfs\",\"source\":\"tmpfs\",\"root\":\"/\",\
+             \"read_only\":false,\"noexec\":true,\"size_bytes\":67108864,\"size\":\"{}\",\
+             \"declared\":null,\"class\":\"tmpfs (runtime --tmpfs or emptyDir medium: Memory)\"}}",
+            quantity::format(64 << 20)
+        )
+    );
+    assert!(
+        lines[0].contains("\"size_bytes\":null,\"size\":null"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn permission_fix_picks_the_group() {
+    let id = Identity {
+        uid: 1001,
+        gid: 1001,
+        groups: vec![],
+    };
+    let m = MountSpec {
+        path: PathBuf::from("/data"),
+        kind: MountKind::Pvc,
+        size_limit: None,
+    };
+    let cases = [
+        ("group-writable by owner group", 999, 0o775, "fsGroup: 999"),
+        ("not group-writable", 999, 0o755, "fsGroup: 1001"),
+        ("root group never suggested", 0, 0o775, "fsGroup: 1001"),
+    ];
+    for (name, gid, mode, want) in cases {
+        let fix = permission_fix(&m, gid, mode, &id);
+        assert!(fix.contains(want), "case {name}: {fix}");
+        assert!(
+            fix.contains("runAsUser: 1001\n  runAsGroup: 1001"),
+            "case {name}: {fix}"
+        );
+    }
+    let root = Identity::default();
+    assert!(permission_fix(&m, 0, 0o755, &root).contains("runAsUser: 65532"));
+}

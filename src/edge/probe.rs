@@ -1,0 +1,225 @@
+//! Filesystem probes: the facts the start-up checks judge, gathered once.
+//! Reads the mount table once, then per declared path `lstat`/`stat`,
+//! `statvfs`/`statfs` and, for writable kinds, a write probe that leaves no
+//! trace. Returns plain data ([`Facts`]); no policy lives here.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{lstat, stat, FileStat, Mode, SFlag};
+use nix::sys::statfs::statfs;
+use nix::sys::statvfs::{statvfs, FsFlags};
+use nix::unistd::{getegid, geteuid, getgroups, unlink, write};
+
+use crate::core::facts::{Facts, Identity, PathFacts, ProbeOutcome, StatFacts, VfsFacts};
+use crate::core::mountinfo::MountTable;
+use crate::core::spec::{MountSpec, Spec};
+
+/// Gathers every fact the checks need: the mount table (read once from
+/// `proc_mountinfo`), `/`, the identity, and each declared path.
+pub fn gather(spec: &Spec, proc_mountinfo: &Path) -> Facts {
+    Facts {
+        mountinfo: read_mount_table(proc_mountinfo),
+        root: vfs_facts(Path::new("/")),
+        identity: identity(),
+        paths: spec.mounts.iter().map(path_facts).collect(),
+    }
+}
+
+/// Reads and parses a mountinfo file (proc(5)) in one `read`.
+pub fn read_mount_table(path: &Path) -> Result<MountTable, String> {
+    let text = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    MountTable::parse(&text)
+        .map_err(|e| format!("parse {} line {}: {}", path.display(), e.line, e.reason))
+}
+
+/// Effective uid/gid and supplementary groups: geteuid(2), getegid(2),
+/// getgroups(2).
+pub fn identity() -> Identity {
+    Identity {
+        uid: geteuid().as_raw(),
+        gid: getegid().as_raw(),
+        groups: getgroups()
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `statvfs(3)` and `statfs(2)` of `path`, or the errno.
+pub fn vfs_facts(path: &Path) -> Result<VfsFacts, i32> {
+    let v = statvfs(path).map_err(|e| e as i32)?;
+    let fs_magic = statfs(path)
+        // f_type is i64 on x86_64 glibc but not on every target.
+        .map(|s| {
+            #[allow(clippy::unnecessary_cast)]
+            let magic = s.filesystem_type().0 as i64;
+            magic
+        })
+        .unwrap_or(0);
+    let flags = v.flags();
+    Ok(VfsFacts {
+        read_only: flags.contains(FsFlags::ST_RDONLY),
+        noexec: flags.contains(FsFlags::ST_NOEXEC),
+        frsize: v.fragment_size() as u64,
+        blocks: v.blocks() as u64,
+        bfree: v.blocks_free() as u64,
+        bavail: v.blocks_available() as u64,
+        files: v.files() as u64,
+        ffree: v.files_free() as u64,
+        fs_magic,
+    })
+}
+
+fn to_stat_facts(s: &FileStat) -> StatFacts {
+    let fmt = SFlag::from_bits_truncate(s.st_mode & SFlag::S_IFMT.bits());
+    StatFacts {
+        uid: s.st_uid,
+        gid: s.st_gid,
+        mode: s.st_mode & 0o7777,
+        is_dir: fmt == SFlag::S_IFDIR,
+        is_symlink: fmt == SFlag::S_IFLNK,
+        dev: s.st_dev,
+    }
+}
+
+/// `lstat(2)` (`follow` false) or `stat(2)` of `path`, or the errno.
+pub fn stat_facts(path: &Path, follow: bool) -> Result<StatFacts, i32> {
+    let s = if follow { stat(path) } else { lstat(path) };
+    s.map(|s| to_stat_facts(&s)).map_err(|e| e as i32)
+}
+
+/// Everything about one declared path. Only writable kinds are write-probed:
+/// read-only kinds (and secrets above all) are never written to.
+pub fn path_facts(m: &MountSpec) -> PathFacts {
+    let lstat = stat_facts(&m.path, false);
+    let stat = stat_facts(&m.path, true).ok();
+    let resolved = std::fs::canonicalize(&m.path).ok().filter(|r| *r != m.path);
+    let probe = match stat {
+        Some(s) if s.is_dir && m.kind.is_writable() => Some(write_probe(&m.path)),
+        _ => None,
+    };
+    PathFacts {
+        path: m.path.clone(),
+        resolved,
+        lstat,
+        stat,
+        vfs: vfs_facts(&m.path),
+        probe,
+    }
+}
+
+/// Proves that the effective user can create and fill a file in `dir`,
+/// leaving nothing behind: `open(2)` with `O_TMPFILE` (an unnamed inode that
+/// vanishes on close), then `write(2)` of one byte so a full filesystem
+/// answers ENOSPC. Filesystems without `O_TMPFILE` (overlayfs, FUSE, old
+/// kernels: EOPNOTSUPP, EISDIR, EINVAL) get a create of a unique
+/// `.sealinit-probe-<pid>-<nanos>` with `O_EXCL`, the same write, and
+/// `unlink(2)`.
+pub fn write_probe(dir: &Path) -> ProbeOutcome {
+    let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+    match open(dir, flags, Mode::from_bits_truncate(0o600)) {
+        Ok(fd) => write_one(&fd),
+        Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => create_probe(dir),
+        Err(e) => ProbeOutcome::from_errno(e as i32),
+    }
+}
+
+fn write_one(fd: &std::os::fd::OwnedFd) -> ProbeOutcome {
+    match write(fd, b"s") {
+        Ok(_) => ProbeOutcome::Writable,
+        Err(e) => ProbeOutcome::from_errno(e as i32),
+    }
+}
+
+fn create_probe(dir: &Path) -> ProbeOutcome {
+    let flags =
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    for attempt in 0..4u32 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            ".sealinit-probe-{}-{}",
+            std::process::id(),
+            nanos.wrapping_add(attempt)
+        );
+        let path = dir.join(name);
+        match open(&path, flags, Mode::from_bits_truncate(0o600)) {
+            Ok(fd) => {
+                let outcome = write_one(&fd);
+                drop(fd);
+                // The probe just created this name; failing to remove it is
+                // not a fact about writability, and there is no one to tell.
+                let _ = unlink(&path);
+                return outcome;
+            }
+            Err(Errno::EEXIST) => continue,
+            Err(e) => return ProbeOutcome::from_errno(e as i32),
+        }
+    }
+    ProbeOutcome::Other(libc::EEXIST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("sealinit-probe-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("create scratch dir");
+        d
+    }
+
+    fn entries(d: &Path) -> usize {
+        std::fs::read_dir(d).expect("read_dir").count()
+    }
+
+    #[test]
+    fn write_probe_on_writable_dir_leaves_no_trace() {
+        let d = scratch("tmpfile");
+        assert_eq!(write_probe(&d), ProbeOutcome::Writable);
+        assert_eq!(create_probe(&d), ProbeOutcome::Writable);
+        assert_eq!(entries(&d), 0, "probe left a file behind");
+        std::fs::remove_dir(&d).expect("cleanup");
+    }
+
+    #[test]
+    fn write_probe_on_missing_dir_is_missing() {
+        let d = scratch("missing").join("nope");
+        assert_eq!(write_probe(&d), ProbeOutcome::Missing);
+        assert_eq!(create_probe(&d), ProbeOutcome::Missing);
+    }
+
+    #[test]
+    fn read_mount_table_names_path_on_error() {
+        let err = read_mount_table(Path::new("/nonexistent/mountinfo")).unwrap_err();
+        assert!(err.starts_with("read /nonexistent/mountinfo: "), "{err}");
+    }
+
+    #[test]
+    fn path_facts_of_a_symlink_resolves() {
+        let d = scratch("link");
+        let target = d.join("target");
+        std::fs::create_dir_all(&target).expect("mkdir");
+        let link = d.join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let pf = path_facts(&MountSpec {
+            path: link.clone(),
+            kind: crate::core::spec::MountKind::EmptyDir,
+            size_limit: None,
+        });
+        assert!(pf.lstat.expect("lstat").is_symlink);
+        assert!(pf.stat.expect("stat").is_dir);
+        assert_eq!(
+            pf.resolved.as_deref(),
+            Some(std::fs::canonicalize(&target).expect("canon").as_path())
+        );
+        assert_eq!(pf.probe, Some(ProbeOutcome::Writable));
+        std::fs::remove_dir_all(&d).expect("cleanup");
+    }
+}
