@@ -6,3 +6,5 @@ pub mod mountinfo;
 pub mod options;
 pub mod quantity;
 pub mod spec;
+pub mod threshold;
+pub mod usage_tree;

@@ -1,2 +1,5 @@
 //! Thin syscall edges: each function makes the calls and returns plain data
 //! (or an error naming the operation and the path). No policy lives here.
+
+pub mod inotify;
+pub mod usage;

@@ -1,1 +1,3 @@
 //! Orchestration: the supervisor loop and the threads that feed it.
+
+pub mod watcher;
