@@ -1,3 +1,4 @@
 //! Orchestration: the supervisor loop and the threads that feed it.
 
+pub mod tracker;
 pub mod watcher;
