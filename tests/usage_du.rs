@@ -291,3 +291,48 @@ fn walk_as_child() {
         r.unreadable.first().map(|(p, e)| (p, e.to_string()))
     );
 }
+
+/// Builds (once) a 100,000-file tree: 100 directories of 1,000 files.
+fn tree_100k() -> PathBuf {
+    let root = PathBuf::from("/var/tmp/sealinit-bench-100k");
+    if root.join("done").exists() {
+        return root;
+    }
+    let _ = fs::remove_dir_all(&root);
+    for d in 0..100 {
+        let dir = root.join(format!("d{d:03}"));
+        fs::create_dir_all(&dir).expect("mkdir");
+        for f in 0..1000 {
+            write_file(&dir.join(format!("f{f:04}")), (d * 1000 + f) % 5000);
+        }
+    }
+    write_file(&root.join("done"), 0);
+    root
+}
+
+/// Scan time of 100,000 files, walk_usage vs `du -sx -B1`, warm cache,
+/// best of 5. Run in release:
+/// `cargo test --release --test usage_du -- --ignored --nocapture bench_`
+#[test]
+#[ignore]
+fn bench_scan_100k_vs_du() {
+    let root = tree_100k();
+    let best = |f: &mut dyn FnMut()| {
+        (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let ours = best(&mut || {
+        let r = walk_usage(&root);
+        assert_eq!(r.inodes, 100_102);
+    });
+    let theirs = best(&mut || {
+        du(&["-B1"], &root);
+    });
+    eprintln!("100k files: walk_usage {ours:?}, du -sx -B1 {theirs:?} (best of 5)");
+}

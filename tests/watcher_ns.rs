@@ -17,6 +17,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use sealinit::core::spec::MountKind;
 use sealinit::core::threshold::Transition::{self, *};
+use sealinit::orchestra::tracker::MountTracker;
 use sealinit::orchestra::watcher::{
     spawn_watcher, UsageKind, WatchConfig, WatchEvent, WatchedMount, EPHEMERAL,
 };
@@ -225,4 +226,181 @@ fn ephemeral_total_fires_on_the_sum_of_emptydirs() {
     expect(&rx, eph, ClearedWarn);
     no_more(&rx);
     let _ = fs::remove_dir_all(&base);
+}
+
+/// `du -sx ARGS PATH`, first field.
+fn du(args: &[&str], path: &Path) -> u64 {
+    let out = std::process::Command::new("du")
+        .arg("-sx")
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run du");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("du total")
+}
+
+/// Drains the events (they are queued by the syscalls themselves, so once
+/// the operations returned they are all there) and compares with du.
+fn assert_tracker_matches_du(t: &mut MountTracker, root: &Path, step: &str) {
+    t.on_readable();
+    let f = t.figures();
+    assert_eq!(
+        (f.used, f.inodes),
+        (du(&["-B1"], root), du(&["--inodes"], root)),
+        "after {step}: tracker vs du (bytes, inodes)"
+    );
+}
+
+/// A named change applied to the tree.
+type Step = (&'static str, Box<dyn Fn(&Path)>);
+
+#[test]
+fn incremental_totals_match_du_after_each_change() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    private_ns();
+    let root = scratch("/var/tmp");
+    fs::create_dir_all(root.join("pre/sub")).expect("mkdir");
+    fill(&root.join("pre/sub/old"), 5000);
+    let mut t = MountTracker::new(root.clone(), true);
+    assert_eq!(t.method().as_str(), "events");
+    let steps: Vec<Step> = vec![
+        (
+            "create files",
+            Box::new(|r| {
+                fill(&r.join("a"), 10_000);
+                fill(&r.join("pre/b b\n"), 123);
+            }),
+        ),
+        (
+            "grow and truncate",
+            Box::new(|r| {
+                fill(&r.join("a"), 300_000);
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(r.join("pre/sub/old"))
+                    .and_then(|f| f.set_len(1 << 30))
+                    .expect("sparse grow");
+            }),
+        ),
+        (
+            "hard links in and across dirs",
+            Box::new(|r| {
+                fs::hard_link(r.join("a"), r.join("a2")).expect("link");
+                fs::hard_link(r.join("a"), r.join("pre/sub/a3")).expect("link");
+            }),
+        ),
+        (
+            "remove one link",
+            Box::new(|r| fs::remove_file(r.join("a")).expect("rm")),
+        ),
+        (
+            "new deep directory with content at once",
+            Box::new(|r| {
+                fs::create_dir_all(r.join("n1/n2/n3/n4")).expect("mkdir -p");
+                for i in 0..50 {
+                    fill(&r.join(format!("n1/n2/n3/n4/f{i}")), i * 1000);
+                }
+            }),
+        ),
+        (
+            "rename a directory",
+            Box::new(|r| {
+                fs::rename(r.join("n1/n2"), r.join("moved")).expect("mv dir");
+                fill(&r.join("moved/n3/after-move"), 4096);
+            }),
+        ),
+        (
+            "move a file across dirs, over another",
+            Box::new(|r| {
+                fill(&r.join("moved/n3/n4/f1"), 77_000);
+                fs::rename(r.join("moved/n3/n4/f1"), r.join("pre/b b\n")).expect("mv over");
+            }),
+        ),
+        (
+            "move a directory out of the tree and back in",
+            Box::new(|r| {
+                let out = r.with_extension("outside");
+                fs::rename(r.join("moved"), &out).expect("mv out");
+                fill(&out.join("n3/written-outside"), 9999);
+                fs::rename(&out, r.join("back")).expect("mv in");
+            }),
+        ),
+        (
+            "remove a whole subtree",
+            Box::new(|r| {
+                fs::remove_dir_all(r.join("back")).expect("rm -r");
+            }),
+        ),
+        (
+            "replace a directory by a file",
+            Box::new(|r| {
+                fs::remove_dir_all(r.join("pre/sub")).expect("rm -r");
+                fill(&r.join("pre/sub"), 2048);
+            }),
+        ),
+    ];
+    assert_tracker_matches_du(&mut t, &root, "start");
+    for (name, op) in steps {
+        op(&root);
+        assert_tracker_matches_du(&mut t, &root, name);
+    }
+    // The safety rescan agrees with the incremental state.
+    let before = t.figures();
+    t.rescan();
+    assert_eq!(t.figures(), before);
+    let _ = fs::remove_dir_all(&root);
+}
+
+fn vm_rss_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory and build time of the event tracker on a 100,000-file
+/// tree (built by `usage_du`'s bench, or here). Run in release:
+/// `cargo test --release --test watcher_ns -- --ignored --nocapture bench_`
+#[test]
+#[ignore]
+fn bench_tracker_memory_100k() {
+    let root = PathBuf::from("/var/tmp/sealinit-bench-100k");
+    if !root.join("done").exists() {
+        for d in 0..100 {
+            let dir = root.join(format!("d{d:03}"));
+            fs::create_dir_all(&dir).expect("mkdir");
+            for f in 0..1000 {
+                fill(&dir.join(format!("f{f:04}")), (d * 1000 + f) % 5000);
+            }
+        }
+        fill(&root.join("done"), 0);
+    }
+    let before = vm_rss_kib();
+    let t0 = std::time::Instant::now();
+    let mut t = MountTracker::new(root.clone(), true);
+    let built = t0.elapsed();
+    let after = vm_rss_kib();
+    assert_eq!(t.figures().inodes, 100_102);
+    // One write's cost: the event re-stats one entry.
+    let t1 = std::time::Instant::now();
+    fill(&root.join("d050/f0001"), 4096);
+    t.on_readable();
+    let one = t1.elapsed();
+    eprintln!(
+        "tracker on 100k files / {} dirs: RSS +{} KiB, initial scan+watch {built:?}, \
+         one write to figures {one:?}",
+        t.watched_dirs(),
+        after.saturating_sub(before)
+    );
 }

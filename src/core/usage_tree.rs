@@ -7,9 +7,9 @@
 //! Memory trade-off: inotify's delete event carries no size, so removing an
 //! entry in O(1) requires remembering what it counted. Each directory keeps
 //! its name (to rebuild paths) and a map from a 64-bit hash of each entry
-//! name to a 24-byte [`Slot`]; names of files are not stored. That is about
-//! 40 bytes per file (hash table overhead included) plus a node per
-//! directory. A hash collision between two names in the same directory
+//! name to a 24-byte `Slot`; names of files are not stored. That is 33 bytes
+//! per hash-table bucket, 40-70 bytes per file depending on the table's load,
+//! plus a node per directory. A hash collision between two names in the same directory
 //! (probability ~n²/2⁶⁴) would make one entry shadow the other until the
 //! next full rescan, the safety net that also corrects the rare cases listed
 //! on [`UsageTree::set_entry`].
@@ -17,6 +17,7 @@
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroI32;
 
 /// An inotify watch descriptor (or any per-directory key the caller uses).
 pub type Wd = i32;
@@ -37,8 +38,10 @@ pub struct EntryStat {
 struct Slot {
     bytes: u64,
     ino: u64,
-    /// Watch of the subdirectory, when the entry is a watched directory.
-    child: Option<Wd>,
+    /// Watch of the subdirectory, when the entry is a watched directory
+    /// (kernel watch descriptors are never 0; the niche keeps the slot at
+    /// 24 bytes).
+    child: Option<NonZeroI32>,
     is_dir: bool,
     /// Counted through [`UsageTree::links`] (hard-linked file).
     linked: bool,
@@ -222,7 +225,7 @@ impl UsageTree {
                 n.slots.remove(&key);
             }
             if let Some(child) = o.child {
-                self.drop_subtree(child, &mut out.dropped);
+                self.drop_subtree(child.get(), &mut out.dropped);
             }
         }
         let Some(s) = st else {
@@ -266,7 +269,9 @@ impl UsageTree {
             dropped.retain(|w| *w != wd);
         }
         if let Some(slot) = self.slot_mut(dir, key) {
-            if let Some(old) = slot.child.replace(wd) {
+            if let Some(old) =
+                std::mem::replace(&mut slot.child, NonZeroI32::new(wd)).map(NonZeroI32::get)
+            {
                 if old != wd {
                     self.drop_subtree(old, &mut dropped);
                 }
@@ -298,7 +303,7 @@ impl UsageTree {
         if let Some((p, name)) = parent {
             let key = name_key(&name);
             let slot = self.nodes.get(&p).and_then(|n| n.slots.get(&key)).copied();
-            if let Some(s) = slot.filter(|s| s.child == Some(wd)) {
+            if let Some(s) = slot.filter(|s| s.child.map(NonZeroI32::get) == Some(wd)) {
                 self.uncount(&s);
                 if let Some(n) = self.nodes.get_mut(&p) {
                     n.slots.remove(&key);
@@ -319,7 +324,7 @@ impl UsageTree {
             for slot in node.slots.values() {
                 self.uncount(slot);
                 if let Some(c) = slot.child {
-                    todo.push(c);
+                    todo.push(c.get());
                 }
             }
         }

@@ -169,3 +169,9 @@ fn root_self_and_unknown_watch() {
     assert_eq!(t.rel_path(99), None);
     assert_eq!(t.bytes(), 8192);
 }
+
+#[test]
+fn slot_stays_small() {
+    // Memory per tracked file is dominated by (u64 key, Slot) buckets.
+    assert_eq!(std::mem::size_of::<Slot>(), 24);
+}

@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -270,28 +270,30 @@ fn read_one(
 ) {
     let mut subdirs: Vec<CString> = Vec::new();
     let mut read_err = None;
-    let mut names: Vec<CString> = Vec::new();
+    let raw = dir.as_raw_fd();
+    // SAFETY: `raw` is owned by `dir`, which outlives this borrow (it is
+    // only used inside the loop below, while `dir` is alive and open); the
+    // borrow lets us fstatat relative to the directory while its iterator
+    // holds `&mut dir`, without copying every name first.
+    let dfd = unsafe { BorrowedFd::borrow_raw(raw) };
     for ent in dir.iter() {
-        match ent {
-            Ok(ent) => {
-                let name = ent.file_name();
-                let b = name.to_bytes();
-                if b != b"." && b != b".." {
-                    names.push(name.to_owned());
-                }
-            }
+        let ent = match ent {
+            Ok(ent) => ent,
             Err(e) => {
                 read_err = Some(e);
                 break;
             }
+        };
+        let name = ent.file_name();
+        let b = name.to_bytes();
+        if b == b"." || b == b".." {
+            continue;
         }
-    }
-    for name in names {
-        let st = match fstatat(&dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        let st = match fstatat(dfd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => entry_stat(&st),
             Err(Errno::ENOENT) => continue,
             Err(e) => {
-                let p = child_path(path, &name).to_path();
+                let p = child_path(path, name).to_path();
                 res.unreadable.push((p.clone(), os_err("fstatat", &p, e)));
                 continue;
             }
@@ -305,7 +307,7 @@ fn read_one(
         res.bytes = res.bytes.saturating_add(st.bytes);
         res.inodes += 1;
         if st.is_dir {
-            subdirs.push(name);
+            subdirs.push(name.to_owned());
         }
     }
     if let Some(e) = read_err {
