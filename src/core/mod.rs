@@ -15,3 +15,5 @@ pub mod profiles;
 pub mod quantity;
 pub mod report;
 pub mod spec;
+pub mod threshold;
+pub mod usage_tree;

@@ -1,8 +1,10 @@
 //! Thin syscall edges: each function makes the calls and returns plain data
 //! (or an error naming the operation and the path). No policy lives here.
 
+pub mod inotify;
 pub mod log;
 pub mod probe;
 pub mod process;
 pub mod signals;
 pub mod specfile;
+pub mod usage;

@@ -3,3 +3,5 @@
 pub mod app;
 pub mod startup;
 pub mod supervisor;
+pub mod tracker;
+pub mod watcher;

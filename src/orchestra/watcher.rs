@@ -1,0 +1,416 @@
+//! The usage watcher thread: keeps every writable mount's figures current
+//! ([`MountTracker`]), runs the threshold state machine per mount and for
+//! the ephemeral-storage total, logs `usage` (debug) and `usage.threshold`
+//! events, sends transitions to the supervisor and publishes a snapshot for
+//! the metrics server.
+//!
+//! It blocks in `poll(2)` on the inotify fds with no timeout other than the
+//! next safety rescan (or a tmpfs settle re-measure, see
+//! [`crate::orchestra::tracker::SETTLE`]): no wake-up while nothing changes. It never panics and
+//! never exits on an error: errors are logged and the loop carries on.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::core::quantity;
+use crate::core::spec::MountKind;
+use crate::core::threshold::{Level, ThresholdState, Thresholds, Transition};
+use crate::orchestra::tracker::MountTracker;
+
+/// Name of the pseudo-mount for the ephemeral-storage total.
+pub const EPHEMERAL: &str = "ephemeral-storage";
+
+/// A mount to watch (writable kinds only; others are ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedMount {
+    pub path: PathBuf,
+    pub kind: MountKind,
+    /// Declared sizeLimit. A tmpfs without one uses its `size=`; a disk
+    /// mount without one is reported, never acted on.
+    pub limit: Option<u64>,
+}
+
+/// Watcher settings (`--warn-at`, `--act-at`, rescan period,
+/// `SEALINIT_EPHEMERAL_LIMIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchConfig {
+    pub warn_at: u8,
+    pub act_at: u8,
+    /// Period of the full safety rescan (default 60 s).
+    pub rescan: Duration,
+    /// `limits.ephemeral-storage`, checked against the sum of disk-backed
+    /// emptyDirs.
+    pub ephemeral_limit: Option<u64>,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            warn_at: 80,
+            act_at: 95,
+            rescan: Duration::from_secs(60),
+            ephemeral_limit: None,
+        }
+    }
+}
+
+/// What a figure is about: a mount, or the ephemeral-storage total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageKind {
+    Mount(MountKind),
+    EphemeralTotal,
+}
+
+impl UsageKind {
+    /// `tmpfs`, `emptydir`, `pvc`, or `ephemeral-storage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageKind::Mount(k) => k.as_str(),
+            UsageKind::EphemeralTotal => EPHEMERAL,
+        }
+    }
+}
+
+/// A threshold transition, sent to the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    /// The mount path, or [`EPHEMERAL`] for the total.
+    pub path: PathBuf,
+    pub kind: UsageKind,
+    pub used: u64,
+    pub limit: Option<u64>,
+    pub inodes: u64,
+    pub transition: Transition,
+}
+
+/// One line of the shared snapshot (for the metrics server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountUsage {
+    pub path: PathBuf,
+    pub kind: UsageKind,
+    pub used: u64,
+    /// The effective limit (declared, or a tmpfs's `size=`).
+    pub limit: Option<u64>,
+    pub inodes: u64,
+    pub level: Level,
+    /// Times `--warn-at` / `--act-at` was crossed upwards.
+    pub warn_crossings: u64,
+    pub act_crossings: u64,
+    /// `events`, `periodic`, `missing`, or `sum` for the total.
+    pub method: &'static str,
+}
+
+/// Shared, current figures of every watched mount.
+pub type Snapshot = Arc<Mutex<Vec<MountUsage>>>;
+
+/// The running watcher.
+#[derive(Debug)]
+pub struct WatcherHandle {
+    pub thread: JoinHandle<()>,
+    pub snapshot: Snapshot,
+}
+
+/// Starts the watcher thread. The first measurement happens on the thread.
+/// After each `tx.send` one byte is written to `wake` (the write end of a
+/// pipe the supervisor polls); a full pipe or a gone receiver is ignored.
+pub fn spawn_watcher(
+    mounts: Vec<WatchedMount>,
+    cfg: WatchConfig,
+    tx: Sender<WatchEvent>,
+    wake: OwnedFd,
+) -> std::io::Result<WatcherHandle> {
+    let snapshot: Snapshot = Arc::new(Mutex::new(Vec::new()));
+    let shared = Arc::clone(&snapshot);
+    let thread = std::thread::Builder::new()
+        .name("sealinit-usage".into())
+        .spawn(move || {
+            let mut w = Watcher::new(mounts, cfg, tx, wake, shared);
+            w.run()
+        })?;
+    Ok(WatcherHandle { thread, snapshot })
+}
+
+/// A figure under threshold watch.
+struct Watched {
+    path: PathBuf,
+    kind: UsageKind,
+    declared: Option<u64>,
+    /// `None` for the ephemeral total.
+    tracker: Option<MountTracker>,
+    state: ThresholdState,
+    used: u64,
+    inodes: u64,
+    limit: Option<u64>,
+    logged: Option<(u64, u64, Option<u64>)>,
+    warn_crossings: u64,
+    act_crossings: u64,
+}
+
+struct Watcher {
+    items: Vec<Watched>,
+    cfg: WatchConfig,
+    tx: Sender<WatchEvent>,
+    wake: OwnedFd,
+    snapshot: Snapshot,
+}
+
+impl Watcher {
+    fn new(
+        mounts: Vec<WatchedMount>,
+        cfg: WatchConfig,
+        tx: Sender<WatchEvent>,
+        wake: OwnedFd,
+        snapshot: Snapshot,
+    ) -> Watcher {
+        let mut items: Vec<Watched> = mounts
+            .into_iter()
+            .filter(|m| m.kind.is_writable())
+            .map(|m| Watched {
+                tracker: Some(MountTracker::new(m.path.clone(), m.kind.is_disk_backed())),
+                path: m.path,
+                kind: UsageKind::Mount(m.kind),
+                declared: m.limit,
+                state: ThresholdState::default(),
+                used: 0,
+                inodes: 0,
+                limit: None,
+                logged: None,
+                warn_crossings: 0,
+                act_crossings: 0,
+            })
+            .collect();
+        if cfg.ephemeral_limit.is_some() {
+            items.push(Watched {
+                path: PathBuf::from(EPHEMERAL),
+                kind: UsageKind::EphemeralTotal,
+                declared: cfg.ephemeral_limit,
+                tracker: None,
+                state: ThresholdState::default(),
+                used: 0,
+                inodes: 0,
+                limit: None,
+                logged: None,
+                warn_crossings: 0,
+                act_crossings: 0,
+            });
+        }
+        Watcher {
+            items,
+            cfg,
+            tx,
+            wake,
+            snapshot,
+        }
+    }
+
+    fn run(&mut self) {
+        let period = self.cfg.rescan.max(Duration::from_millis(100));
+        let mut deadline = Instant::now() + period;
+        self.evaluate();
+        loop {
+            let ready = self.wait(deadline);
+            let mut changed = false;
+            for i in ready {
+                if let Some(t) = self.items.get_mut(i).and_then(|w| w.tracker.as_mut()) {
+                    changed |= t.on_readable();
+                }
+            }
+            let now = Instant::now();
+            for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
+                if t.settle_due().is_some_and(|d| d <= now) {
+                    t.settle();
+                    changed = true;
+                }
+            }
+            if Instant::now() >= deadline {
+                for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
+                    t.rescan();
+                }
+                deadline = Instant::now() + period;
+                changed = true;
+            }
+            if changed {
+                self.evaluate();
+            }
+        }
+    }
+
+    /// Blocks until an inotify fd is readable or the deadline passes;
+    /// returns the indices of the readable items.
+    fn wait(&self, deadline: Instant) -> Vec<usize> {
+        let mut idx = Vec::new();
+        let mut fds = Vec::new();
+        for (i, w) in self.items.iter().enumerate() {
+            if let Some(fd) = w.tracker.as_ref().and_then(|t| t.fd()) {
+                idx.push(i);
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+        }
+        let next = self
+            .items
+            .iter()
+            .filter_map(|w| w.tracker.as_ref().and_then(|t| t.settle_due()))
+            .fold(deadline, |a, b| a.min(b));
+        let left = next.saturating_duration_since(Instant::now());
+        // Round up so that we do not wake a millisecond early and spin.
+        let ms = left.as_millis().saturating_add(1).min(i32::MAX as u128);
+        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => return Vec::new(),
+            Err(e) => {
+                tracing::warn!(event = "usage", error = %e.desc(),
+                    "poll on the usage watches failed: {}; retrying", e.desc());
+                // Avoid a hot loop on a persistent error.
+                std::thread::sleep(Duration::from_millis(100));
+                return Vec::new();
+            }
+        }
+        fds.iter()
+            .zip(idx)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, i)| i)
+            .collect()
+    }
+
+    /// Refreshes figures, runs the state machines, logs, sends, publishes.
+    fn evaluate(&mut self) {
+        let t = Thresholds {
+            warn_at: self.cfg.warn_at,
+            act_at: self.cfg.act_at,
+        };
+        let mut eph = 0u64;
+        let mut eph_inodes = 0u64;
+        let mut events = Vec::new();
+        for w in self.items.iter_mut() {
+            match &w.tracker {
+                Some(tr) => {
+                    let f = tr.figures();
+                    w.used = f.used;
+                    w.inodes = f.inodes;
+                    w.limit = w.declared.or(f.size);
+                    if w.kind == UsageKind::Mount(MountKind::EmptyDir) {
+                        eph = eph.saturating_add(f.used);
+                        eph_inodes = eph_inodes.saturating_add(f.inodes);
+                    }
+                }
+                None => {
+                    w.used = eph;
+                    w.inodes = eph_inodes;
+                    w.limit = w.declared;
+                }
+            }
+            let figures = (w.used, w.inodes, w.limit);
+            if w.logged != Some(figures) {
+                w.logged = Some(figures);
+                log_usage(w);
+            }
+            for tr in w.state.observe(t, w.used, w.limit) {
+                match tr {
+                    Transition::CrossedWarn => w.warn_crossings += 1,
+                    Transition::CrossedAct => w.act_crossings += 1,
+                    _ => {}
+                }
+                log_threshold(w, tr, t);
+                events.push(WatchEvent {
+                    path: w.path.clone(),
+                    kind: w.kind,
+                    used: w.used,
+                    limit: w.limit,
+                    inodes: w.inodes,
+                    transition: tr,
+                });
+            }
+        }
+        self.publish();
+        for ev in events {
+            if self.tx.send(ev).is_ok() {
+                let _ = nix::unistd::write(self.wake.as_fd(), &[1u8]);
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let rows: Vec<MountUsage> = self
+            .items
+            .iter()
+            .map(|w| MountUsage {
+                path: w.path.clone(),
+                kind: w.kind,
+                used: w.used,
+                limit: w.limit,
+                inodes: w.inodes,
+                level: w.state.level(),
+                warn_crossings: w.warn_crossings,
+                act_crossings: w.act_crossings,
+                method: w.tracker.as_ref().map_or("sum", |t| t.method().as_str()),
+            })
+            .collect();
+        // A poisoned lock only means a reader panicked; the data is ours.
+        let mut guard = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = rows;
+    }
+}
+
+fn percent(used: u64, limit: u64) -> u64 {
+    if limit == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(used) * 100 / u128::from(limit)).unwrap_or(u64::MAX)
+}
+
+fn log_usage(w: &Watched) {
+    let path = w.path.display();
+    let limit = w.limit.map_or("no limit".to_string(), quantity::format);
+    tracing::debug!(event = "usage", path = %path, kind = w.kind.as_str(),
+        used_bytes = w.used, limit_bytes = w.limit.unwrap_or(0), used_inodes = w.inodes,
+        "{path}: {} used of {limit}, {} inodes", quantity::format(w.used), w.inodes);
+}
+
+fn log_threshold(w: &Watched, tr: Transition, t: Thresholds) {
+    let path = w.path.display();
+    let limit = w.limit.unwrap_or(0);
+    let pct = percent(w.used, limit);
+    let (used_q, limit_q) = (quantity::format(w.used), quantity::format(limit));
+    let fix = match w.kind {
+        UsageKind::Mount(MountKind::Tmpfs) => format!(
+            "{path} is a memory-backed emptyDir: at 100% writes fail with ENOSPC, and its \
+             usage counts against the container's memory limit. Delete what the workload no \
+             longer needs there, or raise the volume's sizeLimit (and the memory limit)."
+        ),
+        UsageKind::EphemeralTotal => "the disk-backed emptyDirs together approach \
+             limits.ephemeral-storage; the kubelet evicts the pod above it. Clean up, or raise \
+             resources.limits.ephemeral-storage."
+            .to_string(),
+        UsageKind::Mount(_) => format!(
+            "the kubelet evicts the pod once {path} exceeds its sizeLimit. Delete what the \
+             workload no longer needs there, or raise the volume's sizeLimit."
+        ),
+    };
+    match tr {
+        Transition::CrossedWarn | Transition::CrossedAct => {
+            let (line, name) = match tr {
+                Transition::CrossedWarn => (t.warn_at, "--warn-at"),
+                _ => (t.act_at, "--act-at"),
+            };
+            tracing::warn!(event = "usage.threshold", path = %path, kind = w.kind.as_str(),
+                transition = tr.as_str(), used_bytes = w.used, limit_bytes = limit,
+                used_inodes = w.inodes, percent = pct, threshold = u64::from(line), fix = %fix,
+                "{path} is {pct}% full ({used_q} of {limit_q}), past {name} {line}%");
+        }
+        Transition::ClearedAct | Transition::ClearedWarn => {
+            tracing::info!(event = "usage.threshold", path = %path, kind = w.kind.as_str(),
+                transition = tr.as_str(), used_bytes = w.used, limit_bytes = limit,
+                used_inodes = w.inodes, percent = pct,
+                "{path} is back to {pct}% full ({used_q} of {limit_q}); the {} line is re-armed",
+                if tr == Transition::ClearedAct { "--act-at" } else { "--warn-at" });
+        }
+    }
+}

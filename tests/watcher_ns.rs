@@ -1,0 +1,406 @@
+//! The usage watcher end to end, as root, in a private mount namespace of
+//! the test thread (inherited by the watcher thread it spawns): a tmpfs and
+//! a disk-backed bind mount filled past 80% and 95% produce the transitions
+//! in order; dropping back re-arms; the ephemeral total fires on the sum.
+//! Synchronises on the channel only (`recv_timeout` is a failure guard).
+//! Run: `cargo test --test watcher_ns`.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use sealinit::core::spec::MountKind;
+use sealinit::core::threshold::Transition::{self, *};
+use sealinit::orchestra::tracker::MountTracker;
+use sealinit::orchestra::watcher::{
+    spawn_watcher, UsageKind, WatchConfig, WatchEvent, WatchedMount, EPHEMERAL,
+};
+
+const GUARD: Duration = Duration::from_secs(20);
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn private_ns() {
+    unshare(CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .expect("make / private");
+}
+
+fn scratch(base: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let p = PathBuf::from(base).join(format!(
+        "sealinit-watch-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    fs::create_dir_all(&p).expect("mkdir scratch");
+    p
+}
+
+fn bind(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).expect("mkdir bind target");
+    mount(Some(src), dst, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
+}
+
+fn tmpfs(at: &Path, size: &str) {
+    fs::create_dir_all(at).expect("mkdir tmpfs");
+    mount(
+        Some("tmpfs"),
+        at,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some(format!("size={size}").as_str()),
+    )
+    .expect("mount tmpfs");
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).expect("pipe2")
+}
+
+fn fill(p: &Path, len: usize) {
+    fs::write(p, vec![7u8; len]).expect("write");
+}
+
+/// The next event must be `transition` for `path`.
+fn expect(rx: &Receiver<WatchEvent>, path: &Path, transition: Transition) -> WatchEvent {
+    let ev = rx
+        .recv_timeout(GUARD)
+        .unwrap_or_else(|e| panic!("no event ({e}); expected {transition:?} for {path:?}"));
+    assert_eq!(
+        (ev.path.as_path(), ev.transition),
+        (path, transition),
+        "unexpected event {ev:?}"
+    );
+    ev
+}
+
+fn no_more(rx: &Receiver<WatchEvent>) {
+    if let Ok(ev) = rx.try_recv() {
+        panic!("unexpected extra event {ev:?}");
+    }
+}
+
+#[test]
+fn tmpfs_and_disk_mount_cross_and_rearm() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    private_ns();
+    let base = scratch("/var/tmp");
+    let tmp = base.join("tmp");
+    tmpfs(&tmp, "4m"); // no declared limit: its size= is the limit
+    let backing = base.join("backing");
+    fs::create_dir(&backing).expect("mkdir backing");
+    let disk = base.join("cache");
+    bind(&backing, &disk);
+    let limit: u64 = 1_000_000;
+    let (rd, wr) = pipe();
+    let (tx, rx) = channel();
+    let cfg = WatchConfig {
+        rescan: Duration::from_secs(3600), // events only: no rescan helps
+        ..WatchConfig::default()
+    };
+    let mounts = vec![
+        WatchedMount {
+            path: tmp.clone(),
+            kind: MountKind::Tmpfs,
+            limit: None,
+        },
+        WatchedMount {
+            path: disk.clone(),
+            kind: MountKind::EmptyDir,
+            limit: Some(limit),
+        },
+    ];
+    let h = spawn_watcher(mounts, cfg, tx, wr).expect("spawn watcher");
+
+    // tmpfs, 4 MiB (4194304): 3.5 MB is 83%, 4.0 MB is 95.4%, 0.5 MB is 12%.
+    fill(&tmp.join("a"), 3_500_000);
+    let ev = expect(&rx, &tmp, CrossedWarn);
+    assert_eq!(ev.limit, Some(4 << 20));
+    assert_eq!(ev.kind, UsageKind::Mount(MountKind::Tmpfs));
+    fill(&tmp.join("b"), 500_000);
+    expect(&rx, &tmp, CrossedAct);
+    fs::remove_file(tmp.join("a")).expect("rm");
+    expect(&rx, &tmp, ClearedAct);
+    expect(&rx, &tmp, ClearedWarn);
+
+    // Disk-backed bind mount, 1 MB limit, files in a new subdirectory (the
+    // watcher must watch it to see them).
+    fs::create_dir(disk.join("sub")).expect("mkdir sub");
+    fill(&disk.join("sub/x"), 800_000);
+    let ev = expect(&rx, &disk, CrossedWarn);
+    assert!(ev.used >= 800_000 && ev.used < 950_000, "{ev:?}");
+    assert_eq!(ev.inodes, 3);
+    // Hovering: small changes above the line produce no event; the next
+    // event must be the act crossing.
+    fill(&disk.join("sub/tiny"), 10);
+    fs::remove_file(disk.join("sub/tiny")).expect("rm");
+    fill(&disk.join("sub/y"), 150_000);
+    let ev = expect(&rx, &disk, CrossedAct);
+    assert!(ev.used * 100 >= limit * 95, "{ev:?}");
+    // Drop below both re-arm lines (removing a whole directory).
+    fs::remove_dir_all(disk.join("sub")).expect("rm -r");
+    expect(&rx, &disk, ClearedAct);
+    expect(&rx, &disk, ClearedWarn);
+    // Re-armed: crossing again fires again; the removed subtree is gone
+    // from the count (root + again).
+    fill(&disk.join("again"), 850_000);
+    let ev = expect(&rx, &disk, CrossedWarn);
+    assert_eq!(ev.inodes, 2, "{ev:?}");
+    no_more(&rx);
+
+    // The wake pipe got a byte per event (4 tmpfs + 5 disk).
+    let mut buf = [0u8; 64];
+    let n = nix::unistd::read(&rd, &mut buf).expect("read wake pipe");
+    assert_eq!(n, 9);
+
+    // The snapshot has both mounts.
+    let snap = h.snapshot.lock().expect("snapshot").clone();
+    assert_eq!(snap.len(), 2);
+    assert_eq!(snap[1].warn_crossings, 2);
+    assert_eq!(snap[1].act_crossings, 1);
+    assert_eq!(snap[1].method, "events");
+
+    umount2(&disk, MntFlags::MNT_DETACH).expect("umount");
+    umount2(&tmp, MntFlags::MNT_DETACH).expect("umount");
+    let _ = fs::remove_dir_all(&base);
+}
+
+#[test]
+fn ephemeral_total_fires_on_the_sum_of_emptydirs() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (a, b) = (base.join("a"), base.join("b"));
+    fs::create_dir(&a).expect("mkdir");
+    fs::create_dir(&b).expect("mkdir");
+    let (_rd, wr) = pipe();
+    let (tx, rx) = channel();
+    let cfg = WatchConfig {
+        rescan: Duration::from_secs(3600),
+        ephemeral_limit: Some(2_000_000),
+        ..WatchConfig::default()
+    };
+    let mk = |p: &Path, kind| WatchedMount {
+        path: p.to_path_buf(),
+        kind,
+        limit: None, // no sizeLimit: never acted on alone
+    };
+    let pvc = base.join("pvc");
+    fs::create_dir(&pvc).expect("mkdir");
+    let mounts = vec![
+        mk(&a, MountKind::EmptyDir),
+        mk(&b, MountKind::EmptyDir),
+        mk(&pvc, MountKind::Pvc),
+    ];
+    let _h = spawn_watcher(mounts, cfg, tx, wr).expect("spawn");
+    // A PVC does not count towards ephemeral storage.
+    fill(&pvc.join("big"), 3_000_000);
+    fill(&a.join("f"), 900_000);
+    fill(&b.join("f"), 900_000);
+    let eph = Path::new(EPHEMERAL);
+    let ev = expect(&rx, eph, CrossedWarn);
+    assert_eq!(ev.kind, UsageKind::EphemeralTotal);
+    assert!(ev.used >= 1_800_000 && ev.used < 1_900_000, "{ev:?}");
+    fs::remove_file(a.join("f")).expect("rm");
+    expect(&rx, eph, ClearedWarn);
+    no_more(&rx);
+    let _ = fs::remove_dir_all(&base);
+}
+
+/// `du -sx ARGS PATH`, first field.
+fn du(args: &[&str], path: &Path) -> u64 {
+    let out = std::process::Command::new("du")
+        .arg("-sx")
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run du");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("du total")
+}
+
+/// Drains the events (they are queued by the syscalls themselves, so once
+/// the operations returned they are all there) and compares with du.
+fn assert_tracker_matches_du(t: &mut MountTracker, root: &Path, step: &str) {
+    t.on_readable();
+    let f = t.figures();
+    assert_eq!(
+        (f.used, f.inodes),
+        (du(&["-B1"], root), du(&["--inodes"], root)),
+        "after {step}: tracker vs du (bytes, inodes)"
+    );
+}
+
+/// A named change applied to the tree.
+type Step = (&'static str, Box<dyn Fn(&Path)>);
+
+#[test]
+fn incremental_totals_match_du_after_each_change() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    private_ns();
+    let root = scratch("/var/tmp");
+    fs::create_dir_all(root.join("pre/sub")).expect("mkdir");
+    fill(&root.join("pre/sub/old"), 5000);
+    let mut t = MountTracker::new(root.clone(), true);
+    assert_eq!(t.method().as_str(), "events");
+    let steps: Vec<Step> = vec![
+        (
+            "create files",
+            Box::new(|r| {
+                fill(&r.join("a"), 10_000);
+                fill(&r.join("pre/b b\n"), 123);
+            }),
+        ),
+        (
+            "grow and truncate",
+            Box::new(|r| {
+                fill(&r.join("a"), 300_000);
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(r.join("pre/sub/old"))
+                    .and_then(|f| f.set_len(1 << 30))
+                    .expect("sparse grow");
+            }),
+        ),
+        (
+            "hard links in and across dirs",
+            Box::new(|r| {
+                fs::hard_link(r.join("a"), r.join("a2")).expect("link");
+                fs::hard_link(r.join("a"), r.join("pre/sub/a3")).expect("link");
+            }),
+        ),
+        (
+            "remove one link",
+            Box::new(|r| fs::remove_file(r.join("a")).expect("rm")),
+        ),
+        (
+            "new deep directory with content at once",
+            Box::new(|r| {
+                fs::create_dir_all(r.join("n1/n2/n3/n4")).expect("mkdir -p");
+                for i in 0..50 {
+                    fill(&r.join(format!("n1/n2/n3/n4/f{i}")), i * 1000);
+                }
+            }),
+        ),
+        (
+            "rename a directory",
+            Box::new(|r| {
+                fs::rename(r.join("n1/n2"), r.join("moved")).expect("mv dir");
+                fill(&r.join("moved/n3/after-move"), 4096);
+            }),
+        ),
+        (
+            "move a file across dirs, over another",
+            Box::new(|r| {
+                fill(&r.join("moved/n3/n4/f1"), 77_000);
+                fs::rename(r.join("moved/n3/n4/f1"), r.join("pre/b b\n")).expect("mv over");
+            }),
+        ),
+        (
+            "move a directory out of the tree and back in",
+            Box::new(|r| {
+                let out = r.with_extension("outside");
+                fs::rename(r.join("moved"), &out).expect("mv out");
+                fill(&out.join("n3/written-outside"), 9999);
+                fs::rename(&out, r.join("back")).expect("mv in");
+            }),
+        ),
+        (
+            "remove a whole subtree",
+            Box::new(|r| {
+                fs::remove_dir_all(r.join("back")).expect("rm -r");
+            }),
+        ),
+        (
+            "replace a directory by a file",
+            Box::new(|r| {
+                fs::remove_dir_all(r.join("pre/sub")).expect("rm -r");
+                fill(&r.join("pre/sub"), 2048);
+            }),
+        ),
+    ];
+    assert_tracker_matches_du(&mut t, &root, "start");
+    for (name, op) in steps {
+        op(&root);
+        assert_tracker_matches_du(&mut t, &root, name);
+    }
+    // The safety rescan agrees with the incremental state.
+    let before = t.figures();
+    t.rescan();
+    assert_eq!(t.figures(), before);
+    let _ = fs::remove_dir_all(&root);
+}
+
+fn vm_rss_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory and build time of the event tracker on a 100,000-file
+/// tree (built by `usage_du`'s bench, or here). Run in release:
+/// `cargo test --release --test watcher_ns -- --ignored --nocapture bench_`
+#[test]
+#[ignore]
+fn bench_tracker_memory_100k() {
+    let root = PathBuf::from("/var/tmp/sealinit-bench-100k");
+    if !root.join("done").exists() {
+        for d in 0..100 {
+            let dir = root.join(format!("d{d:03}"));
+            fs::create_dir_all(&dir).expect("mkdir");
+            for f in 0..1000 {
+                fill(&dir.join(format!("f{f:04}")), (d * 1000 + f) % 5000);
+            }
+        }
+        fill(&root.join("done"), 0);
+    }
+    let before = vm_rss_kib();
+    let t0 = std::time::Instant::now();
+    let mut t = MountTracker::new(root.clone(), true);
+    let built = t0.elapsed();
+    let after = vm_rss_kib();
+    assert_eq!(t.figures().inodes, 100_102);
+    // One write's cost: the event re-stats one entry.
+    let t1 = std::time::Instant::now();
+    fill(&root.join("d050/f0001"), 4096);
+    t.on_readable();
+    let one = t1.elapsed();
+    eprintln!(
+        "tracker on 100k files / {} dirs: RSS +{} KiB, initial scan+watch {built:?}, \
+         one write to figures {one:?}",
+        t.watched_dirs(),
+        after.saturating_sub(before)
+    );
+}
