@@ -429,3 +429,5 @@ fn ephemeral(volumes: &[Volume], opts: &ManifestOptions) -> Result<Option<Epheme
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_docker;

@@ -336,6 +336,11 @@ fn postgres(
                 q(hi),
                 q(hi)
             ));
+            lines.push(
+                "(the seed's 2.5-3.5 GB total for this example is /tmp + /var/run with \
+                 headroom; the Part 4 rule below adds 20%)"
+                    .to_string(),
+            );
             hi
         }
     };
@@ -473,3 +478,6 @@ fn finish(p: &mut Plan) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

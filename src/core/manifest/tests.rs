@@ -16,7 +16,7 @@ fn m(kind: MountKind, path: &str, size: Option<u64>) -> MountSpec {
 }
 
 /// The seed's Part 3 layouts, by hand until the built-in profiles land.
-pub(crate) fn seed_profiles() -> Vec<(&'static str, Spec)> {
+pub(super) fn seed_profiles() -> Vec<(&'static str, Spec)> {
     use MountKind::*;
     let spec = |mounts| Spec {
         mounts,
@@ -89,21 +89,21 @@ const EXPECTED: [(&str, u64, u64, u64); 6] = [
     ("app", 1829 * MI, 3658 * MI, 0),
 ];
 
-fn opts(name: &str) -> ManifestOptions {
+pub(super) fn opts(name: &str) -> ManifestOptions {
     ManifestOptions {
         name: name.to_string(),
         ..ManifestOptions::default()
     }
 }
 
-fn load(text: &str) -> Vec<Yaml> {
+pub(super) fn load(text: &str) -> Vec<Yaml> {
     match YamlLoader::load_from_str(text) {
         Ok(docs) => docs,
         Err(e) => panic!("output is not YAML: {e}\n{text}"),
     }
 }
 
-fn s(y: &Yaml) -> &str {
+pub(super) fn s(y: &Yaml) -> &str {
     y.as_str()
         .unwrap_or_else(|| panic!("expected a string, got {y:?}"))
 }
@@ -117,7 +117,7 @@ fn size_str(size: Option<u64>) -> String {
         .unwrap_or_default()
 }
 
-fn expected_env(spec: &Spec) -> String {
+pub(super) fn expected_env(spec: &Spec) -> String {
     let parts: Vec<String> = spec
         .mounts
         .iter()
@@ -135,7 +135,7 @@ fn expected_env(spec: &Spec) -> String {
 
 /// Asserts the pod spec of one profile, field by field.
 fn check_pod(profile: &str, spec: &Spec, pod: &Yaml, sts: bool) {
-    let (_, req, lim, tmpfs) = EXPECTED
+    let (_, req, lim, _) = EXPECTED
         .iter()
         .find(|e| e.0 == profile)
         .copied()
@@ -165,7 +165,6 @@ fn check_pod(profile: &str, spec: &Spec, pod: &Yaml, sts: bool) {
         "{profile}"
     );
     assert_eq!(bytes(&res["limits"]["ephemeral-storage"]), lim, "{profile}");
-    let _ = tmpfs;
     // one mount and (unless a StatefulSet claim) one volume per entry
     let mounts = c["volumeMounts"].as_vec().expect("volumeMounts");
     assert_eq!(mounts.len(), spec.mounts.len());
@@ -301,163 +300,6 @@ fn workloads_for_every_profile() {
                 }
             } else {
                 assert_eq!(docs.len(), 1 + claims.len());
-            }
-        }
-    }
-}
-
-/// Splits the rendered `run` text the way a shell would (our quoting only
-/// produces plain words and single-quoted words).
-fn shell_words(text: &str) -> Vec<String> {
-    let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    for l in &body[..body.len() - 1] {
-        assert!(l.ends_with(" \\"), "continuation missing: {l:?}");
-    }
-    let joined = body
-        .iter()
-        .map(|l| l.trim_end_matches('\\'))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quoted = false;
-    let mut chars = joined.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' if !quoted => {
-                quoted = true;
-                in_word = true;
-            }
-            '\'' => quoted = false,
-            '\\' if !quoted => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            ' ' if !quoted => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
-
-#[test]
-fn run_flags_for_every_profile() {
-    for (profile, spec) in seed_profiles() {
-        for (format, tool) in [(Format::Docker, "docker"), (Format::Podman, "podman")] {
-            let o = ManifestOptions {
-                format,
-                image: "my image's".into(),
-                ..opts(profile)
-            };
-            let args = docker_args(&spec, &o).expect(profile);
-            let text = render(&spec, &o).expect(profile);
-            let mut want = vec![tool.to_string(), "run".to_string()];
-            want.extend(args.iter().cloned());
-            want.push(o.image.clone());
-            assert_eq!(shell_words(&text), want, "{profile} {tool}: text = args");
-            let pair = |flag: &str| -> Vec<&str> {
-                args.windows(2)
-                    .filter(|w| w[0] == flag)
-                    .map(|w| w[1].as_str())
-                    .collect()
-            };
-            assert_eq!(args[0], "--read-only");
-            assert_eq!(
-                args.contains(&"--read-only-tmpfs=false".to_string()),
-                tool == "podman"
-            );
-            assert_eq!(pair("--user"), ["65532:65532"]);
-            assert_eq!(pair("--security-opt"), ["no-new-privileges"]);
-            assert_eq!(pair("--cap-drop"), ["ALL"]);
-            assert_eq!(
-                pair("-e"),
-                [format!("SEALINIT_MOUNTS={}", expected_env(&spec))]
-            );
-            let u = if tool == "podman" { ":U" } else { "" };
-            let mut tmpfs = Vec::new();
-            let mut vols = Vec::new();
-            for m in &spec.mounts {
-                let path = m.path.to_str().expect("utf-8");
-                let name = volume_name(path);
-                match m.kind {
-                    MountKind::Tmpfs => tmpfs.push(format!(
-                        "{path}:size={},mode=1777",
-                        m.size_limit.expect("sized")
-                    )),
-                    MountKind::EmptyDir | MountKind::Pvc => {
-                        vols.push(format!("{profile}-{name}:{path}{u}"))
-                    }
-                    MountKind::ReadOnly | MountKind::Secret => {
-                        vols.push(format!("/path/to/{name}:{path}:ro"))
-                    }
-                }
-            }
-            assert_eq!(pair("--tmpfs"), tmpfs, "{profile}");
-            assert_eq!(pair("-v"), vols, "{profile}");
-        }
-    }
-}
-
-#[test]
-fn compose_for_every_profile() {
-    for (profile, spec) in seed_profiles() {
-        let o = ManifestOptions {
-            format: Format::Compose,
-            host_dir: Some("/srv/cfg/".into()),
-            ..opts(profile)
-        };
-        let docs = load(&render(&spec, &o).expect(profile));
-        let svc = &docs[0]["services"][profile];
-        assert_eq!(s(&svc["image"]), "IMAGE");
-        assert_eq!(svc["read_only"].as_bool(), Some(true));
-        assert_eq!(s(&svc["user"]), "65532:65532");
-        assert_eq!(s(&svc["cap_drop"][0]), "ALL");
-        assert_eq!(s(&svc["security_opt"][0]), "no-new-privileges:true");
-        assert_eq!(
-            s(&svc["environment"]["SEALINIT_MOUNTS"]),
-            expected_env(&spec)
-        );
-        let vols: Vec<&str> = svc["volumes"]
-            .as_vec()
-            .into_iter()
-            .flatten()
-            .map(s)
-            .collect();
-        for m in &spec.mounts {
-            let path = m.path.to_str().expect("utf-8");
-            let name = volume_name(path);
-            match m.kind {
-                MountKind::Tmpfs => assert_eq!(
-                    s(&svc["tmpfs"][0]),
-                    format!("{path}:size={},mode=1777", m.size_limit.expect("sized"))
-                ),
-                MountKind::EmptyDir | MountKind::Pvc => {
-                    let n = format!("{profile}-{name}");
-                    assert!(
-                        vols.contains(&format!("{n}:{path}").as_str()),
-                        "{profile} {path}"
-                    );
-                    assert!(
-                        docs[0]["volumes"][n.as_str()].as_hash().is_some(),
-                        "top-level {n}"
-                    );
-                }
-                MountKind::ReadOnly | MountKind::Secret => {
-                    assert!(vols.contains(&format!("/srv/cfg/{name}:{path}:ro").as_str()))
-                }
             }
         }
     }
