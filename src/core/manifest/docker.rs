@@ -1,0 +1,237 @@
+//! Docker, podman and compose rendering of the contract.
+//!
+//! - tmpfs → `--tmpfs PATH:size=BYTES,mode=1777` (bytes: exact, and every
+//!   runtime reads them).
+//! - emptydir and pvc → a named volume `-v <name>-<volume>:PATH`. Runtimes
+//!   cannot cap a named volume's size; sealinit's usage watch does, so the
+//!   sizeLimit travels in `SEALINIT_MOUNTS`. emptydir is disk-backed in
+//!   Kubernetes, so it is a disk volume here too, never a tmpfs.
+//! - readonly and secret → `-v HOSTDIR:PATH:ro`, HOSTDIR from `--host-dir`
+//!   or a `/path/to/...` placeholder.
+
+use super::yaml::{emit, Map, Node};
+use super::{contract, Contract, Format, ManifestOptions, Volume};
+use crate::core::spec::{MountKind, Spec};
+
+/// The `run` flags for the contract, one argument per element, without the
+/// `run` verb and the image: what a test passes to `podman run`.
+/// `opts.format == Format::Podman` adds the podman-only flags; any other
+/// format gives the docker set.
+pub fn docker_args(spec: &Spec, opts: &ManifestOptions) -> Result<Vec<String>, String> {
+    let c = contract(spec, opts)?;
+    Ok(args(&c, opts))
+}
+
+fn podman(opts: &ManifestOptions) -> bool {
+    opts.format == Format::Podman
+}
+
+fn named_volume(v: &Volume, opts: &ManifestOptions) -> String {
+    format!("{}-{}", opts.name, v.name)
+}
+
+fn host_source(v: &Volume, opts: &ManifestOptions) -> String {
+    match &opts.host_dir {
+        Some(d) => format!("{}/{}", d.trim_end_matches('/'), v.name),
+        None => format!("/path/to/{}", v.name),
+    }
+}
+
+fn tmpfs_opts(v: &Volume) -> String {
+    match v.size {
+        Some(s) => format!("size={s},mode=1777"),
+        None => "mode=1777".to_string(),
+    }
+}
+
+/// The flags as (flag, value) pairs, in the order they are printed.
+fn flags(c: &Contract, opts: &ManifestOptions) -> Vec<(&'static str, Option<String>)> {
+    let mut f = Vec::new();
+    if c.read_only_root {
+        f.push(("--read-only", None));
+        if podman(opts) {
+            f.push(("--read-only-tmpfs=false", None));
+        }
+    }
+    f.push((
+        "--user",
+        Some(format!("{}:{}", opts.run_as_user, opts.run_as_group)),
+    ));
+    f.push(("--security-opt", Some("no-new-privileges".to_string())));
+    f.push(("--cap-drop", Some("ALL".to_string())));
+    for v in &c.volumes {
+        match v.kind {
+            MountKind::Tmpfs => f.push(("--tmpfs", Some(format!("{}:{}", v.path, tmpfs_opts(v))))),
+            MountKind::EmptyDir | MountKind::Pvc => {
+                let chown = if podman(opts) { ":U" } else { "" };
+                let value = format!("{}:{}{chown}", named_volume(v, opts), v.path);
+                f.push(("-v", Some(value)));
+            }
+            MountKind::ReadOnly | MountKind::Secret => {
+                let value = format!("{}:{}:ro", host_source(v, opts), v.path);
+                f.push(("-v", Some(value)));
+            }
+        }
+    }
+    if !c.mounts_env.is_empty() {
+        f.push(("-e", Some(format!("SEALINIT_MOUNTS={}", c.mounts_env))));
+    }
+    f
+}
+
+fn args(c: &Contract, opts: &ManifestOptions) -> Vec<String> {
+    let mut a = Vec::new();
+    for (flag, value) in flags(c, opts) {
+        a.push(flag.to_string());
+        a.extend(value);
+    }
+    a
+}
+
+/// Quotes one argument for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=,@%+-".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn comments(c: &Contract, opts: &ManifestOptions, header: String) -> Vec<String> {
+    let tool = if podman(opts) { "podman" } else { "docker" };
+    let mut out = vec![header];
+    let mut named = Vec::new();
+    for v in &c.volumes {
+        match v.kind {
+            MountKind::Tmpfs => {}
+            MountKind::EmptyDir | MountKind::Pvc => named.push(format!(
+                "{}={}",
+                v.path,
+                v.size
+                    .map(crate::core::quantity::format)
+                    .unwrap_or_else(|| "unsized".to_string())
+            )),
+            MountKind::ReadOnly | MountKind::Secret => out.push(format!(
+                "{} {}: replace {} with the host directory holding its files{}",
+                v.kind.as_str(),
+                v.path,
+                host_source(v, opts),
+                if v.kind == MountKind::Secret {
+                    " (on a host tmpfs, e.g. under /run)"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+    if !named.is_empty() {
+        out.push(format!(
+            "named volumes ({}): {tool} cannot cap their size, sealinit watches the sizeLimits",
+            named.join(", ")
+        ));
+        out.push(if podman(opts) {
+            ":U chowns each named volume to --user".to_string()
+        } else {
+            "a new named volume takes its owner from the image's directory: chown it in the image"
+                .to_string()
+        });
+    }
+    if c.tmpfs_sum > 0 {
+        out.push(format!(
+            "the tmpfs mounts ({}) count against the memory limit",
+            crate::core::quantity::format(c.tmpfs_sum)
+        ));
+    }
+    out
+}
+
+pub(super) fn render_run(c: &Contract, opts: &ManifestOptions) -> String {
+    let tool = if podman(opts) { "podman" } else { "docker" };
+    let mut out = String::new();
+    let header = format!(
+        "sealinit manifest: {tool} run flags for the storage contract; append the command."
+    );
+    for line in comments(c, opts, header) {
+        out.push_str("# ");
+        out.push_str(&super::yaml::comment_text(&line));
+        out.push('\n');
+    }
+    out.push_str(tool);
+    out.push_str(" run \\\n");
+    for (flag, value) in flags(c, opts) {
+        match value {
+            Some(v) => out.push_str(&format!("  {flag} {} \\\n", shell_quote(&v))),
+            None => out.push_str(&format!("  {flag} \\\n")),
+        }
+    }
+    out.push_str(&format!("  {}\n", shell_quote(&opts.image)));
+    out
+}
+
+pub(super) fn render_compose(c: &Contract, opts: &ManifestOptions) -> String {
+    let mut svc = Map::new().kv("image", Node::str(&opts.image));
+    if c.read_only_root {
+        svc.push("read_only", Node::bool(true));
+    }
+    svc.push(
+        "user",
+        Node::str(&format!("{}:{}", opts.run_as_user, opts.run_as_group)),
+    );
+    svc.push("cap_drop", Node::seq(vec![Node::plain("ALL")]));
+    svc.push(
+        "security_opt",
+        Node::seq(vec![Node::str("no-new-privileges:true")]),
+    );
+    let tmpfs: Vec<Node> = c
+        .volumes
+        .iter()
+        .filter(|v| v.kind == MountKind::Tmpfs)
+        .map(|v| Node::str(&format!("{}:{}", v.path, tmpfs_opts(v))))
+        .collect();
+    if !tmpfs.is_empty() {
+        svc.push("tmpfs", Node::seq(tmpfs));
+    }
+    let mut vols = Vec::new();
+    let mut top = Map::new();
+    for v in &c.volumes {
+        match v.kind {
+            MountKind::Tmpfs => {}
+            MountKind::EmptyDir | MountKind::Pvc => {
+                let n = named_volume(v, opts);
+                vols.push(Node::str(&format!("{n}:{}", v.path)));
+                top.push(&n, Map::new().node());
+            }
+            MountKind::ReadOnly | MountKind::Secret => {
+                vols.push(Node::str(&format!(
+                    "{}:{}:ro",
+                    host_source(v, opts),
+                    v.path
+                )));
+            }
+        }
+    }
+    if !vols.is_empty() {
+        svc.push("volumes", Node::seq(vols));
+    }
+    if !c.mounts_env.is_empty() {
+        svc.push(
+            "environment",
+            Map::new()
+                .kv("SEALINIT_MOUNTS", Node::str(&c.mounts_env))
+                .node(),
+        );
+    }
+    let mut doc = Map::new();
+    let header = "sealinit manifest: compose service for the storage contract.".to_string();
+    for line in comments(c, opts, header) {
+        doc.push_comment(&line);
+    }
+    doc.push("services", Map::new().kv(&opts.name, svc.node()).node());
+    if !top.0.is_empty() {
+        doc.push("volumes", top.node());
+    }
+    emit(&doc)
+}
