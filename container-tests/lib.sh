@@ -165,3 +165,31 @@ need_cmd() {
     }
   done
 }
+
+# --- scenario helpers -----------------------------------------------------------
+# mkvol SCENARIO NAME: a fresh host directory standing in for a volume.
+mkvol() {
+  local d=$CT_WORK/vol/$1/$2
+  rm -rf "$d"
+  mkdir -p "$d"
+  chmod 755 "$d"
+  echo "$d"
+}
+
+# log_has CONTAINER REGEX: the container's output has a matching line.
+log_has() { pod_logs "$1" | grep -qE "$2"; }
+
+# log_event CONTAINER EVENT [filters]: the container's output has the event.
+log_event() {
+  local c=$1 tmp
+  shift
+  tmp=$(mktemp "$CT_WORK/log.XXXXXX")
+  pod_logs "$c" >"$tmp"
+  ev "$tmp" "$@" >/dev/null
+  local rc=$?
+  rm -f "$tmp"
+  return $rc
+}
+
+# not_running CONTAINER: it has exited.
+not_running() { [[ $(pod inspect -f '{{.State.Running}}' "$1" 2>/dev/null) == false ]]; }

@@ -6,8 +6,8 @@
 # the baked spec files. A FROM scratch image has no shell for RUN, so
 # everything is laid out here and COPY'd whole.
 set -euo pipefail
-# shellcheck source=container-tests/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CTX=$REPO_ROOT/target/container-image
 BUSYBOX=${BUSYBOX:-/bin/busybox}

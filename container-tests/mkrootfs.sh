@@ -9,9 +9,8 @@
 # copied to DIR/sealinit/sealinit (not under /usr, which is the host's).
 # Run it as `podman run --rootfs DIR --read-only ...` (see lib.sh: pod_run).
 # Must run as root. Source lib.sh and call mkrootfs_clean DIR from a trap.
-set -euo pipefail
-# shellcheck source=container-tests/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Mount points, relative to DIR. Kept empty; the scenarios mount over them.
 MOUNT_POINTS=(
@@ -26,9 +25,9 @@ mkrootfs_clean() {
   local dir=$1 m
   [[ -d $dir ]] || return 0
   # deepest first; only mounts below DIR, never anything else
-  for m in $(awk -v d="$(realpath "$dir")" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r); do
+  while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m"
-  done
+  done < <(awk -v d="$(realpath "$dir")" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r)
   rm -rf --one-file-system "$dir"
 }
 
@@ -56,6 +55,7 @@ mkrootfs_build() {
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  set -euo pipefail
   if [[ ${1:-} == --clean ]]; then
     mkrootfs_clean "${2:?usage: mkrootfs.sh --clean DIR}"
   else
