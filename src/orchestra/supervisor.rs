@@ -13,9 +13,12 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use crate::core::exitcode;
-use crate::core::options::signal_name;
+use crate::core::options::{signal_name, LimitAction};
+use crate::core::quantity;
+use crate::core::threshold::Transition;
 use crate::edge::process::{self, Ended};
 use crate::edge::signals::{self, Received};
+use crate::orchestra::watcher::WatchEvent;
 
 /// What the watcher threads may ask of the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +36,17 @@ pub struct Settings {
     pub pgroup: bool,
     /// TERM→KILL delay.
     pub grace: Duration,
+    /// What a usage crossing of `--act-at` does.
+    pub limit_action: LimitAction,
 }
 
 /// Requests from the watcher threads: a channel plus the read end of a pipe
 /// that the sender writes one byte to after each message.
 pub struct Requests {
+    /// From the tamper watch.
     pub rx: Receiver<Request>,
+    /// Threshold transitions from the usage watcher.
+    pub usage: Receiver<WatchEvent>,
     pub wake: OwnedFd,
 }
 
@@ -139,6 +147,11 @@ pub fn run(
                 let open = drain(r.wake.as_raw_fd());
                 while let Ok(req) = r.rx.try_recv() {
                     st.on_request(req);
+                }
+                while let Ok(ev) = r.usage.try_recv() {
+                    if let Some(req) = limit_request(&ev, st.settings.limit_action) {
+                        st.on_request(req);
+                    }
                 }
                 if !open {
                     // Every sender is gone (POLLHUP would fire forever).
@@ -325,7 +338,12 @@ impl State {
                     return;
                 }
                 let grace = self.settings.grace;
-                tracing::error!(event = "limit.action", action = "stop", code, reason = %reason,
+                let event = if code == exitcode::LIMIT_STOP {
+                    "limit.action"
+                } else {
+                    "stop"
+                };
+                tracing::error!(event, action = "stop", code, reason = %reason,
                     "stopping the workload: {reason}; SIGTERM now, SIGKILL in {grace:?}, then exit {code}");
                 let target = if self.settings.pgroup {
                     -self.child
@@ -403,6 +421,36 @@ impl State {
                 reason: "workload status unknown".into(),
             },
         }
+    }
+}
+
+/// What `--limit-action` asks for when a mount crosses `--act-at`; `None`
+/// for every other transition. `warn` is logged here, since it asks
+/// nothing of the supervisor.
+fn limit_request(ev: &WatchEvent, action: LimitAction) -> Option<Request> {
+    if ev.transition != Transition::CrossedAct {
+        return None;
+    }
+    let limit = ev.limit?;
+    let pct = ev.used.saturating_mul(100) / limit.max(1);
+    let reason = format!(
+        "{} ({}) uses {} of its {} limit ({pct}%)",
+        ev.path.display(),
+        ev.kind.as_str(),
+        quantity::format(ev.used),
+        quantity::format(limit),
+    );
+    match action {
+        LimitAction::Warn => {
+            tracing::warn!(event = "limit.action", action = "warn", path = %ev.path.display(), used = ev.used, limit,
+                "{reason}: --limit-action warn, no action taken; the kubelet evicts the pod above 100%");
+            None
+        }
+        LimitAction::Signal(signo) => Some(Request::Signal { signo, reason }),
+        LimitAction::Stop => Some(Request::Stop {
+            code: exitcode::LIMIT_STOP,
+            reason,
+        }),
     }
 }
 
