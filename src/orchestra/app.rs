@@ -368,9 +368,11 @@ fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageErro
             daily: need("daily", get_size("daily")?)?,
             retention_days: need("retention-days", get_count("retention-days")?)?,
         },
-        other => return Err(UsageError(format!(
+        other => {
+            return Err(UsageError(format!(
             "sealinit plan: unknown workload kind {other:?}; expected web, data, postgres or kafka"
-        ))),
+        )))
+        }
     })
 }
 

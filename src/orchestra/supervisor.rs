@@ -73,6 +73,47 @@ struct State {
     termed: Vec<i32>,
     killed: bool,
     no_children: bool,
+    /// Keeps a signal storm from flooding the log at info level.
+    signal_log: LogBudget,
+}
+
+/// At most [`LogBudget::PER_SECOND`] info-level lines per second; the rest
+/// go to debug, and the next allowed line says how many were demoted.
+#[derive(Debug, Default)]
+struct LogBudget {
+    window: Option<Instant>,
+    used: u32,
+    demoted: u64,
+}
+
+impl LogBudget {
+    const PER_SECOND: u32 = 20;
+
+    fn allow(&mut self, now: Instant) -> bool {
+        let fresh = self
+            .window
+            .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1));
+        if fresh {
+            if self.demoted > 0 {
+                tracing::info!(
+                    event = "signal",
+                    demoted = self.demoted,
+                    "{} more forwarded signal(s) were logged at debug level only",
+                    self.demoted
+                );
+            }
+            self.window = Some(now);
+            self.used = 0;
+            self.demoted = 0;
+        }
+        if self.used < Self::PER_SECOND {
+            self.used += 1;
+            true
+        } else {
+            self.demoted += 1;
+            false
+        }
+    }
 }
 
 /// Runs the loop until the main child has exited and every other process
@@ -95,6 +136,7 @@ pub fn run(
         termed: Vec::new(),
         killed: false,
         no_children: false,
+        signal_log: LogBudget::default(),
     };
     let mut sigs = Vec::with_capacity(32);
     let mut errors = 0u32;
@@ -211,13 +253,12 @@ impl State {
         let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
         match signals::send(target, s.signo, queued) {
             Ok(()) => {
-                if matches!(
-                    s.signo,
-                    libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGHUP
-                ) {
-                    tracing::info!(event = "signal", signal = %name, to = target, from = s.pid, "forwarded {name} to {}", describe(target));
+                if self.signal_log.allow(Instant::now()) {
+                    tracing::info!(event = "signal", signal = %name, to = target, from = s.pid,
+                        "forwarded {name} to {}", describe(target));
                 } else {
-                    tracing::debug!(event = "signal", signal = %name, to = target, from = s.pid, "forwarded {name} to {}", describe(target));
+                    tracing::debug!(event = "signal", signal = %name, to = target, from = s.pid,
+                        "forwarded {name} to {}", describe(target));
                 }
             }
             Err(err) => {
@@ -272,8 +313,8 @@ impl State {
     /// see it) to everything left, with `--grace` to finish.
     fn begin_shutdown(&mut self) {
         let left = self.remaining();
-        if left.is_empty() && !self.pid1 {
-            // Let the reap loop see ECHILD; nothing to signal.
+        if left.is_empty() {
+            // Nothing left to signal: the reap loop sees ECHILD and ends.
             return;
         }
         let grace = self.settings.grace;
@@ -464,5 +505,24 @@ fn describe(target: i32) -> String {
         format!("process group {}", -target)
     } else {
         format!("pid {target}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_budget_demotes_past_the_per_second_limit_and_refills() {
+        let mut b = LogBudget::default();
+        let t0 = Instant::now();
+        let allowed = (0..100).filter(|_| b.allow(t0)).count();
+        assert_eq!(allowed, LogBudget::PER_SECOND as usize);
+        assert_eq!(b.demoted, 100 - u64::from(LogBudget::PER_SECOND));
+        assert!(
+            b.allow(t0 + Duration::from_millis(1001)),
+            "a new second refills"
+        );
+        assert_eq!(b.demoted, 0);
     }
 }
