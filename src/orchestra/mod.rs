@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod contract;
+pub mod metrics;
 pub mod startup;
 pub mod supervisor;
 pub mod tracker;
