@@ -18,10 +18,10 @@ use crate::core::spec::{Resolved, ViolationPolicy};
 use crate::core::{exitcode, manifest, plan, report, spec};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
-use crate::orchestra::contract;
 use crate::orchestra::startup::{self, CheckOutcome};
 use crate::orchestra::supervisor::{self, Request, Requests};
 use crate::orchestra::watcher::{self, WatchConfig, WatchedMount};
+use crate::orchestra::{contract, metrics};
 
 /// The live mount table.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
@@ -150,7 +150,9 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
-    let requests = start_watchers(&resolved, &rt);
+    let counters = metrics::SharedCounters::default();
+    let (requests, snapshot) = start_watchers(&resolved, &rt);
+    start_metrics(&rt, snapshot, &outcome, &counters);
     let outcome = supervisor::run(
         child,
         &sigfd,
@@ -158,6 +160,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             pgroup: rt.pgroup,
             grace: rt.grace,
             limit_action: rt.limit_action,
+            counters,
         },
         requests,
     );
@@ -165,8 +168,9 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
 }
 
 /// Starts the usage watcher for the writable mounts and returns the channels
-/// the supervisor listens on. Failures are logged; supervision goes on.
-fn start_watchers(resolved: &Resolved, rt: &Runtime) -> Option<Requests> {
+/// the supervisor listens on and the usage snapshot for metrics. Failures
+/// are logged; supervision goes on.
+fn start_watchers(resolved: &Resolved, rt: &Runtime) -> (Option<Requests>, watcher::Snapshot) {
     let mounts: Vec<WatchedMount> = resolved
         .spec
         .mounts
@@ -178,14 +182,15 @@ fn start_watchers(resolved: &Resolved, rt: &Runtime) -> Option<Requests> {
             limit: m.size_limit,
         })
         .collect();
+    let none = (None, watcher::Snapshot::default());
     if mounts.is_empty() {
-        return None;
+        return none;
     }
     let (wake_rx, wake_tx) = match wake_pipe() {
         Ok(p) => p,
         Err(err) => {
             tracing::error!(event = "error", error = %err, "cannot create the watcher pipe: {err}; usage is not watched");
-            return None;
+            return none;
         }
     };
     let (_req_tx, req_rx) = mpsc::channel::<Request>();
@@ -196,15 +201,45 @@ fn start_watchers(resolved: &Resolved, rt: &Runtime) -> Option<Requests> {
         rescan: rt.rescan,
         ephemeral_limit: rt.ephemeral_limit,
     };
-    if let Err(err) = watcher::spawn_watcher(mounts, cfg, usage_tx, wake_tx) {
-        tracing::error!(event = "error", error = %err, "cannot start the usage watcher: {err}; usage is not watched");
-        return None;
+    match watcher::spawn_watcher(mounts, cfg, usage_tx, wake_tx) {
+        Ok(handle) => {
+            let requests = Requests {
+                rx: req_rx,
+                usage: usage_rx,
+                wake: wake_rx,
+            };
+            (Some(requests), handle.snapshot)
+        }
+        Err(err) => {
+            tracing::error!(event = "error", error = %err, "cannot start the usage watcher: {err}; usage is not watched");
+            none
+        }
     }
-    Some(Requests {
-        rx: req_rx,
-        usage: usage_rx,
-        wake: wake_rx,
-    })
+}
+
+/// `--metrics ADDR`: serves Prometheus text from its own thread. A bind
+/// failure is logged and supervision goes on without metrics.
+fn start_metrics(
+    rt: &Runtime,
+    snapshot: watcher::Snapshot,
+    checks: &CheckOutcome,
+    counters: &metrics::SharedCounters,
+) {
+    let Some(addr) = rt.metrics.as_deref() else {
+        return;
+    };
+    let source = metrics::MetricsSource {
+        snapshot,
+        checks: checks.summary,
+        counters: counters.clone(),
+    };
+    match metrics::spawn_metrics_server(addr, source) {
+        // The server logs its own address once it listens.
+        Ok(_server) => {}
+        Err(err) => {
+            tracing::error!(event = "metrics", addr = %addr, error = %err, "{err}; continuing without metrics")
+        }
+    }
 }
 
 /// A close-on-exec, non-blocking pipe: (read end, write end).

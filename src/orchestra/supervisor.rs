@@ -18,7 +18,9 @@ use crate::core::quantity;
 use crate::core::threshold::Transition;
 use crate::edge::process::{self, Ended};
 use crate::edge::signals::{self, Received};
+use crate::orchestra::metrics::SharedCounters;
 use crate::orchestra::watcher::WatchEvent;
+use std::sync::atomic::Ordering;
 
 /// What the watcher threads may ask of the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +32,7 @@ pub enum Request {
 }
 
 /// The supervisor's settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// Forward to the child's process group (`-g`).
     pub pgroup: bool,
@@ -38,6 +40,8 @@ pub struct Settings {
     pub grace: Duration,
     /// What a usage crossing of `--act-at` does.
     pub limit_action: LimitAction,
+    /// Counters exported by `--metrics`.
+    pub counters: SharedCounters,
 }
 
 /// Requests from the watcher threads: a channel plus the read end of a pipe
@@ -357,6 +361,10 @@ impl State {
         }
         match req {
             Request::Signal { signo, reason } => {
+                self.settings
+                    .counters
+                    .limit_actions
+                    .fetch_add(1, Ordering::Relaxed);
                 let target = if self.settings.pgroup {
                     -self.child
                 } else {
@@ -377,6 +385,12 @@ impl State {
             Request::Stop { code, reason } => {
                 if self.stop.is_some() {
                     return;
+                }
+                if code == exitcode::LIMIT_STOP {
+                    self.settings
+                        .counters
+                        .limit_actions
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 let grace = self.settings.grace;
                 let event = if code == exitcode::LIMIT_STOP {
