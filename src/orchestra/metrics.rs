@@ -93,8 +93,8 @@ pub fn spawn_metrics_server_with(
     source: MetricsSource,
     limits: Limits,
 ) -> io::Result<MetricsServer> {
-    let bind_addr = normalize_addr(addr);
-    let listener = TcpListener::bind(&bind_addr).map_err(|e| {
+    let bind_addr = parse_addr(addr)?;
+    let listener = TcpListener::bind(bind_addr).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot listen on {addr} for --metrics (bind): {e}"),
@@ -120,12 +120,20 @@ pub fn spawn_metrics_server_with(
     Ok(MetricsServer { local_addr, thread })
 }
 
-/// `:9090` means every IPv4 interface, as in most exporters.
-fn normalize_addr(addr: &str) -> String {
-    match addr.strip_prefix(':') {
+/// `IP:PORT`, `[IPv6]:PORT`, or `:PORT` for every IPv4 interface, as in
+/// most exporters. Host names are refused rather than resolved: resolving
+/// would pull the C library's NSS/DNS machinery into a static PID 1.
+fn parse_addr(addr: &str) -> io::Result<SocketAddr> {
+    let full = match addr.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),
         None => addr.to_string(),
-    }
+    };
+    full.parse::<SocketAddr>().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot listen on {addr} for --metrics: expected IP:PORT, [IPv6]:PORT or :PORT (host names are not resolved)"),
+        )
+    })
 }
 
 fn serve(listener: &TcpListener, source: &MetricsSource, limits: Limits) {
