@@ -21,7 +21,7 @@ done
 
 INFRA=(infra_scratch_readonly infra_rootfs_host_usr infra_stop_delivers_sigterm)
 IMAGE_S=(image_clean_readonly image_writable_root image_missing_mount image_secret_wrong_type
-  image_stop_sigterm image_kill_usr1 image_orphans_reaped image_watcher_stop)
+  image_stop_sigterm image_kill_usr1 image_orphans_reaped image_watcher_stop image_manifest_roundtrip)
 APPS=(app_postgres app_postgres_no_socket_dir app_redis_cache app_redis_db
   app_nginx app_nginx_no_cache_dir app_gunicorn)
 

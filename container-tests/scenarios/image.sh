@@ -209,3 +209,44 @@ s_image_watcher_stop() {
   ev "$out" limit.action 'action~stop' >/dev/null || fail "no limit.action event with action stop"
   ev "$out" exit code=75 >/dev/null || fail "no exit event with code 75"
 }
+
+# Issue 7's round trip: the contract produces the podman flags (sealinit
+# manifest --format podman), the flags produce the container, and the
+# container passes the contract at start-up (as uid 65532, no capabilities).
+s_image_manifest_roundtrip() {
+  image_ready
+  local out=$CT_WORK/manifest_rt.out flags=$CT_WORK/manifest_rt.flags rc=0 vol
+  "$SEALINIT_BIN" manifest --spec "$CT_DIR/image/spec.toml" --format podman --name ct$$ >"$flags" ||
+    fail "sealinit manifest --format podman failed"
+  cat "$flags"
+  # Run the generated `podman volume create` lines, then keep the flag
+  # lines between `podman run \` and the IMAGE placeholder.
+  local -a args=() cmd=()
+  local line vols=()
+  while IFS= read -r line; do
+    if [[ $line == "podman volume create "* ]]; then
+      read -r -a cmd <<<"${line#podman }"
+      pod "${cmd[@]}" >/dev/null || fail "generated volume command failed: $line"
+      vols+=("${cmd[-1]}")
+      continue
+    fi
+    line=${line%\\}
+    line=${line#"${line%%[![:space:]]*}"}
+    line=${line%"${line##*[![:space:]]}"}
+    [[ -z $line || $line == \#* || $line == "podman run" || $line == IMAGE ]] && continue
+    # shellcheck disable=SC2206  # each line is one or two plain words
+    args+=($line)
+  done <"$flags"
+  ((${#args[@]} > 0)) || fail "no flags parsed from the manifest"
+  ((${#vols[@]} > 0)) || fail "no podman volume create line for the emptyDir"
+  pod_run --rm "${args[@]}" -e SEALINIT_LOG_FORMAT=json "$IMAGE" \
+    sh -c 'id -u; echo x >/tmp/ok && echo x >/var/cache/app/ok && echo wrote-both' >"$out" 2>&1 || rc=$?
+  for vol in "${vols[@]}"; do pod volume rm -f "$vol" >/dev/null 2>&1; done
+  cat "$out"
+  expect_code 0 "$rc" "container started from the generated flags"
+  grep -qx 65532 "$out" || fail "the workload did not run as the manifest's uid 65532"
+  grep -qx wrote-both "$out" || fail "the workload could not write both declared mounts"
+  ev_none "$out" check verdict=fail || fail "a check failed on the layout the manifest generated"
+  ev "$out" check path=/tmp kind=tmpfs verdict=pass >/dev/null || fail "no passing tmpfs check for /tmp"
+  ev "$out" check path=/var/cache/app kind=emptydir verdict=pass >/dev/null || fail "no passing emptydir check for /var/cache/app"
+}

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use crate::core::quantity;
 use crate::core::spec::{MountKind, Spec};
 
-pub use docker::docker_args;
+pub use docker::{docker_args, podman_volume_creates};
 
 /// One MiB; fractional results are rounded up to a whole one.
 const MI: u128 = 1 << 20;

@@ -63,8 +63,7 @@ fn flags(c: &Contract, opts: &ManifestOptions) -> Vec<(&'static str, Option<Stri
         match v.kind {
             MountKind::Tmpfs => f.push(("--tmpfs", Some(format!("{}:{}", v.path, tmpfs_opts(v))))),
             MountKind::EmptyDir | MountKind::Pvc => {
-                let chown = if podman(opts) { ":U" } else { "" };
-                let value = format!("{}:{}{chown}", named_volume(v, opts), v.path);
+                let value = format!("{}:{}", named_volume(v, opts), v.path);
                 f.push(("-v", Some(value)));
             }
             MountKind::ReadOnly | MountKind::Secret => {
@@ -133,7 +132,7 @@ fn comments(c: &Contract, opts: &ManifestOptions, header: String) -> Vec<String>
             named.join(", ")
         ));
         out.push(if podman(opts) {
-            ":U chowns each named volume to --user".to_string()
+            "each named volume is created owned by --user first (podman 4's :U does not chown named volumes)".to_string()
         } else {
             "a new named volume takes its owner from the image's directory: chown it in the image"
                 .to_string()
@@ -148,6 +147,35 @@ fn comments(c: &Contract, opts: &ManifestOptions, header: String) -> Vec<String>
     out
 }
 
+/// podman only: `podman volume create` commands that make each named
+/// volume owned by `--user`, to run before `podman run` (a new named volume
+/// otherwise takes root's ownership from the image's directory, and podman
+/// 4's `:U` does not chown named volumes).
+pub fn podman_volume_creates(
+    spec: &Spec,
+    opts: &ManifestOptions,
+) -> Result<Vec<Vec<String>>, String> {
+    let c = contract(spec, opts)?;
+    Ok(volume_creates(&c, opts))
+}
+
+fn volume_creates(c: &Contract, opts: &ManifestOptions) -> Vec<Vec<String>> {
+    c.volumes
+        .iter()
+        .filter(|v| matches!(v.kind, MountKind::EmptyDir | MountKind::Pvc))
+        .map(|v| {
+            vec![
+                "podman".to_string(),
+                "volume".to_string(),
+                "create".to_string(),
+                "--opt".to_string(),
+                format!("o=uid={},gid={}", opts.run_as_user, opts.run_as_group),
+                named_volume(v, opts),
+            ]
+        })
+        .collect()
+}
+
 pub(super) fn render_run(c: &Contract, opts: &ManifestOptions) -> String {
     let tool = if podman(opts) { "podman" } else { "docker" };
     let mut out = String::new();
@@ -158,6 +186,13 @@ pub(super) fn render_run(c: &Contract, opts: &ManifestOptions) -> String {
         out.push_str("# ");
         out.push_str(&super::yaml::comment_text(&line));
         out.push('\n');
+    }
+    if podman(opts) {
+        for cmd in volume_creates(c, opts) {
+            let words: Vec<String> = cmd.iter().map(|w| shell_quote(w)).collect();
+            out.push_str(&words.join(" "));
+            out.push('\n');
+        }
     }
     out.push_str(tool);
     out.push_str(" run \\\n");

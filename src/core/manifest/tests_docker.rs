@@ -8,7 +8,10 @@ use super::*;
 /// Splits the rendered `run` text the way a shell would (our quoting only
 /// produces plain words and single-quoted words).
 fn shell_words(text: &str) -> Vec<String> {
-    let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let body: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("podman volume create "))
+        .collect();
     for l in &body[..body.len() - 1] {
         assert!(l.ends_with(" \\"), "continuation missing: {l:?}");
     }
@@ -85,7 +88,6 @@ fn run_flags_for_every_profile() {
                 pair("-e"),
                 [format!("SEALINIT_MOUNTS={}", expected_env(&spec))]
             );
-            let u = if tool == "podman" { ":U" } else { "" };
             let mut tmpfs = Vec::new();
             let mut vols = Vec::new();
             for m in &spec.mounts {
@@ -97,7 +99,7 @@ fn run_flags_for_every_profile() {
                         m.size_limit.expect("sized")
                     )),
                     MountKind::EmptyDir | MountKind::Pvc => {
-                        vols.push(format!("{profile}-{name}:{path}{u}"))
+                        vols.push(format!("{profile}-{name}:{path}"))
                     }
                     MountKind::ReadOnly | MountKind::Secret => {
                         vols.push(format!("/path/to/{name}:{path}:ro"))
@@ -159,5 +161,44 @@ fn compose_for_every_profile() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn podman_creates_each_named_volume_owned_by_the_user_first() {
+    for (profile, spec) in seed_profiles() {
+        let mut o = opts(profile);
+        o.format = Format::Podman;
+        o.run_as_user = 1000;
+        o.run_as_group = 2000;
+        let creates = podman_volume_creates(&spec, &o).expect("creates");
+        let disk: Vec<String> = spec
+            .mounts
+            .iter()
+            .filter(|m| matches!(m.kind, MountKind::EmptyDir | MountKind::Pvc))
+            .map(|m| format!("{profile}-{}", volume_name(m.path.to_str().expect("utf-8"))))
+            .collect();
+        let names: Vec<String> = creates.iter().map(|c| c[5].clone()).collect();
+        assert_eq!(names, disk, "{profile}");
+        for c in &creates {
+            assert_eq!(
+                &c[..5],
+                ["podman", "volume", "create", "--opt", "o=uid=1000,gid=2000"],
+                "{profile}"
+            );
+        }
+        let text = render(&spec, &o).expect("render");
+        let printed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("podman volume create "))
+            .collect();
+        let want: Vec<String> = creates.iter().map(|c| c.join(" ")).collect();
+        assert_eq!(printed, want, "{profile}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_end_matches(" \\").ends_with(":U")),
+            "{profile}: podman 4 ignores :U on named volumes"
+        );
     }
 }
