@@ -292,8 +292,8 @@ fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
 
 /// `sealinit manifest`: pod-side YAML (or docker/compose) for the contract.
 fn run_manifest(parsed: &Parsed, env: &Layer) -> i32 {
-    let result = resolve(parsed, env).and_then(|(resolved, rt)| {
-        let opts = manifest_options(parsed, env, &rt)?;
+    let result = resolve(parsed, env).and_then(|(resolved, _rt)| {
+        let opts = manifest_options(parsed, env)?;
         manifest::render(&resolved.spec, &opts).map_err(UsageError)
     });
     match result {
@@ -302,14 +302,13 @@ fn run_manifest(parsed: &Parsed, env: &Layer) -> i32 {
     }
 }
 
-fn manifest_options(
-    parsed: &Parsed,
-    env: &Layer,
-    rt: &Runtime,
-) -> Result<manifest::ManifestOptions, UsageError> {
+fn manifest_options(parsed: &Parsed, env: &Layer) -> Result<manifest::ManifestOptions, UsageError> {
     let f = &parsed.flags;
+    let size = |s: &str| crate::core::quantity::parse(s).map_err(|e| e.to_string());
+    // Only an explicit --ephemeral-limit overrides the seed's Part 4 rule: a
+    // profile's runtime limit (the seed's example manifests) is not a sizing.
     let mut o = manifest::ManifestOptions {
-        ephemeral_limit: rt.ephemeral_limit,
+        ephemeral_limit: cli::typed(cli::pick(f, env, "ephemeral-limit"), size)?,
         ..Default::default()
     };
     if let Some(v) = cli::typed(cli::pick(f, env, "format"), |s| {
@@ -345,7 +344,6 @@ fn manifest_options(
     if let Some((v, _)) = cli::pick(f, env, "image") {
         o.image = v.to_string();
     }
-    let size = |s: &str| crate::core::quantity::parse(s).map_err(|e| e.to_string());
     o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
     o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
     Ok(o)
