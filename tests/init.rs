@@ -372,3 +372,29 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&base).expect("mkdir");
     base
 }
+
+#[test]
+fn on_a_terminal_the_child_owns_the_foreground_process_group() {
+    // `script` gives sealinit a pty as stdin; the workload prints its own
+    // process group and the terminal's foreground group (stat fields 5, 8).
+    let cmd = format!(
+        "{} --root any --log error -- sh -c 'cut -d\" \" -f5,8 /proc/self/stat'",
+        bin()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"]);
+    let out = run(c);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let nums: Vec<i64> = text
+        .split_whitespace()
+        .filter_map(|w| w.trim().parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 2, "{}", show(&out));
+    assert!(nums[0] > 0, "{}", show(&out));
+    assert_eq!(
+        nums[0],
+        nums[1],
+        "the child's group is not the terminal's foreground group\n{}",
+        show(&out)
+    );
+}

@@ -16,7 +16,8 @@ fn m(kind: MountKind, path: &str, size: Option<u64>) -> MountSpec {
 }
 
 /// The seed's Part 3 layouts, by hand until the built-in profiles land.
-pub(super) fn seed_profiles() -> Vec<(&'static str, Spec)> {
+/// The seed's Part 3 layouts, written out by hand as the expected values.
+fn seed_tables() -> Vec<(&'static str, Spec)> {
     use MountKind::*;
     let spec = |mounts| Spec {
         mounts,
@@ -58,7 +59,7 @@ pub(super) fn seed_profiles() -> Vec<(&'static str, Spec)> {
         (
             "nginx",
             spec(vec![
-                m(ReadOnly, "/etc/nginx", None),
+                m(ReadOnly, "/etc/nginx/nginx.conf", None),
                 m(EmptyDir, "/var/cache/nginx", Some(5 * GI)),
                 m(EmptyDir, "/var/run/nginx", Some(10 * MI)),
                 m(EmptyDir, "/tmp", Some(100 * MI)),
@@ -72,6 +73,24 @@ pub(super) fn seed_profiles() -> Vec<(&'static str, Spec)> {
             ]),
         ),
     ]
+}
+
+/// The built-in profiles (`sealinit manifest --profile NAME`), checked
+/// against the hand-written seed tables so every manifest test below runs on
+/// what users actually get.
+pub(super) fn seed_profiles() -> Vec<(&'static str, Spec)> {
+    seed_tables()
+        .into_iter()
+        .map(|(name, want)| {
+            let file = crate::core::profiles::profile(name).expect("built-in profile");
+            let got = crate::core::spec::merge([&file]).spec;
+            assert_eq!(
+                got.mounts, want.mounts,
+                "profile {name} differs from the seed's Part 3"
+            );
+            (name, got)
+        })
+        .collect()
 }
 
 /// (profile, ephemeral request, limit, tmpfs total) from the Part 4 rule,
@@ -489,5 +508,7 @@ fn overrides_and_root_any() {
 fn sealinit_mounts_value() {
     let spec = &seed_profiles()[4].1;
     assert_eq!(sealinit_mounts(spec).expect("nginx"), expected_env(spec));
-    assert!(expected_env(spec).starts_with("readonly:/etc/nginx,emptydir:/var/cache/nginx:"));
+    assert!(
+        expected_env(spec).starts_with("readonly:/etc/nginx/nginx.conf,emptydir:/var/cache/nginx:")
+    );
 }
