@@ -116,7 +116,7 @@ s_app_postgres() {
   temp_files=$(psql_in "$name1" "SELECT temp_files FROM pg_stat_database WHERE datname = current_database();")
   note "pg_stat_database.temp_files=$temp_files"
   [[ $temp_files =~ ^[1-9][0-9]*$ ]] || fail "no temporary files were written (temp_files=$temp_files)"
-  log_has "$name1" 'LOG: +temporary file: path' || fail "log_temp_files logged no temporary file"
+  poll 200 log_has "$name1" 'LOG: +temporary file: path' || fail "log_temp_files logged no temporary file"
   code=$(app_stop "$name1" "$out")
   cat "$out"
   expect_code 0 "$code" "postgres after podman stop"
