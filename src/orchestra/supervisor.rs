@@ -316,11 +316,14 @@ impl State {
     /// The main child is gone: SIGTERM (and SIGCONT, so stopped processes
     /// see it) to everything left, with `--grace` to finish.
     fn begin_shutdown(&mut self) {
-        let left = self.remaining();
-        if left.is_empty() {
+        // Without /proc the children are unknown: signal as if some were
+        // left, or orphans would never be asked to stop.
+        let listed = process::children().ok();
+        if listed.as_ref().is_some_and(Vec::is_empty) {
             // Nothing left to signal: the reap loop sees ECHILD and ends.
             return;
         }
+        let left = listed.unwrap_or_default();
         let grace = self.settings.grace;
         if self.pid1 {
             signal_all(libc::SIGTERM);
@@ -334,8 +337,8 @@ impl State {
             event = "shutdown",
             remaining = left.len() as u64,
             grace_ms = grace.as_millis() as u64,
-            "sent SIGTERM to {} remaining process(es); SIGKILL in {:?} if they are still running",
-            left.len(),
+            "sent SIGTERM to the {} remaining process(es); SIGKILL in {:?} if they are still running",
+            if left.is_empty() { "unknown number of".to_string() } else { left.len().to_string() },
             grace
         );
         self.grace_deadline = Some(Instant::now() + grace);
