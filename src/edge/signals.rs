@@ -18,9 +18,6 @@ pub type KernelSigSet = u64;
 /// Every signal 1..=64.
 pub const ALL_SIGNALS: KernelSigSet = u64::MAX;
 
-/// The highest signal number.
-pub const MAX_SIGNAL: i32 = 64;
-
 /// `struct sigaction` as the kernel's `rt_sigaction(2)` reads it on x86_64
 /// and aarch64 (glibc's userspace struct has a different layout).
 #[repr(C)]
@@ -37,7 +34,8 @@ struct KernelSigaction {
 pub struct Inherited {
     /// The blocked mask at start.
     pub mask: KernelSigSet,
-    /// Signals whose disposition was `SIG_IGN` at start.
+    /// Signals whose disposition was `SIG_IGN` at start, of those sealinit
+    /// must restore (SIGPIPE; see [`block_all_and_snapshot`]).
     pub ignored: KernelSigSet,
 }
 
@@ -45,30 +43,31 @@ pub struct Inherited {
 /// `main`, before any thread exists, so no signal can be delivered to a
 /// default handler and every later thread inherits the full mask.
 ///
-/// Calls `rt_sigprocmask(2)` (SIG_SETMASK) and `rt_sigaction(2)` (query only).
+/// Only SIGPIPE's disposition is recorded: sealinit installs no signal
+/// handler and changes no disposition, so every other ignored signal passes
+/// to the workload through fork and exec untouched. SIGPIPE is the one that
+/// std's `Command` resets to SIG_DFL in the child, so it is the one to put
+/// back (see [`restore_in_child`]).
+///
+/// Calls `rt_sigprocmask(2)` (SIG_SETMASK) and `rt_sigaction(2)` (query).
 pub fn block_all_and_snapshot() -> io::Result<Inherited> {
     let mut old: KernelSigSet = 0;
     raw_sigprocmask(libc::SIG_SETMASK, Some(&ALL_SIGNALS), Some(&mut old))?;
     let mut ignored = 0;
-    for sig in 1..=MAX_SIGNAL {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        let mut cur = KernelSigaction::default();
-        // SAFETY: raw rt_sigaction with a null new action and a valid old one
-        // in the kernel's layout; the kernel's sigset size is 8 bytes.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                std::ptr::null::<KernelSigaction>(),
-                &mut cur as *mut KernelSigaction,
-                8usize,
-            )
-        };
-        if rc == 0 && cur.handler == libc::SIG_IGN {
-            ignored |= bit(sig);
-        }
+    let mut cur = KernelSigaction::default();
+    // SAFETY: raw rt_sigaction with a null new action and a valid old one
+    // in the kernel's layout; the kernel's sigset size is 8 bytes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            libc::SIGPIPE,
+            std::ptr::null::<KernelSigaction>(),
+            &mut cur as *mut KernelSigaction,
+            8usize,
+        )
+    };
+    if rc == 0 && cur.handler == libc::SIG_IGN {
+        ignored |= bit(libc::SIGPIPE);
     }
     Ok(Inherited { mask: old, ignored })
 }
@@ -97,30 +96,23 @@ pub fn raw_sigprocmask(
     }
 }
 
-/// Restores, in a freshly forked child, the mask and the ignored dispositions
-/// sealinit inherited. Every other signal gets `SIG_DFL` (exec would reset
-/// handlers anyway, and this undoes anything the Rust runtime changed, such as
-/// `SIGPIPE`). Only raw syscalls: async-signal-safe for `pre_exec`.
+/// Restores, in a freshly forked child, the mask and the SIGPIPE
+/// disposition sealinit inherited (std's `Command` sets SIGPIPE to SIG_DFL
+/// in the child; every other disposition is inherited untouched, see
+/// [`block_all_and_snapshot`]). Only raw syscalls: async-signal-safe for
+/// `pre_exec`.
 pub fn restore_in_child(inh: &Inherited) -> io::Result<()> {
-    for sig in 1..=MAX_SIGNAL {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        let handler = if inh.ignored & bit(sig) != 0 {
-            libc::SIG_IGN
-        } else {
-            libc::SIG_DFL
-        };
+    if inh.ignored & bit(libc::SIGPIPE) != 0 {
         let act = KernelSigaction {
-            handler,
+            handler: libc::SIG_IGN,
             ..KernelSigaction::default()
         };
         // SAFETY: valid pointers in the kernel's layout, sigset size 8.
-        // SA_RESTORER is only needed for real handlers, not SIG_IGN/SIG_DFL.
+        // SA_RESTORER is only needed for real handlers, not SIG_IGN.
         unsafe {
             libc::syscall(
                 libc::SYS_rt_sigaction,
-                sig,
+                libc::SIGPIPE,
                 &act as *const KernelSigaction,
                 std::ptr::null_mut::<KernelSigaction>(),
                 8usize,

@@ -271,45 +271,55 @@ impl State {
         }
     }
 
+    /// Reaps every exited process. Shutdown work (listing what is left in
+    /// /proc) happens once per batch, after the loop, and not at all when
+    /// waitpid already says no child is left.
     fn reap_all(&mut self) {
+        let mut main_exited = false;
+        let mut others = false;
         loop {
             match process::reap_one() {
-                Ok(Some((pid, ended))) => {
-                    if pid == self.child && self.main.is_none() {
-                        self.main = Some(ended);
-                        let (code, how) = match ended {
-                            Ended::Exited(c) => (c, format!("exited with code {c}")),
-                            Ended::Signaled(n) => (
-                                exitcode::for_signal(n),
-                                format!("was killed by {}", signal_name(n)),
-                            ),
-                        };
-                        tracing::info!(
-                            event = "child.exit",
-                            pid,
-                            code,
-                            "workload (pid {pid}) {how}"
-                        );
-                        self.stop_deadline = None;
-                        self.begin_shutdown();
-                    } else {
-                        tracing::debug!(event = "reap", pid, "reaped pid {pid}");
-                        if self.main.is_some() && !self.killed && !self.pid1 {
-                            // A process that died may have left orphans of its own.
-                            self.term_new_orphans();
-                        }
-                    }
+                Ok(Some((pid, ended))) if pid == self.child && self.main.is_none() => {
+                    self.main = Some(ended);
+                    let (code, how) = match ended {
+                        Ended::Exited(c) => (c, format!("exited with code {c}")),
+                        Ended::Signaled(n) => (
+                            exitcode::for_signal(n),
+                            format!("was killed by {}", signal_name(n)),
+                        ),
+                    };
+                    tracing::info!(
+                        event = "child.exit",
+                        pid,
+                        code,
+                        "workload (pid {pid}) {how}"
+                    );
+                    self.stop_deadline = None;
+                    main_exited = true;
                 }
-                Ok(None) => return,
+                Ok(Some((pid, _))) => {
+                    tracing::debug!(event = "reap", pid, "reaped pid {pid}");
+                    others = true;
+                }
+                Ok(None) => break,
                 Err(err) => {
                     if err.raw_os_error() == Some(libc::ECHILD) {
                         self.no_children = true;
                     } else {
                         tracing::error!(event = "error", error = %err, "waitpid failed: {err}");
                     }
-                    return;
+                    break;
                 }
             }
+        }
+        if self.no_children {
+            return;
+        }
+        if main_exited {
+            self.begin_shutdown();
+        } else if others && self.main.is_some() && !self.killed && !self.pid1 {
+            // A process that died may have left orphans of its own.
+            self.term_new_orphans();
         }
     }
 
