@@ -5,6 +5,7 @@
 # Writes bench/results/init.md (and prints it). Run as root:
 #     bench/init.sh            # ~2-3 min
 # Knobs (env): RUNS (hyperfine runs per start-up command, 300),
+# INTERLEAVED (rounds of the interleaved start-up cross-check, 1000),
 # SIG_ROUNDS x SIG_N (signals per kind per init, 5 x 60), REAP_RUNS (5),
 # ORPHANS (10000), SEALINIT (binary, default target/release/sealinit).
 #
@@ -36,7 +37,8 @@ SIG_ROUNDS=${SIG_ROUNDS:-5}
 SIG_N=${SIG_N:-60}
 REAP_RUNS=${REAP_RUNS:-5}
 ORPHANS=${ORPHANS:-10000}
-export RUNS SIG_ROUNDS SIG_N REAP_RUNS ORPHANS
+INTERLEAVED=${INTERLEAVED:-1000}
+export INTERLEAVED RUNS SIG_ROUNDS SIG_N REAP_RUNS ORPHANS
 
 # name|command prefix before the workload (word-split on spaces)
 INITS=(
@@ -58,6 +60,12 @@ done
 args+=(-n "/bin/true (no init)" "/bin/true")
 hyperfine -N --warmup 30 --runs "$RUNS" --style basic \
     --export-json "$RAW/init-startup.json" "${args[@]}" >&2
+# Cross-check, interleaved round by round (load on a shared machine drifts
+# between hyperfine's back-to-back blocks).
+log "start-up, interleaved: spawntime $INTERLEAVED rounds"
+for e in "${INITS[@]}"; do echo "${e%%|*}|${e#*|} /bin/true"; done >"$RAW/init-spawn-cmds.txt"
+echo "/bin/true (no init)|/bin/true" >>"$RAW/init-spawn-cmds.txt"
+"$BIN/spawntime" "$INTERLEAVED" 20 "$RAW/init-spawn.txt" "$RAW/init-spawn-cmds.txt"
 
 # 2. resident memory while supervising sleep
 log "resident memory: INIT -- sleep"

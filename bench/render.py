@@ -47,6 +47,35 @@ def hyperfine(path):
         return {r["command"]: r for r in json.load(f)["results"]}
 
 
+def interleaved(raw, prefix, base_name):
+    """Table of the spawntime cross-check in RAW/PREFIX-spawn.txt."""
+    out = []
+    p = f"{raw}/{prefix}-spawn.txt"
+    if not os.path.exists(p):
+        return out
+    cmds = [l.split("|")[0] for l in open(f"{raw}/{prefix}-spawn-cmds.txt").read().splitlines()]
+    xs = {}
+    for line in open(p):
+        i, v = line.split()
+        xs.setdefault(cmds[int(i)], []).append(int(v))
+    b = xs[base_name]
+    bm, b10 = statistics.median(b), pct(b, 10)
+    true = [n for n in cmds if n.startswith("/bin/true")]
+    bt = statistics.median(xs[true[0]]) if true else 0
+    rounds = os.environ.get("INTERLEAVED", "?")
+    out.append(f"Interleaved cross-check (`spawntime`, {rounds} rounds, order rotated each round, fork→waitpid):\n")
+    out.append(f"| command | median | p10 | p90 | median vs {base_name.split()[0]} | p10 vs {base_name.split()[0]} | over /bin/true (median) |")
+    out.append("|---|---|---|---|---|---|---|")
+    for n in cmds:
+        m = statistics.median(xs[n])
+        out.append(
+            f"| {n} | {us(m)} | {us(pct(xs[n], 10))} | {us(pct(xs[n], 90))} | {m / bm:.2f}x "
+            f"| {pct(xs[n], 10) / b10:.2f}x | {us(m - bt)} |"
+        )
+    out.append("")
+    return out
+
+
 def init(raw):
     names = open(f"{raw}/init-names.txt").read().split("\n")
     names = [n for n in names if n]
@@ -72,6 +101,8 @@ def init(raw):
         r2 = hf["sealinit (root check)"]["median"] / base["median"]
         out.append(f"With the default root check (no mounts declared): {r2:.2f}x.")
     out.append("")
+
+    out += interleaved(raw, "init", TINI)
 
     # RSS
     out.append("### Resident memory while supervising `sleep` (/proc/PID/status)\n")
@@ -174,7 +205,14 @@ def checks(raw):
     prof = [n for n in names if "--profile postgres" in n]
     if prof:
         ratio = hf[prof[0]]["median"] / base["median"]
-        out.append(f"\nTarget ≤ 1.10x: {verdict(ratio <= 1.10)} ({ratio:.2f}x median).\n")
+        out.append(f"\nTarget ≤ 1.10x: {verdict(ratio <= 1.10)} ({ratio:.2f}x median, hyperfine).\n")
+    out += interleaved(raw, "checks", "tini-static -s -- /bin/true")
+    p = f"{raw}/checks-report.txt"
+    if os.path.exists(p):
+        out.append("The contract holds in the namespace (`sealinit check --profile postgres`):\n")
+        out.append("```")
+        out.append(open(p).read().rstrip())
+        out.append("```\n")
     p = f"{raw}/checks-strace.txt"
     if os.path.exists(p):
         out.append("### System calls of one `--profile postgres` run (`strace -f`)\n")
