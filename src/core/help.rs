@@ -13,7 +13,7 @@ USAGE
   sealinit check [OPTIONS]                   checks only: exit 0 clean, 1 violations (exec probes)
   sealinit mounts [--log-format json]        the live mount table, classified
   sealinit manifest [OPTIONS]                Kubernetes/docker/compose YAML for the contract
-  sealinit plan KIND [KEY=VALUE...]          size the mounts from the seed's rules (web, data, postgres, kafka)
+  sealinit plan KIND [OPTIONS]               size the mounts by the seed's rules, as a spec file
   sealinit --help | --version
 
 EXAMPLES
@@ -55,6 +55,7 @@ pub fn text() -> String {
         ("usage", "USAGE WATCH AND TAMPER"),
         ("init", "INIT"),
         ("manifest", "MANIFEST"),
+        ("plan", "PLAN (sealinit plan web|data|postgres|kafka)"),
         ("output", "OUTPUT"),
     ];
     for (key, title) in groups {

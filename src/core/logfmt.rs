@@ -49,7 +49,7 @@ pub fn text(rec: &Record) -> String {
     if let Some((_, Value::Str(fix))) = rec.fields.iter().find(|(k, _)| *k == "fix") {
         if !fix.is_empty() {
             let _ = writeln!(out, "sealinit:   fix:");
-            for line in fix.split('\n') {
+            for line in fix.trim_end_matches('\n').split('\n') {
                 let _ = writeln!(out, "sealinit:     {line}");
             }
         }

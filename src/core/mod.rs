@@ -10,6 +10,7 @@ pub mod facts;
 pub mod help;
 pub mod logfmt;
 pub mod manifest;
+pub mod metrics;
 pub mod mountinfo;
 pub mod options;
 pub mod plan;

@@ -6,16 +6,25 @@
 
 use std::ffi::OsString;
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::sync::mpsc;
 
 use tracing::Level;
 
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
-use crate::core::config::{self, Output, Runtime, RuntimeLayer, Verbosity};
-use crate::core::exitcode;
+use crate::core::config::{self, Output, Runtime, Verbosity};
+use crate::core::spec::{Resolved, ViolationPolicy};
+use crate::core::{exitcode, manifest, plan, report, spec};
 use crate::edge::signals::{self, Inherited};
-use crate::edge::{log, process};
-use crate::orchestra::supervisor::{self, Requests};
+use crate::edge::{log, probe, process};
+use crate::orchestra::contract;
+use crate::orchestra::startup::{self, CheckOutcome};
+use crate::orchestra::supervisor::{self, Request, Requests};
+use crate::orchestra::watcher::{self, WatchConfig, WatchedMount};
+
+/// The live mount table.
+const MOUNTINFO: &str = "/proc/self/mountinfo";
 
 /// Runs sealinit and returns the process exit code.
 pub fn run(inherited: io::Result<Inherited>) -> i32 {
@@ -48,15 +57,10 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     };
     match parsed.sub {
         Sub::Run => run_workload(&parsed, &env, inherited),
-        other => {
-            tracing::error!(
-                event = "exit",
-                code = exitcode::USAGE,
-                "sealinit {} is not available in this build",
-                other.name()
-            );
-            exitcode::USAGE
-        }
+        Sub::Check => run_check(&parsed, &env),
+        Sub::Mounts => run_mounts(&parsed, &env, out),
+        Sub::Manifest => run_manifest(&parsed, &env),
+        Sub::Plan => run_plan(&parsed, &env),
     }
 }
 
@@ -95,7 +99,21 @@ fn print_stdout(text: &str) -> i32 {
     }
 }
 
-/// `sealinit [OPTIONS] -- COMMAND`: resolve, spawn, supervise.
+/// The contract and the runtime settings, or a usage error (exit 64).
+fn resolve(parsed: &Parsed, env: &Layer) -> Result<(Resolved, Runtime), UsageError> {
+    let (resolved, lower) = contract::resolve(&parsed.flags, env)?;
+    let rt = config::runtime(&parsed.flags, env, &lower)?;
+    Ok((resolved, rt))
+}
+
+/// Runs the start-up checks once and logs the report.
+fn check_contract(resolved: &Resolved) -> CheckOutcome {
+    let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
+    startup::emit(&outcome);
+    outcome
+}
+
+/// `sealinit [OPTIONS] -- COMMAND`: resolve, check, spawn, supervise.
 fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
     if parsed.argv.is_empty() {
         return usage_error(&UsageError(
@@ -103,16 +121,17 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
                 .into(),
         ));
     }
-    let rt = match config::runtime(&parsed.flags, env, &RuntimeLayer::default()) {
-        Ok(rt) => rt,
+    let (resolved, rt) = match resolve(parsed, env) {
+        Ok(v) => v,
         Err(e) => return usage_error(&e),
     };
-    if let Some((v, src)) = cli::pick(&parsed.flags, env, "root") {
-        if crate::core::spec::RootPolicy::parse(v).is_none() {
-            return usage_error(&UsageError(format!(
-                "{src}: expected read-only or any, got {v:?}"
-            )));
-        }
+    let outcome = check_contract(&resolved);
+    if outcome.has_failures() && resolved.spec.on_violation == ViolationPolicy::Fail {
+        let code = exitcode::VIOLATION;
+        tracing::error!(event = "exit", code, reason = "start-up violation",
+            "not starting the workload: the storage contract is violated (see the fixes above); exit {code}. \
+             Use --on-violation warn to start anyway.");
+        return code;
     }
     become_reaper();
     let sigfd = match signals::signalfd_all() {
@@ -131,17 +150,230 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
-    let requests = request_channel();
+    let requests = start_watchers(&resolved, &rt);
     let outcome = supervisor::run(
         child,
         &sigfd,
         supervisor::Settings {
             pgroup: rt.pgroup,
             grace: rt.grace,
+            limit_action: rt.limit_action,
         },
-        requests.map(|(r, _tx)| r),
+        requests,
     );
-    finish(outcome, &rt)
+    finish(outcome)
+}
+
+/// Starts the usage watcher for the writable mounts and returns the channels
+/// the supervisor listens on. Failures are logged; supervision goes on.
+fn start_watchers(resolved: &Resolved, rt: &Runtime) -> Option<Requests> {
+    let mounts: Vec<WatchedMount> = resolved
+        .spec
+        .mounts
+        .iter()
+        .filter(|m| m.kind.is_writable())
+        .map(|m| WatchedMount {
+            path: m.path.clone(),
+            kind: m.kind,
+            limit: m.size_limit,
+        })
+        .collect();
+    if mounts.is_empty() {
+        return None;
+    }
+    let (wake_rx, wake_tx) = match wake_pipe() {
+        Ok(p) => p,
+        Err(err) => {
+            tracing::error!(event = "error", error = %err, "cannot create the watcher pipe: {err}; usage is not watched");
+            return None;
+        }
+    };
+    let (_req_tx, req_rx) = mpsc::channel::<Request>();
+    let (usage_tx, usage_rx) = mpsc::channel();
+    let cfg = WatchConfig {
+        warn_at: rt.warn_at,
+        act_at: rt.act_at,
+        rescan: rt.rescan,
+        ephemeral_limit: rt.ephemeral_limit,
+    };
+    if let Err(err) = watcher::spawn_watcher(mounts, cfg, usage_tx, wake_tx) {
+        tracing::error!(event = "error", error = %err, "cannot start the usage watcher: {err}; usage is not watched");
+        return None;
+    }
+    Some(Requests {
+        rx: req_rx,
+        usage: usage_rx,
+        wake: wake_rx,
+    })
+}
+
+/// A close-on-exec, non-blocking pipe: (read end, write end).
+fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+        .map_err(io::Error::from)
+}
+
+/// `sealinit check`: exit 0 clean, 1 violations; `--print-spec` prints the
+/// resolved contract instead.
+fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
+    let (resolved, rt) = match resolve(parsed, env) {
+        Ok(v) => v,
+        Err(e) => return usage_error(&e),
+    };
+    if parsed.flags.count("print-spec") > 0 {
+        let settings = contract::effective_settings(&resolved, &rt);
+        return print_stdout(&spec::render_toml(&resolved.spec, &settings));
+    }
+    let outcome = check_contract(&resolved);
+    if outcome.has_failures() {
+        exitcode::CHECK_VIOLATIONS
+    } else {
+        0
+    }
+}
+
+/// `sealinit mounts`: the live mount table, classified, on stdout.
+fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
+    let declared = contract::resolve(&parsed.flags, env)
+        .map(|(r, _)| r.spec.mounts)
+        .unwrap_or_default();
+    let table = match probe::read_mount_table(Path::new(MOUNTINFO)) {
+        Ok(t) => t,
+        Err(err) => {
+            tracing::error!(
+                event = "exit",
+                code = exitcode::OS_ERROR,
+                "cannot read {MOUNTINFO}: {err}"
+            );
+            return exitcode::OS_ERROR;
+        }
+    };
+    let text = match out.format {
+        crate::core::options::LogFormat::Json => report::render_mounts_json(&table, &declared),
+        crate::core::options::LogFormat::Text => report::render_mounts_table(&table, &declared),
+    };
+    print_stdout(&text)
+}
+
+/// `sealinit manifest`: pod-side YAML (or docker/compose) for the contract.
+fn run_manifest(parsed: &Parsed, env: &Layer) -> i32 {
+    let result = resolve(parsed, env).and_then(|(resolved, rt)| {
+        let opts = manifest_options(parsed, env, &rt)?;
+        manifest::render(&resolved.spec, &opts).map_err(UsageError)
+    });
+    match result {
+        Ok(text) => print_stdout(&text),
+        Err(e) => usage_error(&e),
+    }
+}
+
+fn manifest_options(
+    parsed: &Parsed,
+    env: &Layer,
+    rt: &Runtime,
+) -> Result<manifest::ManifestOptions, UsageError> {
+    let f = &parsed.flags;
+    let mut o = manifest::ManifestOptions {
+        ephemeral_limit: rt.ephemeral_limit,
+        ..Default::default()
+    };
+    if let Some(v) = cli::typed(cli::pick(f, env, "format"), |s| {
+        manifest::Format::parse(s).ok_or_else(|| {
+            format!(
+                "expected one of {}, got {s:?}",
+                manifest::Format::NAMES.join(", ")
+            )
+        })
+    })? {
+        o.format = v;
+    }
+    o.workload = cli::typed(cli::pick(f, env, "workload"), |s| {
+        manifest::Workload::parse(s)
+            .ok_or_else(|| format!("expected deployment or statefulset, got {s:?}"))
+    })?;
+    let id = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| format!("expected a numeric id, got {s:?}"))
+    };
+    if let Some(v) = cli::typed(cli::pick(f, env, "run-as-user"), id)? {
+        o.run_as_user = v;
+    }
+    if let Some(v) = cli::typed(cli::pick(f, env, "run-as-group"), id)? {
+        o.run_as_group = v;
+    }
+    if let Some(v) = cli::typed(cli::pick(f, env, "fs-group"), id)? {
+        o.fs_group = v;
+    }
+    if let Some((v, _)) = cli::pick(f, env, "name") {
+        o.name = v.to_string();
+    }
+    if let Some((v, _)) = cli::pick(f, env, "image") {
+        o.image = v.to_string();
+    }
+    let size = |s: &str| crate::core::quantity::parse(s).map_err(|e| e.to_string());
+    o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
+    o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
+    Ok(o)
+}
+
+/// `sealinit plan KIND --key value...`: the seed's sizing rules with their
+/// arithmetic, as a spec file `--spec` accepts.
+fn run_plan(parsed: &Parsed, env: &Layer) -> i32 {
+    match plan_input(parsed, env).and_then(|input| plan::plan(&input).map_err(UsageError)) {
+        Ok(p) => print_stdout(&p.spec_toml()),
+        Err(e) => usage_error(&e),
+    }
+}
+
+fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageError> {
+    let f = &parsed.flags;
+    let kind = match parsed.argv.as_slice() {
+        [k] => k.to_string_lossy().into_owned(),
+        [] => {
+            return Err(UsageError(
+                "sealinit plan: which workload? expected web, data, postgres or kafka".into(),
+            ))
+        }
+        _ => {
+            return Err(UsageError(
+                "sealinit plan takes one workload kind (web, data, postgres or kafka)".into(),
+            ))
+        }
+    };
+    let size = |name: &'static str| move |s: &str| plan::parse_size(&format!("--{name}"), s);
+    let count = |name: &'static str| move |s: &str| plan::parse_count(&format!("--{name}"), s);
+    let need = |name: &str, v: Option<u64>| {
+        v.ok_or_else(|| UsageError(format!("sealinit plan {kind}: --{name} is required")))
+    };
+    let get_size = |name: &'static str| cli::typed(cli::pick(f, env, name), size(name));
+    let get_count = |name: &'static str| cli::typed(cli::pick(f, env, name), count(name));
+    Ok(match kind.as_str() {
+        "web" => plan::PlanInput::Web {
+            concurrency: need("concurrency", get_count("concurrency")?)?,
+            cache: get_size("cache")?,
+            working_memory: get_size("working-memory")?,
+        },
+        "data" => plan::PlanInput::Data {
+            input: need("input", get_size("input")?)?,
+            intermediate: need("intermediate", get_size("intermediate")?)?,
+            factor: get_count("factor")?.unwrap_or(3),
+            output: need("output", get_size("output")?)?,
+        },
+        "postgres" => plan::PlanInput::Postgres {
+            shared_buffers: need("shared-buffers", get_size("shared-buffers")?)?,
+            sort_hash: get_size("sort-hash")?,
+            data: get_size("data")?,
+        },
+        "kafka" => plan::PlanInput::Kafka {
+            daily: need("daily", get_size("daily")?)?,
+            retention_days: need("retention-days", get_count("retention-days")?)?,
+        },
+        other => {
+            return Err(UsageError(format!(
+            "sealinit plan: unknown workload kind {other:?}; expected web, data, postgres or kafka"
+        )))
+        }
+    })
 }
 
 fn become_reaper() {
@@ -191,18 +423,7 @@ fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
     }
 }
 
-/// The channel the watcher threads use to reach the supervisor.
-fn request_channel() -> Option<(
-    Requests,
-    (mpsc::Sender<supervisor::Request>, std::os::fd::OwnedFd),
-)> {
-    let (rx, wx) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).ok()?;
-    let (tx, chan) = mpsc::channel();
-    Some((Requests { rx: chan, wake: rx }, (tx, wx)))
-}
-
-fn finish(outcome: supervisor::Outcome, _rt: &Runtime) -> i32 {
+fn finish(outcome: supervisor::Outcome) -> i32 {
     tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
         "exiting with code {}: {}", outcome.code, outcome.reason);
     outcome.code

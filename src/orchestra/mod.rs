@@ -1,6 +1,8 @@
 //! Orchestration: the supervisor loop and the threads that feed it.
 
 pub mod app;
+pub mod contract;
+pub mod metrics;
 pub mod startup;
 pub mod supervisor;
 pub mod tracker;

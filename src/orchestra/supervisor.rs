@@ -13,9 +13,12 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use crate::core::exitcode;
-use crate::core::options::signal_name;
+use crate::core::options::{signal_name, LimitAction};
+use crate::core::quantity;
+use crate::core::threshold::Transition;
 use crate::edge::process::{self, Ended};
 use crate::edge::signals::{self, Received};
+use crate::orchestra::watcher::WatchEvent;
 
 /// What the watcher threads may ask of the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +36,17 @@ pub struct Settings {
     pub pgroup: bool,
     /// TERM→KILL delay.
     pub grace: Duration,
+    /// What a usage crossing of `--act-at` does.
+    pub limit_action: LimitAction,
 }
 
 /// Requests from the watcher threads: a channel plus the read end of a pipe
 /// that the sender writes one byte to after each message.
 pub struct Requests {
+    /// From the tamper watch.
     pub rx: Receiver<Request>,
+    /// Threshold transitions from the usage watcher.
+    pub usage: Receiver<WatchEvent>,
     pub wake: OwnedFd,
 }
 
@@ -65,6 +73,47 @@ struct State {
     termed: Vec<i32>,
     killed: bool,
     no_children: bool,
+    /// Keeps a signal storm from flooding the log at info level.
+    signal_log: LogBudget,
+}
+
+/// At most [`LogBudget::PER_SECOND`] info-level lines per second; the rest
+/// go to debug, and the next allowed line says how many were demoted.
+#[derive(Debug, Default)]
+struct LogBudget {
+    window: Option<Instant>,
+    used: u32,
+    demoted: u64,
+}
+
+impl LogBudget {
+    const PER_SECOND: u32 = 20;
+
+    fn allow(&mut self, now: Instant) -> bool {
+        let fresh = self
+            .window
+            .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1));
+        if fresh {
+            if self.demoted > 0 {
+                tracing::info!(
+                    event = "signal",
+                    demoted = self.demoted,
+                    "{} more forwarded signal(s) were logged at debug level only",
+                    self.demoted
+                );
+            }
+            self.window = Some(now);
+            self.used = 0;
+            self.demoted = 0;
+        }
+        if self.used < Self::PER_SECOND {
+            self.used += 1;
+            true
+        } else {
+            self.demoted += 1;
+            false
+        }
+    }
 }
 
 /// Runs the loop until the main child has exited and every other process
@@ -87,6 +136,7 @@ pub fn run(
         termed: Vec::new(),
         killed: false,
         no_children: false,
+        signal_log: LogBudget::default(),
     };
     let mut sigs = Vec::with_capacity(32);
     let mut errors = 0u32;
@@ -139,6 +189,11 @@ pub fn run(
                 let open = drain(r.wake.as_raw_fd());
                 while let Ok(req) = r.rx.try_recv() {
                     st.on_request(req);
+                }
+                while let Ok(ev) = r.usage.try_recv() {
+                    if let Some(req) = limit_request(&ev, st.settings.limit_action) {
+                        st.on_request(req);
+                    }
                 }
                 if !open {
                     // Every sender is gone (POLLHUP would fire forever).
@@ -198,13 +253,12 @@ impl State {
         let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
         match signals::send(target, s.signo, queued) {
             Ok(()) => {
-                if matches!(
-                    s.signo,
-                    libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGHUP
-                ) {
-                    tracing::info!(event = "signal", signal = %name, to = target, from = s.pid, "forwarded {name} to {}", describe(target));
+                if self.signal_log.allow(Instant::now()) {
+                    tracing::info!(event = "signal", signal = %name, to = target, from = s.pid,
+                        "forwarded {name} to {}", describe(target));
                 } else {
-                    tracing::debug!(event = "signal", signal = %name, to = target, from = s.pid, "forwarded {name} to {}", describe(target));
+                    tracing::debug!(event = "signal", signal = %name, to = target, from = s.pid,
+                        "forwarded {name} to {}", describe(target));
                 }
             }
             Err(err) => {
@@ -259,8 +313,8 @@ impl State {
     /// see it) to everything left, with `--grace` to finish.
     fn begin_shutdown(&mut self) {
         let left = self.remaining();
-        if left.is_empty() && !self.pid1 {
-            // Let the reap loop see ECHILD; nothing to signal.
+        if left.is_empty() {
+            // Nothing left to signal: the reap loop sees ECHILD and ends.
             return;
         }
         let grace = self.settings.grace;
@@ -325,7 +379,12 @@ impl State {
                     return;
                 }
                 let grace = self.settings.grace;
-                tracing::error!(event = "limit.action", action = "stop", code, reason = %reason,
+                let event = if code == exitcode::LIMIT_STOP {
+                    "limit.action"
+                } else {
+                    "stop"
+                };
+                tracing::error!(event, action = "stop", code, reason = %reason,
                     "stopping the workload: {reason}; SIGTERM now, SIGKILL in {grace:?}, then exit {code}");
                 let target = if self.settings.pgroup {
                     -self.child
@@ -406,6 +465,36 @@ impl State {
     }
 }
 
+/// What `--limit-action` asks for when a mount crosses `--act-at`; `None`
+/// for every other transition. `warn` is logged here, since it asks
+/// nothing of the supervisor.
+fn limit_request(ev: &WatchEvent, action: LimitAction) -> Option<Request> {
+    if ev.transition != Transition::CrossedAct {
+        return None;
+    }
+    let limit = ev.limit?;
+    let pct = ev.used.saturating_mul(100) / limit.max(1);
+    let reason = format!(
+        "{} ({}) uses {} of its {} limit ({pct}%)",
+        ev.path.display(),
+        ev.kind.as_str(),
+        quantity::format(ev.used),
+        quantity::format(limit),
+    );
+    match action {
+        LimitAction::Warn => {
+            tracing::warn!(event = "limit.action", action = "warn", path = %ev.path.display(), used = ev.used, limit,
+                "{reason}: --limit-action warn, no action taken; the kubelet evicts the pod above 100%");
+            None
+        }
+        LimitAction::Signal(signo) => Some(Request::Signal { signo, reason }),
+        LimitAction::Stop => Some(Request::Stop {
+            code: exitcode::LIMIT_STOP,
+            reason,
+        }),
+    }
+}
+
 /// `kill(-1, sig)`: every process in our PID namespace but us (PID 1 only).
 fn signal_all(sig: i32) {
     let _ = signals::send(-1, sig, None);
@@ -416,5 +505,24 @@ fn describe(target: i32) -> String {
         format!("process group {}", -target)
     } else {
         format!("pid {target}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_budget_demotes_past_the_per_second_limit_and_refills() {
+        let mut b = LogBudget::default();
+        let t0 = Instant::now();
+        let allowed = (0..100).filter(|_| b.allow(t0)).count();
+        assert_eq!(allowed, LogBudget::PER_SECOND as usize);
+        assert_eq!(b.demoted, 100 - u64::from(LogBudget::PER_SECOND));
+        assert!(
+            b.allow(t0 + Duration::from_millis(1001)),
+            "a new second refills"
+        );
+        assert_eq!(b.demoted, 0);
     }
 }
