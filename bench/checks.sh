@@ -5,7 +5,7 @@
 # namespace where the postgres contract holds, and `strace -f` of one run to
 # show /proc/self/mountinfo is read once. Writes bench/results/checks.md.
 #     bench/checks.sh          # ~1 min
-# Knobs (env): RUNS (hyperfine runs, 300), INTERLEAVED (rounds, 1000).
+# Knobs (env): RUNS (hyperfine runs, 200), INTERLEAVED (rounds, 500).
 #
 # The namespace (unshare -m --propagation private), as in a read-only pod:
 #   /                         remounted read-only (per-mount flag, statvfs ST_RDONLY)
@@ -47,8 +47,8 @@ bindw "$WORK/tmp" /tmp
 mount -t tmpfs -o size=1g,nosuid,nodev,noexec tmpfs /dev/shm
 mount -o remount,bind,ro /
 
-RUNS=${RUNS:-300}
-INTERLEAVED=${INTERLEAVED:-1000}
+RUNS=${RUNS:-200}
+INTERLEAVED=${INTERLEAVED:-500}
 export RUNS INTERLEAVED
 
 log "the contract: sealinit check --profile postgres"

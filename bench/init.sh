@@ -3,10 +3,10 @@
 # catatonit and dumb-init, in one run: start-up overhead, resident memory,
 # binary size, signal forwarding latency, reaping 10,000 orphans.
 # Writes bench/results/init.md (and prints it). Run as root:
-#     bench/init.sh            # ~2-3 min
-# Knobs (env): RUNS (hyperfine runs per start-up command, 300),
-# INTERLEAVED (rounds of the interleaved start-up cross-check, 1000),
-# SIG_ROUNDS x SIG_N (signals per kind per init, 5 x 60), REAP_RUNS (5),
+#     bench/init.sh            # ~3-4 min (reaping dominates: the fork loop)
+# Knobs (env): RUNS (hyperfine runs per start-up command, 200),
+# INTERLEAVED (rounds of the interleaved start-up cross-check, 500),
+# SIG_ROUNDS x SIG_N (signals per kind per init, 5 x 60), REAP_RUNS (3),
 # ORPHANS (10000), SEALINIT (binary, default target/release/sealinit).
 #
 # Everything runs in a private mount namespace whose / is remounted
@@ -32,12 +32,12 @@ mount -t tmpfs -o size=64m tmpfs /tmp
 mount -o remount,bind,ro /
 touch /.bench-probe 2>/dev/null && die "/ is still writable"
 
-RUNS=${RUNS:-300}
+RUNS=${RUNS:-200}
 SIG_ROUNDS=${SIG_ROUNDS:-5}
 SIG_N=${SIG_N:-60}
-REAP_RUNS=${REAP_RUNS:-5}
+REAP_RUNS=${REAP_RUNS:-3}
 ORPHANS=${ORPHANS:-10000}
-INTERLEAVED=${INTERLEAVED:-1000}
+INTERLEAVED=${INTERLEAVED:-500}
 export INTERLEAVED RUNS SIG_ROUNDS SIG_N REAP_RUNS ORPHANS
 
 # name|command prefix before the workload (word-split on spaces)
@@ -112,7 +112,7 @@ for e in "${INITS[@]}"; do
 done
 args+=(-n "no init (kernel reaps at namespace end)" \
     "unshare --pid --fork --mount-proc $BIN/orphans $ORPHANS $RAW/init-orphans.txt no_init")
-hyperfine -N --warmup 1 --runs "$REAP_RUNS" --style basic \
+hyperfine -N --runs "$REAP_RUNS" --style basic \
     --export-json "$RAW/init-reap.json" "${args[@]}" >&2
 
 # Names for the renderer, in order.
