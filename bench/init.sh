@@ -103,17 +103,16 @@ for r in $(seq 1 "$SIG_ROUNDS"); do
     done
 done
 
-# 5. reaping 10,000 orphans, each init as PID 1 of a fresh PID namespace
-log "reaping: $ORPHANS orphans, $REAP_RUNS runs each"
-args=()
+# 5. reaping 10,000 orphans, each init as PID 1 of a fresh PID namespace,
+# runs interleaved between inits (load drifts on a shared machine)
+log "reaping: $ORPHANS orphans, $REAP_RUNS interleaved rounds"
+: >"$RAW/init-reap-cmds.txt"
 for e in "${INITS[@]}"; do
     name=${e%%|*}
-    args+=(-n "$name" "unshare --pid --fork --mount-proc ${e#*|} $BIN/orphans $ORPHANS $RAW/init-orphans.txt ${name// /_}")
+    echo "$name|/usr/bin/unshare --pid --fork --mount-proc ${e#*|} $BIN/orphans $ORPHANS $RAW/init-orphans.txt ${name// /_}" >>"$RAW/init-reap-cmds.txt"
 done
-args+=(-n "no init (kernel reaps at namespace end)" \
-    "unshare --pid --fork --mount-proc $BIN/orphans $ORPHANS $RAW/init-orphans.txt no_init")
-hyperfine -N --runs "$REAP_RUNS" --style basic \
-    --export-json "$RAW/init-reap.json" "${args[@]}" >&2
+echo "no init (kernel reaps at namespace end)|/usr/bin/unshare --pid --fork --mount-proc $BIN/orphans $ORPHANS $RAW/init-orphans.txt no_init" >>"$RAW/init-reap-cmds.txt"
+"$BIN/spawntime" "$REAP_RUNS" 0 "$RAW/init-reap.txt" "$RAW/init-reap-cmds.txt"
 
 # Names for the renderer, in order.
 for e in "${INITS[@]}"; do echo "${e%%|*}"; done >"$RAW/init-names.txt"
