@@ -6,7 +6,8 @@
 # while watching. Writes bench/results/usage.md (and prints it).
 #     bench/usage.sh           # ~3 min (+ the first release build of the test)
 # Knobs (env): LAT_ROUNDS (crossings per mount, 40), IDLE (seconds, 60),
-# SKIP_SCAN=1 (skip the cargo scan-vs-du bench), KEEP=1 (keep the trees in
+# RESCAN (sealinit --rescan, default its own 60s), SKIP_SCAN=1 (skip the
+# cargo scan-vs-du bench), KEEP=1 (keep the trees in
 # /var/tmp for the next run).
 #
 # Mounts, in a private mount namespace (unshare -m --propagation private):

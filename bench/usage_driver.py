@@ -102,6 +102,8 @@ def main():
 
     args = [sealinit, "--root", "any", "--on-violation", "warn", "--log-format", "json",
             "--warn-at", "80", "--act-at", "99"]
+    if os.environ.get("RESCAN"):  # e.g. RESCAN=1h to take the safety rescan out of the idle window
+        args += ["--rescan", os.environ["RESCAN"]]
     for label, files, path, is_tmpfs, limit in mounts:
         args += ["--tmpfs" if is_tmpfs else "--emptydir", f"{path}:{limit}"]
     args += ["--", "sleep", "1000000"]
