@@ -1,0 +1,83 @@
+# Shared helpers for bench/*.sh (sourced, not run).
+#
+# BENCH_DIR     this directory
+# RESULTS       bench/results (markdown tables, committed)
+# RAW           bench/results/raw (raw samples, not committed)
+# BIN           bench/.bin (compiled C helpers)
+# SEALINIT      the binary under test (default: target/release/sealinit,
+#               built with `cargo build --release` when missing)
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+RESULTS=$BENCH_DIR/results
+RAW=$RESULTS/raw
+BIN=$BENCH_DIR/.bin
+TINI=/usr/bin/tini-static
+mkdir -p "$RESULTS" "$RAW" "$BIN"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (namespaces, mounts)"
+
+# need PKG... : install missing Debian packages under the shared apt lock.
+need() {
+    local missing=()
+    for p in "$@"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        flock /tmp/apt.lock apt-get install -y "${missing[@]}" >&2 ||
+            { flock /tmp/apt.lock apt-get update >&2 &&
+              flock /tmp/apt.lock apt-get install -y "${missing[@]}" >&2; }
+    fi
+}
+
+# Builds the C helpers into $BIN.
+build_helpers() {
+    need gcc
+    local src
+    for src in "$BENCH_DIR"/*.c; do
+        local out="$BIN/$(basename "$src" .c)"
+        if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+            gcc -O2 -Wall -o "$out" "$src" || die "gcc $src failed"
+        fi
+    done
+}
+
+# Sets SEALINIT (building the release binary if needed).
+find_sealinit() {
+    SEALINIT=${SEALINIT:-$REPO_DIR/target/release/sealinit}
+    if [ ! -x "$SEALINIT" ]; then
+        log "building sealinit (cargo build --release)"
+        (cd "$REPO_DIR" && cargo build --release >&2) || die "cargo build failed"
+    fi
+    SEALINIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    export SEALINIT SEALINIT_REV
+}
+
+# Prints a one-line description of the machine for the results header.
+machine() {
+    printf '%s, %s CPUs (%s), kernel %s, %s' \
+        "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" \
+        "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" \
+        "$(uname -r)" "load $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# True when SEALINIT has the storage checks wired in (it then refuses a
+# read-write root without --root any).
+has_checks() {
+    ! "$SEALINIT" -q -- /bin/true 2>/dev/null
+}
+
+# Waits (up to 5 s) until PID has a child process; prints the child's pid.
+wait_child() {
+    local pid=$1 i c
+    for i in $(seq 1 500); do
+        c=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -s ' ' '\n' | grep -m1 . || true)
+        if [ -n "$c" ]; then echo "$c"; return 0; fi
+        sleep 0.01
+    done
+    return 1
+}
