@@ -164,6 +164,8 @@ impl std::fmt::Display for UsageError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layer {
     pub values: Vec<(&'static str, String)>,
+    /// `SEALINIT_*` environment names that mirror no option.
+    pub unknown: Vec<String>,
 }
 
 impl Layer {
@@ -344,15 +346,40 @@ fn take_value(
     }
 }
 
-/// Reads the env mirror of every option through `lookup` (so tests need no
-/// real environment). Repeatable mount options take comma-separated lists in
-/// env (`SEALINIT_TMPFS=/a:1Gi,/b`). Switches accept 1/true/yes/on and
-/// 0/false/no/off; anything else is an error naming the variable.
-pub fn env_layer(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Layer, UsageError> {
+/// Reads the env mirrors from `vars` (the process environment, or a list
+/// in tests), in one pass: only `SEALINIT_*` names are looked at.
+/// Repeatable mount options take comma-separated lists in env
+/// (`SEALINIT_TMPFS=/a:1Gi,/b`). Switches accept 1/true/yes/on and
+/// 0/false/no/off; anything else is an error naming the variable. A
+/// `SEALINIT_*` name that mirrors no option is kept in [`Layer::unknown`] so
+/// the caller can warn about a likely typo.
+pub fn env_layer(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Layer, UsageError> {
     let mut layer = Layer::default();
-    for def in OPTIONS {
-        let var = env_name(def.name);
-        let Some(raw) = lookup(&var) else { continue };
+    for (key, raw) in vars {
+        let Some(suffix) = key.as_encoded_bytes().strip_prefix(b"SEALINIT_") else {
+            continue;
+        };
+        let name: String = suffix
+            .iter()
+            .map(|&b| {
+                if b == b'_' {
+                    '-'
+                } else {
+                    b.to_ascii_lowercase() as char
+                }
+            })
+            .collect();
+        let var = key.to_string_lossy().into_owned();
+        let Some(def) = find_long(&name).filter(|_| {
+            suffix
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+        }) else {
+            layer.unknown.push(var);
+            continue;
+        };
         let value = utf8(&raw, &var)?;
         if def.value.is_none() {
             match value.to_ascii_lowercase().as_str() {
@@ -485,27 +512,40 @@ mod tests {
             assert!(var.starts_with("SEALINIT_") && !var.contains('-'), "{var}");
         }
         assert_eq!(env_name("on-violation"), "SEALINIT_ON_VIOLATION");
-        let env = |k: &str| match k {
-            "SEALINIT_GRACE" => Some(OsString::from("5s")),
-            "SEALINIT_PGROUP" => Some(OsString::from("true")),
-            "SEALINIT_TMPFS" => Some(OsString::from("/a:1Gi,/b")),
-            _ => None,
+        let vars = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect()
         };
-        let layer = env_layer(env).expect("env");
+        let layer = env_layer(vars(&[
+            ("SEALINIT_GRACE", "5s"),
+            ("SEALINIT_PGROUP", "true"),
+            ("SEALINIT_TMPFS", "/a:1Gi,/b"),
+            ("SEALINIT_GRACEE", "typo"),
+            ("sealinit_grace", "lower case is not a mirror"),
+            ("PATH", "/bin"),
+        ]))
+        .expect("env");
         assert_eq!(layer.get("grace"), Some("5s"));
         assert_eq!(layer.count("pgroup"), 1);
         assert_eq!(layer.all("tmpfs").collect::<Vec<_>>(), vec!["/a:1Gi", "/b"]);
-        let bad = env_layer(|k| (k == "SEALINIT_PGROUP").then(|| OsString::from("maybe")));
+        assert_eq!(layer.unknown, vec!["SEALINIT_GRACEE".to_string()]);
+        let bad = env_layer(vars(&[("SEALINIT_PGROUP", "maybe")]));
         assert!(bad.expect_err("accepted").0.starts_with("SEALINIT_PGROUP:"));
+        let lower = env_layer(vars(&[("SEALINIT_grace", "5s")])).expect("env");
+        assert_eq!(lower.get("grace"), None, "only upper-case mirrors count");
     }
 
     #[test]
     fn flags_win_over_env_and_errors_name_the_source() {
         let flags = Layer {
             values: vec![("grace", "bad".into())],
+            ..Layer::default()
         };
         let env = Layer {
             values: vec![("grace", "5s".into()), ("warn-at", "x".into())],
+            ..Layer::default()
         };
         let g = typed(
             pick(&flags, &env, "grace"),

@@ -134,6 +134,7 @@ mod tests {
     fn layer(v: &[(&'static str, &str)]) -> Layer {
         Layer {
             values: v.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            ..Layer::default()
         }
     }
 

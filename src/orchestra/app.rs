@@ -38,6 +38,10 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
         Err(e) => return usage_error(&e),
     };
     init_logging(out);
+    for var in &env.unknown {
+        tracing::warn!(event = "config", variable = %var,
+            "{var} is not a sealinit setting and is ignored (see sealinit --help for the SEALINIT_* names)");
+    }
     if parsed.help {
         return print_stdout(&crate::core::help::text());
     }
@@ -66,7 +70,7 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
 
 fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> {
     let parsed = cli::parse_args(args)?;
-    let env = cli::env_layer(|k| std::env::var_os(k))?;
+    let env = cli::env_layer(std::env::vars_os())?;
     Ok((parsed, env))
 }
 
