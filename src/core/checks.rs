@@ -13,7 +13,7 @@ use std::path::Path;
 mod inventory;
 mod paths;
 
-pub use inventory::{classify_mount, MountClass};
+pub use inventory::is_visible;
 pub use paths::parse_tmpfs_size;
 
 use crate::core::facts::{describe_errno, Facts, Identity, VfsFacts};

@@ -380,41 +380,6 @@ fn unreadable_mountinfo_is_one_failure_and_no_panic() {
 }
 
 #[test]
-fn classify_mount_cases() {
-    let parse = |l: &str| table(ROOT_RO, &[l.to_string()]).entries[1].clone();
-    let cases = [
-        (
-            "tmpfs at its own root (secret or --tmpfs)",
-            "40 1 0:60 / /etc/tls ro - tmpfs tmpfs rw",
-            MountClass::Tmpfs,
-        ),
-        (
-            "kubernetes configmap by root suffix",
-            "41 1 8:1 /var/lib/kubelet/pods/ab-cd/volumes/kubernetes.io~configmap/cfg/..data /etc/app ro - ext4 /dev/sda1 rw",
-            MountClass::Kubernetes {
-                plugin: "configmap".into(),
-                name: "cfg".into(),
-            },
-        ),
-        (
-            "kubelet root elsewhere",
-            "42 1 8:1 /data/kubelet/pods/x/volumes/kubernetes.io~csi/pvc-1/mount /data rw - xfs /dev/sdb rw",
-            MountClass::Kubernetes {
-                plugin: "csi".into(),
-                name: "pvc-1".into(),
-            },
-        ),
-        ("hosts file", "43 1 8:1 /x/etc-hosts /etc/hosts rw - ext4 /dev/sda1 rw", MountClass::Platform),
-        ("mqueue", "44 1 0:9 / /dev/mqueue rw - mqueue mqueue rw", MountClass::Platform),
-        ("bind", "45 1 8:1 /srv/data /data rw - ext4 /dev/sda1 rw", MountClass::Bind),
-        ("whole fs", "46 1 8:2 / /data rw - xfs /dev/sdb rw", MountClass::Other),
-    ];
-    for (name, l, want) in cases {
-        assert_eq!(classify_mount(&parse(l)), want, "case {name}");
-    }
-}
-
-#[test]
 fn summary_counts_and_worst_verdict() {
     let f = |verdict| Finding {
         check: "mount",

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::core::checks::{classify_mount, Finding, Summary, Verdict};
+use crate::core::checks::{is_visible, Finding, Summary, Verdict};
+use crate::core::classify::describe;
 use crate::core::facts::{Facts, Identity};
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
@@ -303,12 +304,8 @@ struct Row<'a> {
 }
 
 fn rows<'a>(table: &'a MountTable, declared: &[MountSpec]) -> Vec<Row<'a>> {
-    let n = table.entries.len();
-    (0..n)
-        .filter(|&i| {
-            let mp = &table.entries[i].mount_point;
-            !table.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
-        })
+    (0..table.entries.len())
+        .filter(|&i| is_visible(table, i))
         .map(|i| {
             let e = &table.entries[i];
             Row {
@@ -316,7 +313,7 @@ fn rows<'a>(table: &'a MountTable, declared: &[MountSpec]) -> Vec<Row<'a>> {
                 size: e
                     .super_option("size")
                     .and_then(crate::core::checks::parse_tmpfs_size),
-                class: classify_mount(e).label(),
+                class: describe(e),
                 declared: declared
                     .iter()
                     .find(|m| m.path == e.mount_point)
