@@ -81,6 +81,7 @@ pub(crate) fn user() -> Identity {
 pub(crate) fn facts(t: MountTable, paths: Vec<PathFacts>) -> Facts {
     Facts {
         mountinfo: Ok(t),
+        mountinfo_skipped: None,
         root: Ok(VfsFacts {
             read_only: true,
             ..vfs(100 * MIB, 0, false)
@@ -376,6 +377,44 @@ fn unreadable_mountinfo_is_one_failure_and_no_panic() {
         &got,
         "/tmp",
         &[("mount", Verdict::Pass, texts(&["writable by uid 65532"]))],
+    );
+}
+
+#[test]
+fn skipped_mountinfo_lines_are_one_warning_and_the_rest_is_checked() {
+    let t = table(ROOT_RO, &[tmpfs_line("/tmp", "rw,size=1024k")]);
+    let mut f = facts(
+        t,
+        vec![dir(
+            "/tmp",
+            Some(ProbeOutcome::Writable),
+            vfs(MIB, MIB, true),
+        )],
+    );
+    let bad = |line| crate::core::mountinfo::ParseError {
+        line,
+        reason: "expected at least 10 fields".into(),
+    };
+    f.mountinfo_skipped = crate::core::facts::SkippedLines::of(&[bad(7), bad(9)]);
+    let got = evaluate(&spec(vec![mount("/tmp", MountKind::Tmpfs, None)]), &f);
+    assert_path(
+        "skipped",
+        &got,
+        "/proc/self/mountinfo",
+        &[(
+            "mount",
+            Verdict::Warn,
+            texts(&[
+                "2 malformed lines skipped, the first at line 7",
+                "sed -n 7p",
+            ]),
+        )],
+    );
+    assert_path(
+        "rest checked",
+        &got,
+        "/tmp",
+        &[("mount", Verdict::Pass, vec![])],
     );
 }
 

@@ -159,6 +159,7 @@ fn finding(verdict: Verdict, path: &str, fix: Option<&str>) -> Finding {
 fn facts_of(mountinfo: &str, root_ro: bool) -> Facts {
     Facts {
         mountinfo: MountTable::parse(mountinfo.as_bytes()).map_err(|e| e.reason),
+        mountinfo_skipped: None,
         root: Ok(VfsFacts {
             read_only: root_ro,
             ..VfsFacts::default()

@@ -14,6 +14,7 @@ use tracing::Level;
 
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
 use crate::core::config::{self, Output, Runtime, Verbosity};
+use crate::core::facts::SkippedLines;
 use crate::core::spec::{Resolved, ViolationPolicy};
 use crate::core::{exitcode, manifest, plan, report, spec};
 use crate::edge::signals::{self, Inherited};
@@ -273,7 +274,21 @@ fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
         .map(|(r, _)| r.spec.mounts)
         .unwrap_or_default();
     let table = match probe::read_mount_table(Path::new(MOUNTINFO)) {
-        Ok(t) => t,
+        Ok((t, skipped)) => {
+            if let Some(s) = SkippedLines::of(&skipped) {
+                tracing::warn!(
+                    event = "check",
+                    path = MOUNTINFO,
+                    kind = "mountinfo",
+                    verdict = "warn",
+                    "{MOUNTINFO}: {} malformed line(s) not shown, the first at line {}: {}",
+                    s.count,
+                    s.first.line,
+                    s.first.reason
+                );
+            }
+            t
+        }
         Err(err) => {
             tracing::error!(
                 event = "exit",
