@@ -1,7 +1,6 @@
 //! Rendering of check results: the headline, one line per finding, the `fix:`
 //! snippets (Kubernetes `volumes`/`volumeMounts` and `securityContext` YAML),
-//! the `sealinit mounts` table and its JSON form, and the JSON string
-//! escaping they share. Pure string building.
+//! the `sealinit mounts` table and its JSON form. Pure string building.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,6 +8,7 @@ use std::path::Path;
 use crate::core::checks::{is_visible, Finding, Summary, Verdict};
 use crate::core::classify::describe;
 use crate::core::facts::{Facts, Identity};
+use crate::core::logfmt::push_json_str;
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
 use crate::core::spec::{MountKind, MountSpec};
@@ -376,47 +376,31 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
 /// `sealinit mounts --log-format json`: one JSON object per visible mount per line.
 pub fn render_mounts_json(table: &MountTable, declared: &[MountSpec]) -> String {
     let mut out = String::new();
-    let opt_str =
-        |s: Option<String>| s.map_or("null".into(), |s| format!("\"{}\"", json_escape(&s)));
+    let opt_str = |s: Option<String>| s.map_or("null".into(), |s| json_str(&s));
     for r in rows(table, declared) {
         let _ = writeln!(
             out,
-            "{{\"mount_point\":\"{}\",\"fs_type\":\"{}\",\"source\":\"{}\",\"root\":\"{}\",\
-             \"read_only\":{},\"noexec\":{},\"size_bytes\":{},\"size\":{},\"declared\":{},\"class\":\"{}\"}}",
-            json_escape(&r.e.mount_point.to_string_lossy()),
-            json_escape(&r.e.fs_type),
-            json_escape(&r.e.source),
-            json_escape(&r.e.root.to_string_lossy()),
+            "{{\"mount_point\":{},\"fs_type\":{},\"source\":{},\"root\":{},\
+             \"read_only\":{},\"noexec\":{},\"size_bytes\":{},\"size\":{},\"declared\":{},\"class\":{}}}",
+            json_str(&r.e.mount_point.to_string_lossy()),
+            json_str(&r.e.fs_type),
+            json_str(&r.e.source),
+            json_str(&r.e.root.to_string_lossy()),
             r.e.is_read_only(),
             r.e.has_option("noexec"),
             r.size.map_or("null".into(), |s| s.to_string()),
             opt_str(r.size.map(quantity::format)),
             opt_str(r.declared.map(str::to_string)),
-            json_escape(&r.class),
+            json_str(&r.class),
         );
     }
     out
 }
 
-/// Escapes a string for the inside of a JSON string literal (RFC 8259):
-/// `"` and `\`, and every control character as `\n`, `\t`, ... or `\u00XX`.
-pub fn json_escape(s: &str) -> String {
+/// `s` as a JSON string literal, quotes included.
+fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    push_json_str(&mut out, s);
     out
 }
 

@@ -1,5 +1,4 @@
-//! Unit tests of `core::report`: names, YAML snippets, text layout, tables,
-//! JSON escaping.
+//! Unit tests of `core::report`: names, YAML snippets, text layout, tables.
 
 use super::*;
 use crate::core::facts::VfsFacts;
@@ -117,25 +116,6 @@ fn human_bytes_cases() {
     ];
     for (name, n, want) in cases {
         assert_eq!(human_bytes(n), want, "case {name}");
-    }
-}
-
-#[test]
-fn json_escape_cases() {
-    let cases = [
-        ("plain", "/var/cache", "/var/cache"),
-        ("quote and backslash", "a\"b\\c", "a\\\"b\\\\c"),
-        ("newline and tab", "a\nb\tc\r", "a\\nb\\tc\\r"),
-        (
-            "other control",
-            "\u{1}\u{1f}\u{7f}",
-            "\\u0001\\u001f\\u007f",
-        ),
-        ("unicode kept", "café ✓", "café ✓"),
-        ("backspace formfeed", "\u{8}\u{c}", "\\b\\f"),
-    ];
-    for (name, input, want) in cases {
-        assert_eq!(json_escape(input), want, "case {name}");
     }
 }
 
