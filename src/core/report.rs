@@ -9,6 +9,7 @@ use crate::core::checks::{is_visible, Finding, Summary, Verdict};
 use crate::core::classify::describe;
 use crate::core::facts::{Facts, Identity};
 use crate::core::logfmt::push_json_str;
+use crate::core::manifest::volume_name;
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
 use crate::core::spec::{MountKind, MountSpec};
@@ -32,30 +33,9 @@ pub fn human_bytes(n: u64) -> String {
     format!("{}{unit}", s.strip_suffix(".0").unwrap_or(&s))
 }
 
-/// A Kubernetes volume name (DNS-1123 label) for a path:
-/// `/var/cache/nginx` -> `var-cache-nginx`, `/` -> `root`.
-pub fn volume_name(path: &Path) -> String {
-    let mut name = String::new();
-    for c in path.to_string_lossy().chars() {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            name.push(c);
-        } else if !name.is_empty() && !name.ends_with('-') {
-            name.push('-');
-        }
-    }
-    name.truncate(63);
-    let name = name.trim_end_matches('-');
-    if name.is_empty() {
-        "root".into()
-    } else {
-        name.into()
-    }
-}
-
 /// The `volumes` entry and the `volumeMounts` entry for a declared path.
 pub fn volume_yaml(path: &Path, kind: MountKind, size_limit: Option<u64>) -> String {
-    let name = volume_name(path);
+    let name = volume_name(&path.to_string_lossy());
     let size = size_limit.map(quantity::format);
     let mut y = String::from("# pod spec\nvolumes:\n");
     let _ = writeln!(y, "  - name: {name}");
@@ -95,7 +75,7 @@ pub fn volume_yaml(path: &Path, kind: MountKind, size_limit: Option<u64>) -> Str
 fn volume_mount_yaml(path: &Path, read_only: bool) -> String {
     let mut y = format!(
         "volumeMounts:\n  - name: {}\n    mountPath: {}\n",
-        volume_name(path),
+        volume_name(&path.to_string_lossy()),
         path.display()
     );
     if read_only {
@@ -192,7 +172,7 @@ pub fn no_space_fix(m: &MountSpec) -> String {
             let _ = write!(
                 s,
                 ":\n# PersistentVolumeClaim {} (if its storage class allows resizing)\nresources:\n  requests:\n    storage: {}\n",
-                volume_name(&m.path),
+                volume_name(&m.path.to_string_lossy()),
                 quantity::format(b)
             );
         }

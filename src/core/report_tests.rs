@@ -1,29 +1,8 @@
-//! Unit tests of `core::report`: names, YAML snippets, text layout, tables.
+//! Unit tests of `core::report`: YAML snippets, text layout, tables.
 
 use super::*;
 use crate::core::facts::VfsFacts;
 use std::path::PathBuf;
-
-#[test]
-fn volume_name_cases() {
-    let cases = [
-        ("nested path", "/var/cache/nginx", "var-cache-nginx"),
-        ("root", "/", "root"),
-        ("underscores and dots", "/app/My_Data.d/", "app-my-data-d"),
-        ("shm", "/dev/shm", "dev-shm"),
-        ("runs of separators", "/a//b__c", "a-b-c"),
-        ("only symbols", "/__/", "root"),
-    ];
-    for (name, path, want) in cases {
-        assert_eq!(volume_name(Path::new(path)), want, "case {name}");
-    }
-    let long = format!("/{}", "x".repeat(100));
-    assert_eq!(
-        volume_name(Path::new(&long)).len(),
-        63,
-        "DNS-1123 label limit"
-    );
-}
 
 #[test]
 fn volume_yaml_per_kind() {
