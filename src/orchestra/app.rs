@@ -102,8 +102,8 @@ fn print_stdout(text: &str) -> i32 {
 
 /// The contract and the runtime settings, or a usage error (exit 64).
 fn resolve(parsed: &Parsed, env: &Layer) -> Result<(Resolved, Runtime), UsageError> {
-    let (resolved, lower) = contract::resolve(&parsed.flags, env)?;
-    let rt = config::runtime(&parsed.flags, env, &lower)?;
+    let resolved = contract::resolve(&parsed.flags, env)?;
+    let rt = config::runtime(&parsed.flags, env, &resolved.settings)?;
     Ok((resolved, rt))
 }
 
@@ -271,7 +271,7 @@ fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
 /// `sealinit mounts`: the live mount table, classified, on stdout.
 fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
     let declared = contract::resolve(&parsed.flags, env)
-        .map(|(r, _)| r.spec.mounts)
+        .map(|r| r.spec.mounts)
         .unwrap_or_default();
     let table = match probe::read_mount_table(Path::new(MOUNTINFO)) {
         Ok((t, skipped)) => {
