@@ -172,9 +172,9 @@ pub fn private_ns() {
 }
 
 /// A fresh directory under `base`, named after the test crate and process.
-pub fn scratch(base: &str) -> PathBuf {
+pub fn scratch(base: impl AsRef<Path>) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
-    let p = PathBuf::from(base).join(format!(
+    let p = base.as_ref().join(format!(
         "sealinit-{}-{}-{}",
         env!("CARGO_CRATE_NAME"),
         std::process::id(),
@@ -182,6 +182,11 @@ pub fn scratch(base: &str) -> PathBuf {
     ));
     fs::create_dir_all(&p).expect("mkdir scratch");
     p
+}
+
+/// A fresh directory under the system temp dir.
+pub fn tempdir() -> PathBuf {
+    scratch(std::env::temp_dir())
 }
 
 /// Mounts a tmpfs of `size` (`16m`) at `at`, creating the directory.
