@@ -47,14 +47,7 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     }
     let inherited = match inherited {
         Ok(i) => i,
-        Err(err) => {
-            tracing::error!(
-                event = "exit",
-                code = exitcode::OS_ERROR,
-                "cannot block signals: {err}"
-            );
-            return exitcode::OS_ERROR;
-        }
+        Err(err) => return os_error(&format!("cannot block signals: {err}")),
     };
     match parsed.sub {
         Sub::Run => run_workload(&parsed, &env, inherited),
@@ -87,6 +80,13 @@ fn init_logging(out: Output) {
         Verbosity::Trace => Level::TRACE,
     };
     log::init(out.format, level);
+}
+
+/// Logs `event = "exit"` for an operating-system failure before the
+/// workload runs, and returns its exit code.
+fn os_error(msg: &str) -> i32 {
+    tracing::error!(event = "exit", code = exitcode::OS_ERROR, "{msg}");
+    exitcode::OS_ERROR
 }
 
 fn print_stdout(text: &str) -> i32 {
@@ -137,14 +137,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
     become_reaper();
     let sigfd = match signals::signalfd_all() {
         Ok(fd) => fd,
-        Err(err) => {
-            tracing::error!(
-                event = "exit",
-                code = exitcode::OS_ERROR,
-                "cannot create a signalfd: {err}"
-            );
-            return exitcode::OS_ERROR;
-        }
+        Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
     };
     let child = match spawn_workload(&parsed.argv, inherited) {
         Ok(pid) => pid,
@@ -289,14 +282,7 @@ fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
             }
             t
         }
-        Err(err) => {
-            tracing::error!(
-                event = "exit",
-                code = exitcode::OS_ERROR,
-                "cannot read {MOUNTINFO}: {err}"
-            );
-            return exitcode::OS_ERROR;
-        }
+        Err(err) => return os_error(&format!("cannot read {MOUNTINFO}: {err}")),
     };
     let text = match out.format {
         crate::core::options::LogFormat::Json => report::render_mounts_json(&table, &declared),
