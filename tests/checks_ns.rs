@@ -412,7 +412,7 @@ fn inner_secret_on_disk() {
 
 /// The filesystem type of the mount containing `p`, from mountinfo.
 fn fs_type_of(p: &Path) -> String {
-    let t = sealinit::edge::probe::read_mount_table(Path::new("/proc/self/mountinfo"))
+    let (t, _) = sealinit::edge::probe::read_mount_table(Path::new("/proc/self/mountinfo"))
         .expect("mountinfo");
     t.containing(p).expect("a mount").fs_type.clone()
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 /// Runs `script` under `sh` in a private mount namespace, with `$SEALINIT`
 /// pointing at the binary and `$D` at a fresh scratch directory.
 fn in_ns(script: &str) -> std::process::Output {
-    let dir = scratch();
+    let dir = tempdir();
     let mut c = Command::new("unshare");
     c.args(["-m", "--propagation", "private", "sh", "-ec", script])
         .env("SEALINIT", bin())
@@ -19,19 +19,6 @@ fn in_ns(script: &str) -> std::process::Output {
     let out = run(c);
     let _ = std::fs::remove_dir_all(&dir);
     out
-}
-
-fn scratch() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "sealinit-contract-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -138,7 +125,7 @@ fn a_violation_stops_before_the_workload_and_warn_lets_it_run() {
 
 #[test]
 fn spec_errors_exit_64_with_file_line_and_key() {
-    let dir = scratch();
+    let dir = tempdir();
     let spec = dir.join("spec.toml");
     std::fs::write(&spec, "root = \"read-only\"\n\n[[mount]]\npath = \"/tmp\"\nkind = \"emptydir\"\nsize_limt = \"1Gi\"\n")
         .expect("write");
@@ -168,7 +155,7 @@ fn spec_errors_exit_64_with_file_line_and_key() {
 
 #[test]
 fn print_spec_round_trips_through_spec() {
-    let dir = scratch();
+    let dir = tempdir();
     for profile in [
         "postgres",
         "redis-cache",
@@ -300,7 +287,7 @@ fn manifest_yaml_parses_and_plan_feeds_spec() {
     );
     assert_eq!(container["image"].as_str(), Some("postgres:16"));
 
-    let dir = scratch();
+    let dir = tempdir();
     let mut c = Command::new(bin());
     c.args(["plan", "postgres", "--shared-buffers", "4Gi"]);
     let plan = run(c);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 #[test]
 fn exit_codes_pass_through_for_all_256_values() {
@@ -223,15 +223,22 @@ fn orphans_are_reaped_as_subreaper() {
         "-c",
         ORPHANS,
     ]));
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_orphans_reaped(&out);
+}
+
+/// ORPHANS ran clean: exit 0, no zombie left, at least 100 `reap` events.
+/// Returns stderr for further checks.
+fn assert_orphans_reaped(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", show(out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("zombies=0"), "{}", show(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("zombies=0"), "{}", show(out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         events(&stderr, "reap").len() >= 100,
         "expected >=100 reap events\n{}",
-        show(&out)
+        show(out)
     );
+    stderr
 }
 
 #[test]
@@ -257,19 +264,12 @@ fn orphans_are_reaped_as_pid1() {
         ORPHANS,
     ]);
     let out = run(c);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("zombies=0"),
-        "{}",
-        show(&out)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = assert_orphans_reaped(&out);
     assert!(
         stderr.contains("\"pid\":2,"),
         "sealinit should be PID 1 and the workload PID 2\n{}",
         show(&out)
     );
-    assert!(events(&stderr, "reap").len() >= 100, "{}", show(&out));
 }
 
 #[test]
@@ -358,19 +358,6 @@ fn has_interp(elf: &[u8]) -> bool {
         let p = phoff + i * phentsize;
         u32::from_le_bytes(elf[p..p + 4].try_into().expect("4")) == 3
     })
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let base = std::env::temp_dir().join(format!(
-        "sealinit-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&base).expect("mkdir");
-    base
 }
 
 #[test]

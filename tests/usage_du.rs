@@ -6,6 +6,9 @@
 //! makes it private, so nothing it mounts is visible outside the test.
 //! Run: `cargo test --test usage_du`.
 
+mod common;
+
+use common::*;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
@@ -13,72 +16,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{unshare, CloneFlags};
+use nix::mount::{umount2, MntFlags};
 use sealinit::edge::usage::{statfs_usage, walk_usage};
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// A private mount namespace for the calling thread (test threads are
-/// separate tasks, so this does not leak into other tests).
-fn private_ns() {
-    unshare(CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .expect("make / private");
-}
-
-fn scratch(base: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let p = PathBuf::from(base).join(format!(
-        "sealinit-du-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    fs::create_dir_all(&p).expect("mkdir scratch");
-    p
-}
-
-fn mount_tmpfs(at: &Path, size: &str) {
-    fs::create_dir_all(at).expect("mkdir mount point");
-    mount(
-        Some("tmpfs"),
-        at,
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some(format!("size={size}").as_str()),
-    )
-    .expect("mount tmpfs");
-}
-
-/// `du -sx ARGS PATH`, first field.
-fn du(args: &[&str], path: &Path) -> u64 {
-    let out = Command::new("du")
-        .args(["-sx"])
-        .args(args)
-        .arg(path)
-        .output()
-        .expect("run du");
-    assert!(
-        out.status.success(),
-        "du failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("unparsable du output {text:?}"))
-}
 
 fn assert_matches_du(path: &Path, what: &str) {
     let got = walk_usage(path);

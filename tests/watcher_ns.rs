@@ -5,16 +5,17 @@
 //! Synchronises on the channel only (`recv_timeout` is a failure guard).
 //! Run: `cargo test --test watcher_ns`.
 
+mod common;
+
+use common::*;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{unshare, CloneFlags};
 use sealinit::core::spec::MountKind;
 use sealinit::core::threshold::Transition::{self, *};
 use sealinit::orchestra::tracker::MountTracker;
@@ -24,48 +25,9 @@ use sealinit::orchestra::watcher::{
 
 const GUARD: Duration = Duration::from_secs(20);
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn private_ns() {
-    unshare(CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .expect("make / private");
-}
-
-fn scratch(base: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let p = PathBuf::from(base).join(format!(
-        "sealinit-watch-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    fs::create_dir_all(&p).expect("mkdir scratch");
-    p
-}
-
 fn bind(src: &Path, dst: &Path) {
     fs::create_dir_all(dst).expect("mkdir bind target");
     mount(Some(src), dst, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
-}
-
-fn tmpfs(at: &Path, size: &str) {
-    fs::create_dir_all(at).expect("mkdir tmpfs");
-    mount(
-        Some("tmpfs"),
-        at,
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some(format!("size={size}").as_str()),
-    )
-    .expect("mount tmpfs");
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -104,7 +66,7 @@ fn tmpfs_and_disk_mount_cross_and_rearm() {
     private_ns();
     let base = scratch("/var/tmp");
     let tmp = base.join("tmp");
-    tmpfs(&tmp, "4m"); // no declared limit: its size= is the limit
+    mount_tmpfs(&tmp, "4m"); // no declared limit: its size= is the limit
     let backing = base.join("backing");
     fs::create_dir(&backing).expect("mkdir backing");
     let disk = base.join("cache");
@@ -226,21 +188,6 @@ fn ephemeral_total_fires_on_the_sum_of_emptydirs() {
     expect(&rx, eph, ClearedWarn);
     no_more(&rx);
     let _ = fs::remove_dir_all(&base);
-}
-
-/// `du -sx ARGS PATH`, first field.
-fn du(args: &[&str], path: &Path) -> u64 {
-    let out = std::process::Command::new("du")
-        .arg("-sx")
-        .args(args)
-        .arg(path)
-        .output()
-        .expect("run du");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("du total")
 }
 
 /// Drains the events (they are queued by the syscalls themselves, so once

@@ -13,10 +13,10 @@ use std::path::Path;
 mod inventory;
 mod paths;
 
-pub use inventory::{classify_mount, MountClass};
+pub use inventory::is_visible;
 pub use paths::parse_tmpfs_size;
 
-use crate::core::facts::{describe_errno, Facts, Identity, VfsFacts};
+use crate::core::facts::{describe_errno, Facts, Identity, SkippedLines, VfsFacts};
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
 use crate::core::report;
@@ -107,6 +107,9 @@ pub fn evaluate(spec: &Spec, facts: &Facts) -> Vec<Finding> {
             fix: Some("mount /proc in the container (every OCI runtime does by default)".into()),
         });
     }
+    if let Some(skipped) = &facts.mountinfo_skipped {
+        out.push(skipped_lines(skipped));
+    }
     if spec.root == RootPolicy::ReadOnly {
         out.push(check_root(table, &facts.root));
     }
@@ -131,6 +134,29 @@ pub fn evaluate(spec: &Spec, facts: &Facts) -> Vec<Finding> {
         out.extend(inventory::check_inventory(spec, facts, t));
     }
     out
+}
+
+/// A warning for mount table lines that did not parse: the rest was checked.
+fn skipped_lines(s: &SkippedLines) -> Finding {
+    let lines = if s.count == 1 { "line" } else { "lines" };
+    Finding {
+        check: "mount",
+        path: "/proc/self/mountinfo".into(),
+        kind: "mountinfo".into(),
+        expected: "every line of the mount table parses".into(),
+        observed: format!(
+            "{} malformed {lines} skipped, the first at line {}: {}",
+            s.count, s.first.line, s.first.reason
+        ),
+        verdict: Verdict::Warn,
+        why: "a mount on a skipped line is invisible to the checks: a declared path there \
+              shows as not a mount, and the inventory misses it"
+            .into(),
+        fix: Some(format!(
+            "report the line to the sealinit maintainers: sed -n {}p /proc/self/mountinfo",
+            s.first.line
+        )),
+    }
 }
 
 fn fail(m: &MountSpec, check: &'static str, expected: &str, observed: &str) -> Finding {

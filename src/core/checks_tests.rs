@@ -81,6 +81,7 @@ pub(crate) fn user() -> Identity {
 pub(crate) fn facts(t: MountTable, paths: Vec<PathFacts>) -> Facts {
     Facts {
         mountinfo: Ok(t),
+        mountinfo_skipped: None,
         root: Ok(VfsFacts {
             read_only: true,
             ..vfs(100 * MIB, 0, false)
@@ -380,38 +381,41 @@ fn unreadable_mountinfo_is_one_failure_and_no_panic() {
 }
 
 #[test]
-fn classify_mount_cases() {
-    let parse = |l: &str| table(ROOT_RO, &[l.to_string()]).entries[1].clone();
-    let cases = [
-        (
-            "tmpfs at its own root (secret or --tmpfs)",
-            "40 1 0:60 / /etc/tls ro - tmpfs tmpfs rw",
-            MountClass::Tmpfs,
-        ),
-        (
-            "kubernetes configmap by root suffix",
-            "41 1 8:1 /var/lib/kubelet/pods/ab-cd/volumes/kubernetes.io~configmap/cfg/..data /etc/app ro - ext4 /dev/sda1 rw",
-            MountClass::Kubernetes {
-                plugin: "configmap".into(),
-                name: "cfg".into(),
-            },
-        ),
-        (
-            "kubelet root elsewhere",
-            "42 1 8:1 /data/kubelet/pods/x/volumes/kubernetes.io~csi/pvc-1/mount /data rw - xfs /dev/sdb rw",
-            MountClass::Kubernetes {
-                plugin: "csi".into(),
-                name: "pvc-1".into(),
-            },
-        ),
-        ("hosts file", "43 1 8:1 /x/etc-hosts /etc/hosts rw - ext4 /dev/sda1 rw", MountClass::Platform),
-        ("mqueue", "44 1 0:9 / /dev/mqueue rw - mqueue mqueue rw", MountClass::Platform),
-        ("bind", "45 1 8:1 /srv/data /data rw - ext4 /dev/sda1 rw", MountClass::Bind),
-        ("whole fs", "46 1 8:2 / /data rw - xfs /dev/sdb rw", MountClass::Other),
-    ];
-    for (name, l, want) in cases {
-        assert_eq!(classify_mount(&parse(l)), want, "case {name}");
-    }
+fn skipped_mountinfo_lines_are_one_warning_and_the_rest_is_checked() {
+    let t = table(ROOT_RO, &[tmpfs_line("/tmp", "rw,size=1024k")]);
+    let mut f = facts(
+        t,
+        vec![dir(
+            "/tmp",
+            Some(ProbeOutcome::Writable),
+            vfs(MIB, MIB, true),
+        )],
+    );
+    let bad = |line| crate::core::mountinfo::ParseError {
+        line,
+        reason: "expected at least 10 fields".into(),
+    };
+    f.mountinfo_skipped = crate::core::facts::SkippedLines::of(&[bad(7), bad(9)]);
+    let got = evaluate(&spec(vec![mount("/tmp", MountKind::Tmpfs, None)]), &f);
+    assert_path(
+        "skipped",
+        &got,
+        "/proc/self/mountinfo",
+        &[(
+            "mount",
+            Verdict::Warn,
+            texts(&[
+                "2 malformed lines skipped, the first at line 7",
+                "sed -n 7p",
+            ]),
+        )],
+    );
+    assert_path(
+        "rest checked",
+        &got,
+        "/tmp",
+        &[("mount", Verdict::Pass, vec![])],
+    );
 }
 
 #[test]

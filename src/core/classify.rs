@@ -35,7 +35,9 @@ pub enum Origin {
     /// docker/podman, or a memory-backed Kubernetes volume (see module doc).
     RuntimeTmpfs,
     /// A mount every container gets from its runtime: `hosts`, `hostname`,
-    /// `resolv.conf`, `termination-log`, `dev`, `devpts`, `shm`, `mqueue`,
+    /// `resolv.conf`, `termination-log`, `dev` (and anything else under
+    /// `/dev`, such as rootless podman's binds of device nodes), `devpts`,
+    /// `shm`, `mqueue`,
     /// `console`, `init`, `proc`, `sys`, `cgroup`, `secrets-run`,
     /// `containerenv`, `serviceaccount`.
     Platform(&'static str),
@@ -51,12 +53,29 @@ impl fmt::Display for Origin {
             Origin::Kubernetes { plugin, volume } => {
                 write!(f, "kubernetes {plugin} volume {volume:?}")
             }
-            Origin::RuntimeTmpfs => f.write_str("tmpfs (runtime --tmpfs or memory-backed volume)"),
-            Origin::Platform(what) => write!(f, "platform ({what})"),
+            Origin::RuntimeTmpfs => {
+                f.write_str("tmpfs (runtime --tmpfs or emptyDir medium: Memory)")
+            }
+            Origin::Platform(_) => f.write_str("platform mount"),
             Origin::Root => f.write_str("root filesystem"),
-            Origin::Other => f.write_str("other"),
+            Origin::Other => f.write_str("filesystem mount"),
         }
     }
+}
+
+/// The phrase for a mount in `sealinit mounts` and the inventory: its
+/// [`Origin`], with an [`Origin::Other`] that [`is_bind`] said as "bind mount".
+pub fn describe(entry: &MountEntry) -> String {
+    match classify(entry) {
+        Origin::Other if is_bind(entry) => "bind mount".into(),
+        origin => origin.to_string(),
+    }
+}
+
+/// Whether the mount shows only part of its filesystem (mountinfo root is
+/// not `/`): a bind mount of a host directory, a `subPath`, a file.
+pub fn is_bind(entry: &MountEntry) -> bool {
+    entry.root != Path::new("/")
 }
 
 /// Classifies one mount; see [`Origin`] and the module doc for the rules.
@@ -165,6 +184,7 @@ fn platform(entry: &MountEntry) -> Option<&'static str> {
             "serviceaccount",
         ),
         ("/run/secrets", "secrets-run"),
+        ("/dev", "dev"),
         ("/proc", "proc"),
         ("/sys/fs/cgroup", "cgroup"),
         ("/sys", "sys"),

@@ -164,6 +164,12 @@ fn real_lines_classified() {
             false,
         ),
         (
+            "rootless podman binds device nodes from the host /dev",
+            "990 975 0:5 /null /dev/null rw,nosuid,noexec - devtmpfs udev rw,size=4016816k,mode=755",
+            Origin::Platform("dev"),
+            true,
+        ),
+        (
             "podman --tmpfs with a space",
             "76 73 0:42 / /data\\040dir rw,nosuid,nodev,relatime - tmpfs tmpfs rw,size=1024k",
             Origin::RuntimeTmpfs,
@@ -287,15 +293,63 @@ fn display_is_a_phrase() {
             k8s("empty-dir", "cache"),
             "kubernetes empty-dir volume \"cache\"",
         ),
-        (Origin::Platform("shm"), "platform (shm)"),
+        (Origin::Platform("shm"), "platform mount"),
         (Origin::Root, "root filesystem"),
-        (Origin::Other, "other"),
+        (Origin::Other, "filesystem mount"),
         (
             Origin::RuntimeTmpfs,
-            "tmpfs (runtime --tmpfs or memory-backed volume)",
+            "tmpfs (runtime --tmpfs or emptyDir medium: Memory)",
         ),
     ];
     for (origin, want) in cases {
         assert_eq!(origin.to_string(), *want);
+    }
+}
+
+#[test]
+fn describe_tells_bind_mounts_apart() {
+    let cases: &[(&str, &str, &str, bool)] = &[
+        // (name, line, describe, is_bind)
+        (
+            "host directory bind",
+            "45 1 8:1 /srv/data /data rw - ext4 /dev/sda1 rw",
+            "bind mount",
+            true,
+        ),
+        (
+            "tmpfs sub-directory bind",
+            "619 600 0:24 /flannel /run/flannel rw - tmpfs tmpfs rw",
+            "bind mount",
+            true,
+        ),
+        (
+            "whole filesystem",
+            "46 1 8:2 / /data rw - xfs /dev/sdb rw",
+            "filesystem mount",
+            false,
+        ),
+        (
+            "runtime tmpfs",
+            "76 73 0:42 / /scratch rw - tmpfs tmpfs rw,size=1024k",
+            "tmpfs (runtime --tmpfs or emptyDir medium: Memory)",
+            false,
+        ),
+        (
+            "kubernetes volume is a bind but says its volume",
+            "30 1 8:1 /var/lib/kubelet/pods/0f1e/volumes/kubernetes.io~empty-dir/cache /cache rw - ext4 /dev/sda1 rw",
+            "kubernetes empty-dir volume \"cache\"",
+            true,
+        ),
+        (
+            "hosts file is a bind but platform",
+            "43 1 8:1 /x/etc-hosts /etc/hosts rw - ext4 /dev/sda1 rw",
+            "platform mount",
+            true,
+        ),
+    ];
+    for (name, line, want, bind) in cases {
+        let e = entry(line);
+        assert_eq!(describe(&e), *want, "case {name:?}");
+        assert_eq!(is_bind(&e), *bind, "case {name:?}: is_bind");
     }
 }

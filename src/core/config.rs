@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::cli::{pick, typed, Layer, UsageError};
 use super::options::{self, LimitAction, LogFormat, TamperPolicy};
+use super::spec::{Settings, DEFAULT_ACT_AT, DEFAULT_GRACE, DEFAULT_WARN_AT};
 
 /// Log verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,18 +61,6 @@ pub fn output(flags: &Layer, env: &Layer) -> Result<Output, UsageError> {
     Ok(Output { format, verbosity })
 }
 
-/// Settings that may also come from a spec file or profile (lower layers).
-/// `None` means "not set at that layer".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RuntimeLayer {
-    pub warn_at: Option<u8>,
-    pub act_at: Option<u8>,
-    pub limit_action: Option<LimitAction>,
-    pub grace: Option<Duration>,
-    pub on_tamper: Option<TamperPolicy>,
-    pub ephemeral_limit: Option<u64>,
-}
-
 /// The supervisor and watcher settings after every layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Runtime {
@@ -87,16 +76,16 @@ pub struct Runtime {
     pub metrics: Option<String>,
 }
 
-/// Resolves the runtime settings: flags > env > `lower` (spec file over
-/// profile, already merged) > defaults. `--warn-at` must not exceed
-/// `--act-at`.
-pub fn runtime(flags: &Layer, env: &Layer, lower: &RuntimeLayer) -> Result<Runtime, UsageError> {
+/// Resolves the runtime settings: flags > env > `lower` (the spec file over
+/// the profile, already merged: [`Settings`] `None` means "not set there") >
+/// defaults. `--warn-at` must not exceed `--act-at`.
+pub fn runtime(flags: &Layer, env: &Layer, lower: &Settings) -> Result<Runtime, UsageError> {
     let warn_at = typed(pick(flags, env, "warn-at"), options::parse_percent)?
         .or(lower.warn_at)
-        .unwrap_or(80);
+        .unwrap_or(DEFAULT_WARN_AT);
     let act_at = typed(pick(flags, env, "act-at"), options::parse_percent)?
         .or(lower.act_at)
-        .unwrap_or(95);
+        .unwrap_or(DEFAULT_ACT_AT);
     if warn_at > act_at {
         return Err(UsageError(format!(
             "--warn-at ({warn_at}%) must not be above --act-at ({act_at}%)"
@@ -107,7 +96,7 @@ pub fn runtime(flags: &Layer, env: &Layer, lower: &RuntimeLayer) -> Result<Runti
         pgroup: flags.count("pgroup") + env.count("pgroup") > 0,
         grace: typed(pick(flags, env, "grace"), options::parse_duration)?
             .or(lower.grace)
-            .unwrap_or(Duration::from_secs(10)),
+            .unwrap_or(DEFAULT_GRACE),
         warn_at,
         act_at,
         limit_action: typed(
@@ -140,12 +129,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_contract() {
-        let rt = runtime(
-            &Layer::default(),
-            &Layer::default(),
-            &RuntimeLayer::default(),
-        )
-        .expect("ok");
+        let rt = runtime(&Layer::default(), &Layer::default(), &Settings::default()).expect("ok");
         assert_eq!(rt.grace, Duration::from_secs(10));
         assert_eq!((rt.warn_at, rt.act_at), (80, 95));
         assert_eq!(rt.limit_action, LimitAction::Warn);
@@ -156,7 +140,7 @@ mod tests {
 
     #[test]
     fn precedence_is_flag_env_lower_default() {
-        let lower = RuntimeLayer {
+        let lower = Settings {
             grace: Some(Duration::from_secs(3)),
             warn_at: Some(50),
             ..Default::default()
@@ -178,7 +162,7 @@ mod tests {
         let err = runtime(
             &layer(&[("warn-at", "96")]),
             &Layer::default(),
-            &RuntimeLayer::default(),
+            &Settings::default(),
         );
         assert!(err.expect_err("accepted").0.contains("--warn-at"));
     }

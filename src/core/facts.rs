@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::core::mountinfo::MountTable;
+use crate::core::mountinfo::{MountTable, ParseError};
 
 /// Who the checks ran as (effective ids, as the workload will run).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,11 +157,32 @@ pub struct Facts {
     /// The mount table, or why it could not be read/parsed (operation, path,
     /// error).
     pub mountinfo: Result<MountTable, String>,
+    /// Lines of the mount table that did not parse and were left out of it.
+    pub mountinfo_skipped: Option<SkippedLines>,
     /// `statvfs`+`statfs` of `/`.
     pub root: Result<VfsFacts, i32>,
     pub identity: Identity,
     /// One per declared mount, in spec order.
     pub paths: Vec<PathFacts>,
+}
+
+/// Mount table lines that did not parse: left out so that the other mounts
+/// are still checked (`MountTable::parse_lenient`), and reported as a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLines {
+    pub count: u64,
+    /// The first bad line: its 1-based number and why it was rejected.
+    pub first: ParseError,
+}
+
+impl SkippedLines {
+    /// `None` when every line parsed.
+    pub fn of(errors: &[ParseError]) -> Option<SkippedLines> {
+        errors.first().map(|first| SkippedLines {
+            count: errors.len() as u64,
+            first: first.clone(),
+        })
+    }
 }
 
 /// `EACCES (Permission denied)`: the symbolic name and meaning of an errno,

@@ -92,7 +92,8 @@ pub fn json(rec: &Record) -> String {
     out
 }
 
-/// Appends `s` as a JSON string literal (RFC 8259 escaping).
+/// Appends `s` as a JSON string literal (RFC 8259): `"` and `\`, and every
+/// control character as `\n`, `\t`, ... or `\u00XX`.
 pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -102,6 +103,8 @@ pub fn push_json_str(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
@@ -168,5 +171,26 @@ mod tests {
             json(&r),
             "{\"level\":\"info\",\"event\":\"check\",\"msg\":\"say \\\"hi\\\"\\n\",\"pid\":-3,\"bytes\":7,\"ok\":true,\"path\":\"a\\\\b\\u0001\"}\n"
         );
+    }
+
+    #[test]
+    fn push_json_str_cases() {
+        let cases = [
+            ("plain", "/var/cache", "/var/cache"),
+            ("quote and backslash", "a\"b\\c", "a\\\"b\\\\c"),
+            ("newline and tab", "a\nb\tc\r", "a\\nb\\tc\\r"),
+            (
+                "other control",
+                "\u{1}\u{1f}\u{7f}",
+                "\\u0001\\u001f\\u007f",
+            ),
+            ("unicode kept", "café ✓", "café ✓"),
+            ("backspace formfeed", "\u{8}\u{c}", "\\b\\f"),
+        ];
+        for (name, input, want) in cases {
+            let mut got = String::new();
+            push_json_str(&mut got, input);
+            assert_eq!(got, format!("\"{want}\""), "case {name}");
+        }
     }
 }

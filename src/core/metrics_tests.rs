@@ -1,3 +1,6 @@
+//! Unit tests of `core::metrics`: the Prometheus text exposition, label
+//! escaping, and the HTTP request routing and responses of the endpoint.
+
 use super::*;
 
 fn mount(path: &str, kind: &str, limit: Option<u64>) -> MountSample {

@@ -18,5 +18,7 @@ pub mod profiles;
 pub mod quantity;
 pub mod report;
 pub mod spec;
+#[cfg(test)]
+mod testkit;
 pub mod threshold;
 pub mod usage_tree;

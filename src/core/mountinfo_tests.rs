@@ -3,6 +3,7 @@
 //! in a private mount namespace, malformed lines, lookups, and hostile input.
 
 use super::*;
+use crate::core::testkit::splitmix;
 use std::os::unix::ffi::OsStrExt;
 
 const PODMAN: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/podman-runc.txt");
@@ -409,15 +410,6 @@ fn ten_thousand_lines_parse() {
     assert_eq!(t.len(), 10_000);
     let last = t.at(Path::new("/mnt/m 9999")).expect("last mount");
     assert_eq!(last.super_option("size"), Some("9999k"));
-}
-
-/// SplitMix64: a deterministic generator, so failures reproduce.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[test]

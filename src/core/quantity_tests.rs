@@ -3,6 +3,7 @@
 //! our byte-specific rules, overflow, formatting and a round-trip property.
 
 use super::*;
+use crate::core::testkit::splitmix;
 
 /// (name, input, bytes)
 const KUBERNETES_VALID: &[(&str, &str, u64)] = &[
@@ -289,16 +290,6 @@ fn format_canonical_forms() {
     for &(name, bytes, want) in cases {
         assert_eq!(format(bytes), want, "case {name:?}");
     }
-}
-
-/// A small deterministic generator (SplitMix64) so the property test needs
-/// no dependency and fails the same way every time.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! Rendering of check results: the headline, one line per finding, the `fix:`
 //! snippets (Kubernetes `volumes`/`volumeMounts` and `securityContext` YAML),
-//! the `sealinit mounts` table and its JSON form, and the JSON string
-//! escaping they share. Pure string building.
+//! the `sealinit mounts` table and its JSON form. Pure string building.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::core::checks::{classify_mount, Finding, Summary, Verdict};
+use crate::core::checks::{is_visible, Finding, Summary, Verdict};
+use crate::core::classify::describe;
 use crate::core::facts::{Facts, Identity};
+use crate::core::logfmt::push_json_str;
+use crate::core::manifest::volume_name;
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
 use crate::core::spec::{MountKind, MountSpec};
@@ -31,30 +33,9 @@ pub fn human_bytes(n: u64) -> String {
     format!("{}{unit}", s.strip_suffix(".0").unwrap_or(&s))
 }
 
-/// A Kubernetes volume name (DNS-1123 label) for a path:
-/// `/var/cache/nginx` -> `var-cache-nginx`, `/` -> `root`.
-pub fn volume_name(path: &Path) -> String {
-    let mut name = String::new();
-    for c in path.to_string_lossy().chars() {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            name.push(c);
-        } else if !name.is_empty() && !name.ends_with('-') {
-            name.push('-');
-        }
-    }
-    name.truncate(63);
-    let name = name.trim_end_matches('-');
-    if name.is_empty() {
-        "root".into()
-    } else {
-        name.into()
-    }
-}
-
 /// The `volumes` entry and the `volumeMounts` entry for a declared path.
 pub fn volume_yaml(path: &Path, kind: MountKind, size_limit: Option<u64>) -> String {
-    let name = volume_name(path);
+    let name = volume_name(&path.to_string_lossy());
     let size = size_limit.map(quantity::format);
     let mut y = String::from("# pod spec\nvolumes:\n");
     let _ = writeln!(y, "  - name: {name}");
@@ -94,7 +75,7 @@ pub fn volume_yaml(path: &Path, kind: MountKind, size_limit: Option<u64>) -> Str
 fn volume_mount_yaml(path: &Path, read_only: bool) -> String {
     let mut y = format!(
         "volumeMounts:\n  - name: {}\n    mountPath: {}\n",
-        volume_name(path),
+        volume_name(&path.to_string_lossy()),
         path.display()
     );
     if read_only {
@@ -191,7 +172,7 @@ pub fn no_space_fix(m: &MountSpec) -> String {
             let _ = write!(
                 s,
                 ":\n# PersistentVolumeClaim {} (if its storage class allows resizing)\nresources:\n  requests:\n    storage: {}\n",
-                volume_name(&m.path),
+                volume_name(&m.path.to_string_lossy()),
                 quantity::format(b)
             );
         }
@@ -303,12 +284,8 @@ struct Row<'a> {
 }
 
 fn rows<'a>(table: &'a MountTable, declared: &[MountSpec]) -> Vec<Row<'a>> {
-    let n = table.entries.len();
-    (0..n)
-        .filter(|&i| {
-            let mp = &table.entries[i].mount_point;
-            !table.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
-        })
+    (0..table.entries.len())
+        .filter(|&i| is_visible(table, i))
         .map(|i| {
             let e = &table.entries[i];
             Row {
@@ -316,7 +293,7 @@ fn rows<'a>(table: &'a MountTable, declared: &[MountSpec]) -> Vec<Row<'a>> {
                 size: e
                     .super_option("size")
                     .and_then(crate::core::checks::parse_tmpfs_size),
-                class: classify_mount(e).label(),
+                class: describe(e),
                 declared: declared
                     .iter()
                     .find(|m| m.path == e.mount_point)
@@ -379,47 +356,31 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
 /// `sealinit mounts --log-format json`: one JSON object per visible mount per line.
 pub fn render_mounts_json(table: &MountTable, declared: &[MountSpec]) -> String {
     let mut out = String::new();
-    let opt_str =
-        |s: Option<String>| s.map_or("null".into(), |s| format!("\"{}\"", json_escape(&s)));
+    let opt_str = |s: Option<String>| s.map_or("null".into(), |s| json_str(&s));
     for r in rows(table, declared) {
         let _ = writeln!(
             out,
-            "{{\"mount_point\":\"{}\",\"fs_type\":\"{}\",\"source\":\"{}\",\"root\":\"{}\",\
-             \"read_only\":{},\"noexec\":{},\"size_bytes\":{},\"size\":{},\"declared\":{},\"class\":\"{}\"}}",
-            json_escape(&r.e.mount_point.to_string_lossy()),
-            json_escape(&r.e.fs_type),
-            json_escape(&r.e.source),
-            json_escape(&r.e.root.to_string_lossy()),
+            "{{\"mount_point\":{},\"fs_type\":{},\"source\":{},\"root\":{},\
+             \"read_only\":{},\"noexec\":{},\"size_bytes\":{},\"size\":{},\"declared\":{},\"class\":{}}}",
+            json_str(&r.e.mount_point.to_string_lossy()),
+            json_str(&r.e.fs_type),
+            json_str(&r.e.source),
+            json_str(&r.e.root.to_string_lossy()),
             r.e.is_read_only(),
             r.e.has_option("noexec"),
             r.size.map_or("null".into(), |s| s.to_string()),
             opt_str(r.size.map(quantity::format)),
             opt_str(r.declared.map(str::to_string)),
-            json_escape(&r.class),
+            json_str(&r.class),
         );
     }
     out
 }
 
-/// Escapes a string for the inside of a JSON string literal (RFC 8259):
-/// `"` and `\`, and every control character as `\n`, `\t`, ... or `\u00XX`.
-pub fn json_escape(s: &str) -> String {
+/// `s` as a JSON string literal, quotes included.
+fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    push_json_str(&mut out, s);
     out
 }
 

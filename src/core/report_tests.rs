@@ -1,30 +1,8 @@
-//! Unit tests of `core::report`: names, YAML snippets, text layout, tables,
-//! JSON escaping.
+//! Unit tests of `core::report`: YAML snippets, text layout, tables.
 
 use super::*;
 use crate::core::facts::VfsFacts;
 use std::path::PathBuf;
-
-#[test]
-fn volume_name_cases() {
-    let cases = [
-        ("nested path", "/var/cache/nginx", "var-cache-nginx"),
-        ("root", "/", "root"),
-        ("underscores and dots", "/app/My_Data.d/", "app-my-data-d"),
-        ("shm", "/dev/shm", "dev-shm"),
-        ("runs of separators", "/a//b__c", "a-b-c"),
-        ("only symbols", "/__/", "root"),
-    ];
-    for (name, path, want) in cases {
-        assert_eq!(volume_name(Path::new(path)), want, "case {name}");
-    }
-    let long = format!("/{}", "x".repeat(100));
-    assert_eq!(
-        volume_name(Path::new(&long)).len(),
-        63,
-        "DNS-1123 label limit"
-    );
-}
 
 #[test]
 fn volume_yaml_per_kind() {
@@ -120,25 +98,6 @@ fn human_bytes_cases() {
     }
 }
 
-#[test]
-fn json_escape_cases() {
-    let cases = [
-        ("plain", "/var/cache", "/var/cache"),
-        ("quote and backslash", "a\"b\\c", "a\\\"b\\\\c"),
-        ("newline and tab", "a\nb\tc\r", "a\\nb\\tc\\r"),
-        (
-            "other control",
-            "\u{1}\u{1f}\u{7f}",
-            "\\u0001\\u001f\\u007f",
-        ),
-        ("unicode kept", "café ✓", "café ✓"),
-        ("backspace formfeed", "\u{8}\u{c}", "\\b\\f"),
-    ];
-    for (name, input, want) in cases {
-        assert_eq!(json_escape(input), want, "case {name}");
-    }
-}
-
 fn finding(verdict: Verdict, path: &str, fix: Option<&str>) -> Finding {
     Finding {
         check: "mount",
@@ -159,6 +118,7 @@ fn finding(verdict: Verdict, path: &str, fix: Option<&str>) -> Finding {
 fn facts_of(mountinfo: &str, root_ro: bool) -> Facts {
     Facts {
         mountinfo: MountTable::parse(mountinfo.as_bytes()).map_err(|e| e.reason),
+        mountinfo_skipped: None,
         root: Ok(VfsFacts {
             read_only: root_ro,
             ..VfsFacts::default()

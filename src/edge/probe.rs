@@ -13,26 +13,43 @@ use nix::sys::statfs::statfs;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::unistd::{getegid, geteuid, getgroups, unlink, write};
 
-use crate::core::facts::{Facts, Identity, PathFacts, ProbeOutcome, StatFacts, VfsFacts};
-use crate::core::mountinfo::MountTable;
+use crate::core::facts::{
+    Facts, Identity, PathFacts, ProbeOutcome, SkippedLines, StatFacts, VfsFacts,
+};
+use crate::core::mountinfo::{MountTable, ParseError};
 use crate::core::spec::{MountSpec, Spec};
 
 /// Gathers every fact the checks need: the mount table (read once from
 /// `proc_mountinfo`), `/`, the identity, and each declared path.
 pub fn gather(spec: &Spec, proc_mountinfo: &Path) -> Facts {
+    let (mountinfo, mountinfo_skipped) = match read_mount_table(proc_mountinfo) {
+        Ok((table, skipped)) => (Ok(table), SkippedLines::of(&skipped)),
+        Err(e) => (Err(e), None),
+    };
     Facts {
-        mountinfo: read_mount_table(proc_mountinfo),
+        mountinfo,
+        mountinfo_skipped,
         root: vfs_facts(Path::new("/")),
         identity: identity(),
         paths: spec.mounts.iter().map(path_facts).collect(),
     }
 }
 
-/// Reads and parses a mountinfo file (proc(5)) in one `read`.
-pub fn read_mount_table(path: &Path) -> Result<MountTable, String> {
+/// Reads a mountinfo file (proc(5)) in one `read` and parses it leniently:
+/// the table of the lines that parse, and the lines that did not. An error
+/// when the file cannot be read or has lines but none of them parses.
+pub fn read_mount_table(path: &Path) -> Result<(MountTable, Vec<ParseError>), String> {
     let text = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    MountTable::parse(&text)
-        .map_err(|e| format!("parse {} line {}: {}", path.display(), e.line, e.reason))
+    let (table, skipped) = MountTable::parse_lenient(&text);
+    match skipped.first() {
+        Some(e) if table.is_empty() => Err(format!(
+            "parse {} line {}: {}",
+            path.display(),
+            e.line,
+            e.reason
+        )),
+        _ => Ok((table, skipped)),
+    }
 }
 
 /// Effective uid/gid and supplementary groups: geteuid(2), getegid(2),
@@ -198,6 +215,44 @@ mod tests {
     fn read_mount_table_names_path_on_error() {
         let err = read_mount_table(Path::new("/nonexistent/mountinfo")).unwrap_err();
         assert!(err.starts_with("read /nonexistent/mountinfo: "), "{err}");
+    }
+
+    #[test]
+    fn read_mount_table_skips_malformed_lines() {
+        let d = scratch("mountinfo");
+        let good = "1 0 0:5 / / ro - overlay overlay rw\n2 1 0:6 / /tmp rw - tmpfs tmpfs rw\n";
+        // (name, text, entries and skipped line numbers, or None for an error)
+        type Case = (&'static str, String, Option<(usize, Vec<usize>)>);
+        let cases: Vec<Case> = vec![
+            ("all good", good.to_string(), Some((2, vec![]))),
+            (
+                "one bad line among good ones",
+                format!("{good}garbage\n3 1 0:7 / /run rw - tmpfs tmpfs rw\n"),
+                Some((3, vec![3])),
+            ),
+            (
+                "two bad lines",
+                format!("x\n{good}y\n"),
+                Some((2, vec![1, 4])),
+            ),
+            ("nothing parses", "x\ny\n".to_string(), None),
+        ];
+        let f = d.join("mountinfo");
+        for (name, text, want) in cases {
+            std::fs::write(&f, text).expect("write");
+            match (read_mount_table(&f), want) {
+                (Ok((t, skipped)), Some((n, lines))) => {
+                    let got: Vec<usize> = skipped.iter().map(|e| e.line).collect();
+                    assert_eq!((t.len(), got), (n, lines), "case {name}");
+                }
+                (Err(e), None) => assert!(
+                    e.starts_with(&format!("parse {} line 1: ", f.display())),
+                    "case {name}: {e}"
+                ),
+                (got, _) => panic!("case {name}: {got:?}"),
+            }
+        }
+        std::fs::remove_dir_all(&d).expect("cleanup");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use tracing::Level;
 
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
 use crate::core::config::{self, Output, Runtime, Verbosity};
+use crate::core::facts::SkippedLines;
 use crate::core::spec::{Resolved, ViolationPolicy};
 use crate::core::{exitcode, manifest, plan, report, spec};
 use crate::edge::signals::{self, Inherited};
@@ -50,14 +51,7 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     }
     let inherited = match inherited {
         Ok(i) => i,
-        Err(err) => {
-            tracing::error!(
-                event = "exit",
-                code = exitcode::OS_ERROR,
-                "cannot block signals: {err}"
-            );
-            return exitcode::OS_ERROR;
-        }
+        Err(err) => return os_error(&format!("cannot block signals: {err}")),
     };
     match parsed.sub {
         Sub::Run => run_workload(&parsed, &env, inherited),
@@ -92,6 +86,13 @@ fn init_logging(out: Output) {
     log::init(out.format, level);
 }
 
+/// Logs `event = "exit"` for an operating-system failure before the
+/// workload runs, and returns its exit code.
+fn os_error(msg: &str) -> i32 {
+    tracing::error!(event = "exit", code = exitcode::OS_ERROR, "{msg}");
+    exitcode::OS_ERROR
+}
+
 fn print_stdout(text: &str) -> i32 {
     let mut stdout = io::stdout().lock();
     match stdout
@@ -105,8 +106,8 @@ fn print_stdout(text: &str) -> i32 {
 
 /// The contract and the runtime settings, or a usage error (exit 64).
 fn resolve(parsed: &Parsed, env: &Layer) -> Result<(Resolved, Runtime), UsageError> {
-    let (resolved, lower) = contract::resolve(&parsed.flags, env)?;
-    let rt = config::runtime(&parsed.flags, env, &lower)?;
+    let resolved = contract::resolve(&parsed.flags, env)?;
+    let rt = config::runtime(&parsed.flags, env, &resolved.settings)?;
     Ok((resolved, rt))
 }
 
@@ -140,14 +141,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
     become_reaper();
     let sigfd = match signals::signalfd_all() {
         Ok(fd) => fd,
-        Err(err) => {
-            tracing::error!(
-                event = "exit",
-                code = exitcode::OS_ERROR,
-                "cannot create a signalfd: {err}"
-            );
-            return exitcode::OS_ERROR;
-        }
+        Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
     };
     let child = match spawn_workload(&parsed.argv, inherited) {
         Ok(pid) => pid,
@@ -274,18 +268,25 @@ fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
 /// `sealinit mounts`: the live mount table, classified, on stdout.
 fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
     let declared = contract::resolve(&parsed.flags, env)
-        .map(|(r, _)| r.spec.mounts)
+        .map(|r| r.spec.mounts)
         .unwrap_or_default();
     let table = match probe::read_mount_table(Path::new(MOUNTINFO)) {
-        Ok(t) => t,
-        Err(err) => {
-            tracing::error!(
-                event = "exit",
-                code = exitcode::OS_ERROR,
-                "cannot read {MOUNTINFO}: {err}"
-            );
-            return exitcode::OS_ERROR;
+        Ok((t, skipped)) => {
+            if let Some(s) = SkippedLines::of(&skipped) {
+                tracing::warn!(
+                    event = "check",
+                    path = MOUNTINFO,
+                    kind = "mountinfo",
+                    verdict = "warn",
+                    "{MOUNTINFO}: {} malformed line(s) not shown, the first at line {}: {}",
+                    s.count,
+                    s.first.line,
+                    s.first.reason
+                );
+            }
+            t
         }
+        Err(err) => return os_error(&format!("cannot read {MOUNTINFO}: {err}")),
     };
     let text = match out.format {
         crate::core::options::LogFormat::Json => report::render_mounts_json(&table, &declared),

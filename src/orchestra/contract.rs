@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use crate::core::cli::{self, Layer, UsageError};
-use crate::core::config::RuntimeLayer;
 use crate::core::profiles;
 use crate::core::spec::{
     self, MountKind, Resolved, RootPolicy, Settings, Sources, SpecFile, ViolationPolicy,
@@ -21,9 +20,10 @@ const MOUNT_FLAGS: [(&str, MountKind); 5] = [
     ("secret", MountKind::Secret),
 ];
 
-/// Resolves the contract and the spec-file/profile layer of the runtime
-/// settings. Errors are usage errors (exit 64) naming the source.
-pub fn resolve(flags: &Layer, env: &Layer) -> Result<(Resolved, RuntimeLayer), UsageError> {
+/// Resolves the contract; its `settings` are also the spec-file/profile layer
+/// of the runtime settings ([`crate::core::config::runtime`]). Errors are
+/// usage errors (exit 64) naming the source.
+pub fn resolve(flags: &Layer, env: &Layer) -> Result<Resolved, UsageError> {
     let profile = match cli::pick(flags, env, "profile") {
         None => None,
         Some((name, src)) => Some(profiles::profile(name).ok_or_else(|| {
@@ -46,9 +46,7 @@ pub fn resolve(flags: &Layer, env: &Layer) -> Result<(Resolved, RuntimeLayer), U
         env: layer_spec(env, false)?,
         flags: layer_spec(flags, true)?,
     };
-    let resolved = sources.resolve();
-    let lower = runtime_layer(&resolved.settings);
-    Ok((resolved, lower))
+    Ok(sources.resolve())
 }
 
 fn load_spec(path: &Path) -> Result<SpecFile, UsageError> {
@@ -105,19 +103,6 @@ fn layer_spec(layer: &Layer, is_flags: bool) -> Result<SpecFile, UsageError> {
         settings.require_non_root = Some(true);
     }
     Ok(SpecFile { settings, mounts })
-}
-
-/// The runtime settings a spec file or profile may carry; flags and env
-/// are applied on top by [`crate::core::config::runtime`].
-fn runtime_layer(s: &Settings) -> RuntimeLayer {
-    RuntimeLayer {
-        warn_at: s.warn_at,
-        act_at: s.act_at,
-        limit_action: s.limit_action,
-        grace: s.grace,
-        on_tamper: s.on_tamper,
-        ephemeral_limit: s.ephemeral_limit,
-    }
 }
 
 /// The effective settings for `--print-spec`: every layer over defaults,

@@ -46,37 +46,25 @@ pub fn run_checks(spec: &Spec, proc_mountinfo: &Path) -> CheckOutcome {
     }
 }
 
-/// Logs one finding as an `event = "check"` at the verdict's level, with the
-/// fix as a field only when there is one.
+/// Logs one finding as an `event = "check"` at the verdict's level; the
+/// `fix` field is left out when there is none (an `Option` field records
+/// nothing for `None`).
 macro_rules! check_event {
     ($level:ident, $f:expr) => {{
         let f: &Finding = $f;
-        let msg = finding_line(f);
-        match &f.fix {
-            Some(fix) => tracing::$level!(
-                event = "check",
-                check = f.check,
-                path = %f.path,
-                kind = %f.kind,
-                expected = %f.expected,
-                observed = %f.observed,
-                verdict = f.verdict.as_str(),
-                why = %f.why,
-                fix = %fix,
-                "{msg}"
-            ),
-            None => tracing::$level!(
-                event = "check",
-                check = f.check,
-                path = %f.path,
-                kind = %f.kind,
-                expected = %f.expected,
-                observed = %f.observed,
-                verdict = f.verdict.as_str(),
-                why = %f.why,
-                "{msg}"
-            ),
-        }
+        tracing::$level!(
+            event = "check",
+            check = f.check,
+            path = %f.path,
+            kind = %f.kind,
+            expected = %f.expected,
+            observed = %f.observed,
+            verdict = f.verdict.as_str(),
+            why = %f.why,
+            fix = f.fix.as_deref(),
+            "{}",
+            finding_line(f)
+        )
     }};
 }
 
@@ -191,6 +179,15 @@ mod tests {
         assert_eq!(field(&missing.1, "kind"), Some("emptydir"));
         assert!(field(&missing.1, "observed").is_some_and(|o| o.ends_with("does not exist")));
         assert!(field(&missing.1, "fix").is_some_and(|f| f.contains("sizeLimit:")));
+        let passes: Vec<_> = events
+            .iter()
+            .filter(|(_, f)| field(f, "verdict") == Some("pass"))
+            .collect();
+        assert!(!passes.is_empty(), "identity passes: {events:?}");
+        assert!(
+            passes.iter().all(|(_, f)| field(f, "fix").is_none()),
+            "no fix field without a fix: {passes:?}"
+        );
         let (level, last) = events.last().expect("summary");
         assert_eq!(level, "ERROR");
         assert_eq!(field(last, "event"), Some("checks.summary"));

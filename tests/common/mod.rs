@@ -1,12 +1,20 @@
-//! Shared helpers for black-box tests of the real binary.
+//! Shared helpers for the integration tests: running the real binary
+//! (black-box tests), and private mount namespaces, scratch directories,
+//! tmpfs mounts and the `du` oracle for the root tests of the library.
 #![allow(dead_code)]
 
+use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
 
 /// The binary under test.
 pub fn bin() -> &'static str {
@@ -147,4 +155,69 @@ pub fn is_root() -> bool {
 pub fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
     let key = format!("\"event\":\"{name}\"");
     stderr.lines().filter(|l| l.contains(&key)).collect()
+}
+
+/// A private mount namespace for the calling thread (test threads are
+/// separate tasks, so this does not leak into other tests).
+pub fn private_ns() {
+    unshare(CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .expect("make / private");
+}
+
+/// A fresh directory under `base`, named after the test crate and process.
+pub fn scratch(base: impl AsRef<Path>) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let p = base.as_ref().join(format!(
+        "sealinit-{}-{}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    fs::create_dir_all(&p).expect("mkdir scratch");
+    p
+}
+
+/// A fresh directory under the system temp dir.
+pub fn tempdir() -> PathBuf {
+    scratch(std::env::temp_dir())
+}
+
+/// Mounts a tmpfs of `size` (`16m`) at `at`, creating the directory.
+pub fn mount_tmpfs(at: &Path, size: &str) {
+    fs::create_dir_all(at).expect("mkdir mount point");
+    mount(
+        Some("tmpfs"),
+        at,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some(format!("size={size}").as_str()),
+    )
+    .expect("mount tmpfs");
+}
+
+/// `du -sx ARGS PATH`, first field: the oracle for usage measurements.
+pub fn du(args: &[&str], path: &Path) -> u64 {
+    let out = Command::new("du")
+        .args(["-sx"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run du");
+    assert!(
+        out.status.success(),
+        "du failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unparsable du output {text:?}"))
 }

@@ -1,12 +1,14 @@
 //! The inventory: every visible writable mount that the contract does not
-//! declare, classified, so undeclared writable surfaces show in the report.
-//! Platform mounts (`/etc/hosts`, `/dev/shm`, `/proc`, ...) are not drift.
+//! declare, classified by [`crate::core::classify`], so undeclared writable
+//! surfaces show in the report. Platform mounts (`/etc/hosts`, `/dev/shm`,
+//! `/proc`, ...) and pseudo filesystems are not drift.
 
 use std::path::Path;
 
-use super::{is_memory_fs, Finding, Verdict};
+use super::{Finding, Verdict};
+use crate::core::classify::{classify, describe, is_writable_surface, Origin};
 use crate::core::facts::{Facts, PathFacts};
-use crate::core::mountinfo::{MountEntry, MountTable};
+use crate::core::mountinfo::MountTable;
 use crate::core::spec::Spec;
 
 /// Undeclared writable mounts, classified; platform mounts are not flagged.
@@ -25,11 +27,11 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
     let mut out = Vec::new();
     let mut writable = 0u64;
     for (i, e) in t.entries.iter().enumerate() {
-        if e.is_read_only() || !is_visible(t, i) || e.mount_point == Path::new("/") {
+        if !is_writable_surface(e) || !is_visible(t, i) {
             continue;
         }
-        let class = classify_mount(e);
-        if class.is_platform() {
+        let origin = classify(e);
+        if matches!(origin, Origin::Root | Origin::Platform(_)) {
             continue;
         }
         writable += 1;
@@ -42,7 +44,7 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
             path: mp.clone(),
             kind: "undeclared".into(),
             expected: "declared in the contract, or mounted read-only".into(),
-            observed: format!("{} rw, {}", e.fs_type, class.label()),
+            observed: format!("{} rw, {}", e.fs_type, describe(e)),
             verdict: Verdict::Warn,
             why: "an undeclared writable mount: not size-watched by sealinit, and a \
                   writable surface outside the contract"
@@ -51,8 +53,8 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
                 "declare it (spec: [[mount]] path = \"{mp}\" kind = \"{}\", or \
                  --{} {mp}), or add `readOnly: true` to its volumeMount if the workload \
                  does not write there",
-                class.suggested_kind(),
-                class.suggested_kind()
+                suggested_kind(&origin),
+                suggested_kind(&origin)
             )),
         });
     }
@@ -72,116 +74,16 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
 }
 
 /// Whether entry `i` is the one visible at its mount point (last one wins).
-fn is_visible(t: &MountTable, i: usize) -> bool {
+pub fn is_visible(t: &MountTable, i: usize) -> bool {
     let mp = &t.entries[i].mount_point;
     !t.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
 }
 
-/// Where a mount comes from. SWAP: private stand-in for
-/// `core::mountinfo::classify` (landing on the parsers branch); replace this
-/// type and [`classify_mount`] with it when it is on main.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MountClass {
-    Root,
-    /// `/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>` in the root field.
-    Kubernetes {
-        plugin: String,
-        name: String,
-    },
-    /// `/etc/hosts`, `/dev/shm`, `/proc`, ...: the runtime's own mounts.
-    Platform,
-    /// A tmpfs of the runtime (`--tmpfs`) or a memory emptyDir.
-    Tmpfs,
-    /// A bind mount of part of another filesystem.
-    Bind,
-    Other,
-}
-
-impl MountClass {
-    pub fn label(&self) -> String {
-        match self {
-            MountClass::Root => "root filesystem".into(),
-            MountClass::Kubernetes { plugin, name } => {
-                format!("kubernetes {plugin} volume \"{name}\"")
-            }
-            MountClass::Platform => "platform mount".into(),
-            MountClass::Tmpfs => "tmpfs (runtime --tmpfs or emptyDir medium: Memory)".into(),
-            MountClass::Bind => "bind mount".into(),
-            MountClass::Other => "filesystem mount".into(),
-        }
-    }
-
-    fn is_platform(&self) -> bool {
-        *self == MountClass::Platform
-    }
-
-    fn suggested_kind(&self) -> &'static str {
-        match self {
-            MountClass::Tmpfs => "tmpfs",
-            MountClass::Kubernetes { plugin, .. } if plugin != "empty-dir" => "pvc",
-            _ => "emptydir",
-        }
-    }
-}
-
-const PLATFORM_FILES: [&str; 5] = [
-    "/etc/hosts",
-    "/etc/hostname",
-    "/etc/resolv.conf",
-    "/dev/termination-log",
-    "/run/.containerenv",
-];
-const PLATFORM_TREES: [&str; 3] = ["/dev", "/proc", "/sys"];
-const PSEUDO_FS: [&str; 18] = [
-    "proc",
-    "sysfs",
-    "cgroup",
-    "cgroup2",
-    "devpts",
-    "devtmpfs",
-    "mqueue",
-    "securityfs",
-    "debugfs",
-    "tracefs",
-    "pstore",
-    "bpf",
-    "configfs",
-    "fusectl",
-    "binfmt_misc",
-    "nsfs",
-    "autofs",
-    "hugetlbfs",
-];
-
-/// Classifies one mount (SWAP: see [`MountClass`]).
-pub fn classify_mount(e: &MountEntry) -> MountClass {
-    let mp = e.mount_point.as_path();
-    if mp == Path::new("/") {
-        return MountClass::Root;
-    }
-    if PLATFORM_FILES.iter().any(|p| mp == Path::new(p))
-        || PLATFORM_TREES.iter().any(|p| mp.starts_with(p))
-        || PSEUDO_FS.contains(&e.fs_type.as_str())
-    {
-        return MountClass::Platform;
-    }
-    let root = e.root.to_string_lossy();
-    if let Some(i) = root.find("/volumes/kubernetes.io~") {
-        if root[..i].rsplit('/').nth(1) == Some("pods") {
-            let rest = &root[i + "/volumes/kubernetes.io~".len()..];
-            let mut parts = rest.split('/');
-            let plugin = parts.next().unwrap_or_default().to_string();
-            let name = parts.next().unwrap_or_default().to_string();
-            if !plugin.is_empty() && !name.is_empty() {
-                return MountClass::Kubernetes { plugin, name };
-            }
-        }
-    }
-    if is_memory_fs(&e.fs_type) && e.root == Path::new("/") {
-        MountClass::Tmpfs
-    } else if e.root != Path::new("/") {
-        MountClass::Bind
-    } else {
-        MountClass::Other
+/// The `--<kind>` to suggest for an undeclared writable mount.
+fn suggested_kind(origin: &Origin) -> &'static str {
+    match origin {
+        Origin::RuntimeTmpfs => "tmpfs",
+        Origin::Kubernetes { plugin, .. } if plugin != "empty-dir" => "pvc",
+        _ => "emptydir",
     }
 }

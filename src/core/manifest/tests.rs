@@ -327,9 +327,12 @@ fn workloads_for_every_profile() {
 #[test]
 fn volume_names_cases() {
     let long = format!("/{}", "abcdefghij/".repeat(10));
-    let cases: [(&str, &str); 7] = [
+    let cases: [(&str, &str); 10] = [
         ("/var/cache/nginx", "var-cache-nginx"),
         ("/", "root"),
+        ("/__/", "root"),
+        ("/a//b__c", "a-b-c"),
+        ("/dev/shm", "dev-shm"),
         ("/tmp/", "tmp"),
         ("/Data__Dir/x.y", "data-dir-x-y"),
         ("/é", "root"),
