@@ -17,5 +17,6 @@ pub mod profiles;
 pub mod quantity;
 pub mod report;
 pub mod spec;
+pub mod tamper;
 pub mod threshold;
 pub mod usage_tree;

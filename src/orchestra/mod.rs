@@ -3,5 +3,6 @@
 pub mod app;
 pub mod startup;
 pub mod supervisor;
+pub mod tamper;
 pub mod tracker;
 pub mod watcher;
