@@ -468,6 +468,8 @@ pub struct FileFacts {
     pub mode: u32,
     pub size: u64,
     pub nlink: u64,
+    /// `st_mtime` seconds and nanoseconds.
+    pub mtime: (i64, i64),
     pub head: [u8; HEAD_LEN],
     pub head_len: usize,
 }
@@ -476,6 +478,23 @@ impl FileFacts {
     pub fn head(&self) -> &[u8] {
         &self.head[..self.head_len.min(HEAD_LEN)]
     }
+
+    /// The content state a report is remembered by.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            mtime: self.mtime,
+            size: self.size,
+        }
+    }
+}
+
+/// The content state of a reported inode: the same inode seen again with
+/// the same stamp is the same drop; with another, it was rewritten (or the
+/// inode number was reused by a new file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    pub mtime: (i64, i64),
+    pub size: u64,
 }
 
 /// The verdict on one file for one batch of triggers.
@@ -490,24 +509,27 @@ pub enum Judgement {
     Wait,
 }
 
-/// Decides whether this batch of triggers reports the file.
+/// Decides whether this batch of triggers reports the file. `known` is
+/// the [`Stamp`] the inode was last reported with, if it was.
 ///
-/// - written, moved in, found in a new directory, or created as a hard link
-///   or with content: the full check ([`recognise`]);
-/// - created empty (`open(O_CREAT)`): wait for `IN_CLOSE_WRITE`;
-/// - attributes only: report when an exec bit is there and the inode
-///   (`known`) was not already reported, so `chmod +x` is caught but an
-///   unpacker's `utimes` after the write is not a second event.
-pub fn judge(t: Triggers, f: &FileFacts, known: bool) -> Judgement {
+/// - written, moved in, found (non-empty) in a new directory, or created
+///   as a hard link or with content: the full check ([`recognise`]),
+///   unless this very state was already reported;
+/// - created (or found) empty: wait for `IN_CLOSE_WRITE`;
+/// - attributes only: report when an exec bit is there and the inode was
+///   not already reported, so `chmod +x` is caught but an unpacker's
+///   `utimes` after the write is not a second event.
+pub fn judge(t: Triggers, f: &FileFacts, known: Option<Stamp>) -> Judgement {
     if f.mode & libc::S_IFMT != libc::S_IFREG {
         return Judgement::Wait;
     }
     let full = t.contains(Triggers::WRITTEN)
         || t.contains(Triggers::MOVED_IN)
-        || t.contains(Triggers::FOUND)
-        || (t.contains(Triggers::CREATED) && (f.nlink > 1 || f.size > 0));
+        || ((t.contains(Triggers::FOUND) || t.contains(Triggers::CREATED))
+            && (f.nlink > 1 || f.size > 0));
     if full {
         return match recognise(f.mode, f.head()) {
+            Some(_) if known == Some(f.stamp()) => Judgement::Wait,
             Some(r) => Judgement::Report(r),
             None => Judgement::NotExec,
         };
@@ -516,7 +538,7 @@ pub fn judge(t: Triggers, f: &FileFacts, known: bool) -> Judgement {
         if f.mode & 0o111 == 0 {
             return Judgement::NotExec;
         }
-        if !known {
+        if known.is_none() {
             return match recognise(f.mode, f.head()) {
                 Some(r) => Judgement::Report(r),
                 None => Judgement::NotExec,

@@ -347,6 +347,7 @@ fn facts(mode: u32, size: u64, nlink: u64, head: &[u8]) -> FileFacts {
         mode,
         size,
         nlink,
+        mtime: (1000, 5),
         ..FileFacts::default()
     };
     f.head[..head.len()].copy_from_slice(head);
@@ -391,102 +392,128 @@ fn judgement_per_trigger() {
     let empty_x = facts(REG | 0o755, 0, 1, b"");
     let link_x = facts(REG | 0o755, 0, 2, b"");
     let dir = facts(libc::S_IFDIR | 0o755, 0, 2, b"");
-    let cases: &[(&str, Triggers, FileFacts, bool, Judgement)] = &[
-        // (name, triggers, file, inode already reported, verdict)
+    let same = Some(elf.stamp());
+    let older = Some(Stamp {
+        mtime: (999, 0),
+        size: 1000,
+    });
+    let cases: &[(&str, Triggers, FileFacts, Option<Stamp>, Judgement)] = &[
+        // (name, triggers, file, stamp it was reported with, verdict)
         (
             "cp of a binary",
             t(libc::IN_CLOSE_WRITE),
             elf,
-            false,
+            None,
             Report(Elf),
         ),
         (
-            "rewrite of a reported binary",
+            "same state seen again",
             t(libc::IN_CLOSE_WRITE),
             elf,
-            true,
+            same,
+            Wait,
+        ),
+        (
+            "rewritten (or inode reused)",
+            t(libc::IN_CLOSE_WRITE),
+            elf,
+            older,
             Report(Elf),
         ),
         (
             "script written",
             t(libc::IN_CLOSE_WRITE),
             script,
-            false,
+            None,
             Report(Script),
         ),
         (
             "plain data written",
             t(libc::IN_CLOSE_WRITE),
             plain,
-            false,
+            None,
+            NotExec,
+        ),
+        (
+            "plain data over a reported file",
+            t(libc::IN_CLOSE_WRITE),
+            plain,
+            older,
             NotExec,
         ),
         (
             "moved in",
             t(libc::IN_MOVED_TO),
             plain_x,
-            false,
+            None,
             Report(ExecBit),
         ),
         (
             "found in a new dir",
             Triggers::FOUND,
             elf,
-            false,
+            None,
             Report(Elf),
+        ),
+        (
+            "found empty: wait for close",
+            Triggers::FOUND,
+            empty_x,
+            None,
+            Wait,
         ),
         (
             "created empty: wait for close",
             t(libc::IN_CREATE),
             empty_x,
-            false,
+            None,
             Wait,
         ),
         (
             "created as a hard link",
             t(libc::IN_CREATE),
             link_x,
-            false,
+            None,
             Report(ExecBit),
         ),
         (
             "create and close in one batch",
             t(libc::IN_CREATE | libc::IN_CLOSE_WRITE),
             elf,
-            false,
+            None,
             Report(Elf),
         ),
         (
             "chmod +x",
             t(libc::IN_ATTRIB),
             plain_x,
-            false,
+            None,
             Report(ExecBit),
         ),
         (
             "chmod +x of a binary",
             t(libc::IN_ATTRIB),
             elf,
-            false,
+            None,
             Report(Elf),
         ),
         (
             "utimes after a reported write",
             t(libc::IN_ATTRIB),
             plain_x,
-            true,
+            older,
             Wait,
         ),
-        ("chmod -x", t(libc::IN_ATTRIB), plain, true, NotExec),
+        ("chmod -x", t(libc::IN_ATTRIB), plain, older, NotExec),
         (
             "touch of plain data",
             t(libc::IN_ATTRIB),
             plain,
-            false,
+            None,
             NotExec,
         ),
-        ("directory", t(libc::IN_CLOSE_WRITE), dir, false, Wait),
-        ("no trigger", Triggers::default(), elf, false, Wait),
+        ("directory", t(libc::IN_CLOSE_WRITE), dir, None, Wait),
+        ("no trigger", Triggers::default(), elf, None, Wait),
     ];
     for (name, trig, f, known, want) in cases {
         assert_eq!(judge(*trig, f, *known), *want, "case {name}");

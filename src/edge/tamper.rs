@@ -123,6 +123,7 @@ pub fn look_at(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Option<Looked>, Errno
         mode: st.st_mode,
         size: u64::try_from(st.st_size).unwrap_or(0),
         nlink: st.st_nlink,
+        mtime: (st.st_mtime, st.st_mtime_nsec),
         ..FileFacts::default()
     };
     if facts.size > 0 {

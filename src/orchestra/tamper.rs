@@ -19,7 +19,7 @@
 //! Nothing here panics or exits: errors are logged once and the detection
 //! they concern is turned off.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -34,7 +34,7 @@ use crate::core::options::TamperPolicy;
 use crate::core::spec::MountSpec;
 use crate::core::tamper::{
     diff_mounts, exec_severity, judge, mode_string, Judgement, Latch, MountFinding, RateLimiter,
-    Recognised, Severity, Summary, TamperKind,
+    Recognised, Severity, Stamp, Summary, TamperKind,
 };
 use crate::edge::tamper::{look_at, MountWatch};
 use crate::orchestra::supervisor::Request;
@@ -99,6 +99,27 @@ fn stop_note(stopped: bool) -> &'static str {
     }
 }
 
+/// Settings of the mount-table watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountWatchConfig {
+    /// The table to poll (`/proc/self/mountinfo`).
+    pub mountinfo: PathBuf,
+    /// Findings logged one by one before counting starts.
+    pub first: u32,
+    /// Summary period while counting.
+    pub interval: Duration,
+}
+
+impl Default for MountWatchConfig {
+    fn default() -> Self {
+        MountWatchConfig {
+            mountinfo: PathBuf::from("/proc/self/mountinfo"),
+            first: FIRST_EVENTS,
+            interval: SUMMARY_INTERVAL,
+        }
+    }
+}
+
 /// Starts the mount-table watch. `baseline` is the table the start-up
 /// checks judged; `declared` the spec's mounts. When the table cannot be
 /// opened or polled, says so once (warning) and returns `None`: the
@@ -108,24 +129,25 @@ pub fn spawn_tamper_watch(
     declared: Vec<MountSpec>,
     sink: TamperSink,
 ) -> Option<JoinHandle<()>> {
-    spawn_tamper_watch_at(Path::new("/proc/self/mountinfo"), baseline, declared, sink)
+    spawn_tamper_watch_with(baseline, declared, sink, MountWatchConfig::default())
 }
 
-/// [`spawn_tamper_watch`] on another mountinfo file (tests, benches).
-pub fn spawn_tamper_watch_at(
-    mountinfo: &Path,
+/// [`spawn_tamper_watch`] with explicit settings (tests, benches).
+pub fn spawn_tamper_watch_with(
     baseline: MountTable,
     declared: Vec<MountSpec>,
     sink: TamperSink,
+    cfg: MountWatchConfig,
 ) -> Option<JoinHandle<()>> {
-    let watch =
-        match MountWatch::open(mountinfo).and_then(|w| w.wait(Some(Duration::ZERO)).map(|_| w)) {
-            Ok(w) => w,
-            Err(e) => {
-                warn_mount_watch_off(&e.to_string());
-                return None;
-            }
-        };
+    let opened = MountWatch::open(&cfg.mountinfo);
+    // One non-blocking poll proves the file can be polled at all.
+    let watch = match opened.and_then(|w| w.wait(Some(Duration::ZERO)).map(|_| w)) {
+        Ok(w) => w,
+        Err(e) => {
+            warn_mount_watch_off(&e.to_string());
+            return None;
+        }
+    };
     let spawned = std::thread::Builder::new()
         .name("sealinit-tamper".into())
         .spawn(move || {
@@ -135,7 +157,8 @@ pub fn spawn_tamper_watch_at(
                 declared,
                 sink,
                 latch: Latch::default(),
-                limiter: RateLimiter::new(FIRST_EVENTS, SUMMARY_INTERVAL),
+                limiter: RateLimiter::new(cfg.first, cfg.interval),
+                logged: HashSet::new(),
                 parse_warned: false,
             };
             t.run()
@@ -162,6 +185,9 @@ struct MountThread {
     sink: TamperSink,
     latch: Latch,
     limiter: RateLimiter,
+    /// Keys of the active findings that were logged one by one: only
+    /// those get a "cleared" line (so a storm stays bounded both ways).
+    logged: HashSet<String>,
     parse_warned: bool,
 }
 
@@ -205,9 +231,13 @@ impl MountThread {
             let stopped = self.sink.act(f.severity, &msg);
             if self.limiter.admit(f.kind, f.severity, at) {
                 log_mount_finding(&f, &msg, stopped);
+                self.logged.insert(f.key());
             }
         }
         for f in cleared {
+            if !self.logged.remove(&f.key()) {
+                continue;
+            }
             let p = f.path.display();
             tracing::info!(event = "tamper", kind = f.kind.as_str(), change = f.change.as_str(),
                 path = %p, state = "cleared",
@@ -307,7 +337,8 @@ impl ExecDropConfig {
 pub struct ExecDetector {
     sink: TamperSink,
     limiter: RateLimiter,
-    known: HashSet<(u64, u64)>,
+    /// Inodes reported, with the content state they were reported in.
+    known: HashMap<(u64, u64), Stamp>,
     overflow_warned: bool,
 }
 
@@ -316,7 +347,7 @@ impl ExecDetector {
         ExecDetector {
             sink: cfg.sink,
             limiter: RateLimiter::new(cfg.first, cfg.interval),
-            known: HashSet::new(),
+            known: HashMap::new(),
             overflow_warned: false,
         }
     }
@@ -328,7 +359,8 @@ impl ExecDetector {
             Ok(None) | Err(_) => return,
         };
         let key = (looked.dev, looked.ino);
-        let recognised = match judge(c.triggers, &looked.facts, self.known.contains(&key)) {
+        let known = self.known.get(&key).copied();
+        let recognised = match judge(c.triggers, &looked.facts, known) {
             Judgement::Report(r) => r,
             Judgement::NotExec => {
                 self.known.remove(&key);
@@ -339,7 +371,7 @@ impl ExecDetector {
         if self.known.len() >= KNOWN_MAX {
             self.known.clear();
         }
-        self.known.insert(key);
+        self.known.insert(key, looked.facts.stamp());
         let now = Instant::now();
         self.flush(now);
         let path = c.mount.join(OsStr::from_bytes(c.rel));
