@@ -647,7 +647,10 @@ fn inner_bench_tamper_latency() {
         return;
     };
     log();
-    const N: usize = 500;
+    let n: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
     let decl = base.join("decl");
     tmpfs(&decl, "size=1m", MsFlags::MS_NOEXEC);
     let (s, _rx, _w) = sink(TamperPolicy::Warn);
@@ -656,8 +659,8 @@ fn inner_bench_tamper_latency() {
         ..MountWatchConfig::default()
     };
     spawn_tamper_watch_with(table(), vec![spec(&decl, MountKind::Tmpfs)], s, cfg).expect("watch");
-    let mut mount_lat = Vec::with_capacity(N);
-    for _ in 0..N {
+    let mut mount_lat = Vec::with_capacity(n);
+    for _ in 0..n {
         let m = mark();
         let t = Instant::now();
         remount(&decl, MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC);
@@ -673,8 +676,8 @@ fn inner_bench_tamper_latency() {
     }
     let d = start_drops(&base, &disk_src, TamperPolicy::Warn, u32::MAX);
     let elf = fs::read("/bin/true").expect("read /bin/true");
-    let mut exec_lat = Vec::with_capacity(N);
-    for i in 0..N {
+    let mut exec_lat = Vec::with_capacity(n);
+    for i in 0..n {
         let p = d.exe.join(format!("b{i}"));
         let m = mark();
         let t = Instant::now();
@@ -682,24 +685,38 @@ fn inner_bench_tamper_latency() {
         let ev = drop_event(m, &p);
         exec_lat.push(ev.at - t);
     }
-    // Idle: no wake-ups of either thread over 5 s (a measurement window,
-    // not a synchronisation).
+    // Idle: no wake-ups of either thread over IDLE seconds (default 5; a
+    // measurement window, not a synchronisation).
+    let idle: u64 = std::env::var("IDLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let before = (vcsw("sealinit-tamper"), vcsw("sealinit-usage"));
-    std::thread::sleep(Duration::from_secs(5));
+    eprintln!("idle window of {idle} s starts");
+    std::thread::sleep(Duration::from_secs(idle));
     let after = (vcsw("sealinit-tamper"), vcsw("sealinit-usage"));
     eprintln!(
-        "mount change -> event: median {:?}, p99 {:?} (n={N})",
+        "mount change -> event: median {:?}, p99 {:?} (n={n})",
         percentile(&mut mount_lat, 0.5),
         percentile(&mut mount_lat, 0.99)
     );
     eprintln!(
-        "exec drop (write of /bin/true) -> event: median {:?}, p99 {:?} (n={N})",
+        "exec drop (write of /bin/true) -> event: median {:?}, p99 {:?} (n={n})",
         percentile(&mut exec_lat, 0.5),
         percentile(&mut exec_lat, 0.99)
     );
     eprintln!(
-        "idle 5 s voluntary context switches: tamper {:?} -> {:?}, usage {:?} -> {:?}",
+        "idle {idle} s voluntary context switches: tamper {:?} -> {:?}, usage {:?} -> {:?}",
         before.0, after.0, before.1, after.1
     );
     assert_eq!(before.0, after.0, "the mount watch woke up while idle");
+    // bench/tamper_latency.sh attaches `strace -c` in a second window
+    // (attaching itself interrupts the poll, so it is not in the first).
+    if let Some(secs) = std::env::var("STRACE_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        eprintln!("strace window of {secs} s starts");
+        std::thread::sleep(Duration::from_secs(secs));
+    }
 }

@@ -362,6 +362,11 @@ impl ExecDetector {
         let known = self.known.get(&key).copied();
         let recognised = match judge(c.triggers, &looked.facts, known) {
             Judgement::Report(r) => r,
+            Judgement::Absorb => {
+                self.known
+                    .insert(key, Stamp::after(c.triggers, &looked.facts));
+                return;
+            }
             Judgement::NotExec => {
                 self.known.remove(&key);
                 return;
@@ -371,7 +376,8 @@ impl ExecDetector {
         if self.known.len() >= KNOWN_MAX {
             self.known.clear();
         }
-        self.known.insert(key, looked.facts.stamp());
+        self.known
+            .insert(key, Stamp::after(c.triggers, &looked.facts));
         let now = Instant::now();
         self.flush(now);
         let path = c.mount.join(OsStr::from_bytes(c.rel));

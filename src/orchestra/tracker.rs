@@ -16,7 +16,7 @@
 //!   limit `ENOSPC`, too many instances, a path too long to watch) the mount
 //!   falls back to a full measurement at each rescan, with one warning.
 //! - A subtree that cannot be read is reported once, never fatal.
-//! - Exec-drop detection ([`MountTracker::watch_exec`]): files named by
+//! - Exec-drop detection ([`MountTracker::with_exec`]): files named by
 //!   `IN_CLOSE_WRITE`, `IN_MOVED_TO`, `IN_CREATE` and `IN_ATTRIB` (and the
 //!   files listed in a directory that appeared after start-up) are queued
 //!   as candidates, merged per batch, for [`MountTracker::drain_exec`]; the
@@ -186,11 +186,6 @@ impl MountTracker {
         self.measure();
     }
 
-    /// Turns exec-drop candidate collection on or off (off by default).
-    pub fn watch_exec(&mut self, on: bool) {
-        self.exec.on = on;
-    }
-
     /// Hands each exec-drop candidate queued by the last
     /// [`MountTracker::on_readable`] to `f` and clears the queue. Returns
     /// whether the inotify queue overflowed since the last call (drops
@@ -307,10 +302,10 @@ impl MountTracker {
                 continue;
             }
             dirs.insert(ev.wd);
-            if self.exec.on && !ev.name.is_empty() {
+            let triggers = Triggers::from_mask(ev.mask);
+            if self.exec.on && !triggers.is_empty() && !ev.name.is_empty() {
                 if let Some(dir) = tree.rel_path(ev.wd) {
-                    self.exec
-                        .push(join(&dir, &ev.name), Triggers::from_mask(ev.mask));
+                    self.exec.push(join(&dir, &ev.name), triggers);
                 }
             }
             if !self.disk
