@@ -16,7 +16,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -121,6 +121,18 @@ pub type Snapshot = Arc<Mutex<Vec<MountUsage>>>;
 pub struct WatcherHandle {
     pub thread: JoinHandle<()>,
     pub snapshot: Snapshot,
+    /// Gets one message once every mount's watches are in place.
+    ready: Receiver<()>,
+}
+
+impl WatcherHandle {
+    /// Blocks until every mount's inotify watches are in place (or the
+    /// timeout passes; `false` then). Files written before that are counted
+    /// in usage but not checked for exec drops, so start-up can wait here
+    /// before spawning the workload.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        self.ready.recv_timeout(timeout).is_ok()
+    }
 }
 
 /// Starts the watcher thread. The first measurement happens on the thread.
@@ -146,14 +158,20 @@ pub fn spawn_watcher_with(
 ) -> std::io::Result<WatcherHandle> {
     let snapshot: Snapshot = Arc::new(Mutex::new(Vec::new()));
     let shared = Arc::clone(&snapshot);
+    let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("sealinit-usage".into())
         .spawn(move || {
             let exec = exec_drop.map(ExecDetector::new);
             let mut w = Watcher::new(mounts, cfg, tx, wake, shared, exec);
+            let _ = ready_tx.try_send(());
             w.run()
         })?;
-    Ok(WatcherHandle { thread, snapshot })
+    Ok(WatcherHandle {
+        thread,
+        snapshot,
+        ready,
+    })
 }
 
 /// A figure under threshold watch.
