@@ -18,6 +18,7 @@ pub mod profiles;
 pub mod quantity;
 pub mod report;
 pub mod spec;
+pub mod tamper;
 #[cfg(test)]
 mod testkit;
 pub mod threshold;

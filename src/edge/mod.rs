@@ -7,4 +7,5 @@ pub mod probe;
 pub mod process;
 pub mod signals;
 pub mod specfile;
+pub mod tamper;
 pub mod usage;

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use tracing::Level;
 
@@ -21,7 +22,8 @@ use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
 use crate::orchestra::startup::{self, CheckOutcome};
 use crate::orchestra::supervisor::{self, Request, Requests};
-use crate::orchestra::watcher::{self, WatchConfig, WatchedMount};
+use crate::orchestra::tamper::{self, ExecDropConfig, TamperSink};
+use crate::orchestra::watcher::{self, WatchConfig, WatchEvent, WatchedMount};
 use crate::orchestra::{contract, metrics};
 
 /// The live mount table.
@@ -143,13 +145,26 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         Ok(fd) => fd,
         Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
     };
+    let channels = Channels::new()
+        .map_err(|err| {
+            tracing::error!(event = "error", error = %err,
+            "cannot create the watcher pipe: {err}; usage and tamper are not watched")
+        })
+        .ok();
+    let snapshot = channels
+        .as_ref()
+        .map(|ch| start_usage_watcher(&resolved, &rt, ch))
+        .unwrap_or_default();
     let child = match spawn_workload(&parsed.argv, inherited) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
+    if let Some(ch) = &channels {
+        start_tamper_watch(&resolved, &rt, &outcome, ch);
+    }
+    let requests = channels.map(|ch| ch.requests);
     let counters = metrics::SharedCounters::default();
-    let (requests, snapshot) = start_watchers(&resolved, &rt);
     start_metrics(&rt, snapshot, &outcome, &counters);
     let outcome = supervisor::run(
         child,
@@ -165,10 +180,43 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
     finish(outcome)
 }
 
-/// Starts the usage watcher for the writable mounts and returns the channels
-/// the supervisor listens on and the usage snapshot for metrics. Failures
-/// are logged; supervision goes on.
-fn start_watchers(resolved: &Resolved, rt: &Runtime) -> (Option<Requests>, watcher::Snapshot) {
+/// The channels the watcher threads use to reach the supervisor.
+struct Channels {
+    requests: Requests,
+    req_tx: mpsc::Sender<Request>,
+    usage_tx: mpsc::Sender<WatchEvent>,
+    wake_tx: OwnedFd,
+}
+
+impl Channels {
+    fn new() -> io::Result<Channels> {
+        let (wake_rx, wake_tx) = wake_pipe()?;
+        let (req_tx, rx) = mpsc::channel::<Request>();
+        let (usage_tx, usage) = mpsc::channel();
+        Ok(Channels {
+            requests: Requests {
+                rx,
+                usage,
+                wake: wake_rx,
+            },
+            req_tx,
+            usage_tx,
+            wake_tx,
+        })
+    }
+
+    /// A tamper sink of its own: a clone of the sender, a dup of the
+    /// wake pipe's write end.
+    fn tamper_sink(&self, rt: &Runtime) -> Option<TamperSink> {
+        let wake = self.wake_tx.try_clone().ok()?;
+        Some(TamperSink::new(rt.on_tamper, self.req_tx.clone(), wake))
+    }
+}
+
+/// Starts the usage watcher (with exec-drop detection) for the writable
+/// mounts, and waits until its watches are in place, so that nothing the
+/// workload writes goes unseen. Failures are logged; supervision goes on.
+fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watcher::Snapshot {
     let mounts: Vec<WatchedMount> = resolved
         .spec
         .mounts
@@ -180,38 +228,45 @@ fn start_watchers(resolved: &Resolved, rt: &Runtime) -> (Option<Requests>, watch
             limit: m.size_limit,
         })
         .collect();
-    let none = (None, watcher::Snapshot::default());
     if mounts.is_empty() {
-        return none;
+        return watcher::Snapshot::default();
     }
-    let (wake_rx, wake_tx) = match wake_pipe() {
-        Ok(p) => p,
-        Err(err) => {
-            tracing::error!(event = "error", error = %err, "cannot create the watcher pipe: {err}; usage is not watched");
-            return none;
-        }
+    let Ok(wake) = ch.wake_tx.try_clone() else {
+        tracing::error!(
+            event = "error",
+            "cannot duplicate the watcher pipe; usage is not watched"
+        );
+        return watcher::Snapshot::default();
     };
-    let (_req_tx, req_rx) = mpsc::channel::<Request>();
-    let (usage_tx, usage_rx) = mpsc::channel();
     let cfg = WatchConfig {
         warn_at: rt.warn_at,
         act_at: rt.act_at,
         rescan: rt.rescan,
         ephemeral_limit: rt.ephemeral_limit,
     };
-    match watcher::spawn_watcher(mounts, cfg, usage_tx, wake_tx) {
+    let exec_drop = ch.tamper_sink(rt).map(ExecDropConfig::new);
+    match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
         Ok(handle) => {
-            let requests = Requests {
-                rx: req_rx,
-                usage: usage_rx,
-                wake: wake_rx,
-            };
-            (Some(requests), handle.snapshot)
+            if !handle.wait_ready(Duration::from_secs(10)) {
+                tracing::warn!(event = "usage",
+                    "the usage watcher is still setting up its watches after 10 s; starting the workload anyway (files written meanwhile are not checked for exec drops)");
+            }
+            handle.snapshot
         }
         Err(err) => {
             tracing::error!(event = "error", error = %err, "cannot start the usage watcher: {err}; usage is not watched");
-            none
+            watcher::Snapshot::default()
         }
+    }
+}
+
+/// Starts the mount-table tamper watch against the table the start-up
+/// checks judged. (After the spawn is fine: its first read diffs against
+/// that snapshot, so nothing in between is missed.)
+fn start_tamper_watch(resolved: &Resolved, rt: &Runtime, checks: &CheckOutcome, ch: &Channels) {
+    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(rt)) {
+        // None: already said why (warning), and supervision goes on.
+        let _ = tamper::spawn_tamper_watch(baseline.clone(), resolved.spec.mounts.clone(), sink);
     }
 }
 

@@ -5,5 +5,6 @@ pub mod contract;
 pub mod metrics;
 pub mod startup;
 pub mod supervisor;
+pub mod tamper;
 pub mod tracker;
 pub mod watcher;

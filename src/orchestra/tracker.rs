@@ -16,16 +16,22 @@
 //!   limit `ENOSPC`, too many instances, a path too long to watch) the mount
 //!   falls back to a full measurement at each rescan, with one warning.
 //! - A subtree that cannot be read is reported once, never fatal.
+//! - Exec-drop detection ([`MountTracker::with_exec`]): files named by
+//!   `IN_CLOSE_WRITE`, `IN_MOVED_TO`, `IN_CREATE` and `IN_ATTRIB` (and the
+//!   files listed in a directory that appeared after start-up) are queued
+//!   as candidates, merged per batch, for [`MountTracker::drain_exec`]; the
+//!   judgement is `core::tamper`'s. A rescan never queues existing files.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::core::tamper::Triggers;
 use crate::core::usage_tree::{Followup, UsageTree, Wd};
 use crate::edge::inotify::{Event, Notify, IN_IGNORED, IN_ISDIR, IN_Q_OVERFLOW, IN_UNMOUNT};
 use crate::edge::usage::{list_dir, open_dir, stat_at, statfs_usage, walk_usage};
@@ -66,6 +72,44 @@ pub struct Figures {
 /// Why inotify was given up for a mount.
 struct Fallback(String);
 
+/// A file an inotify batch named, for the exec-drop check.
+#[derive(Debug)]
+pub struct ExecCandidate<'a> {
+    /// The mount's directory fd; `rel` is relative to it.
+    pub root: BorrowedFd<'a>,
+    /// The mount's path.
+    pub mount: &'a Path,
+    /// Path of the file under the mount (raw bytes, never empty).
+    pub rel: &'a [u8],
+    pub triggers: Triggers,
+}
+
+/// Exec-drop candidates of the current batch, merged per path.
+#[derive(Debug, Default)]
+struct ExecQueue {
+    on: bool,
+    /// Inside [`MountTracker::on_readable`] (not a rescan).
+    live: bool,
+    order: Vec<Vec<u8>>,
+    triggers: HashMap<Vec<u8>, Triggers>,
+    overflowed: bool,
+}
+
+impl ExecQueue {
+    fn push(&mut self, rel: Vec<u8>, t: Triggers) {
+        if !self.on || !self.live || t.is_empty() {
+            return;
+        }
+        match self.triggers.get_mut(&rel) {
+            Some(have) => *have |= t,
+            None => {
+                self.triggers.insert(rel.clone(), t);
+                self.order.push(rel);
+            }
+        }
+    }
+}
+
 pub struct MountTracker {
     path: PathBuf,
     disk: bool,
@@ -79,12 +123,20 @@ pub struct MountTracker {
     figures: Figures,
     reported: HashSet<PathBuf>,
     settle: Option<Instant>,
+    exec: ExecQueue,
 }
 
 impl MountTracker {
     /// Starts tracking `path`: `disk` selects the du-style walk, otherwise
     /// statfs. Measures at once.
     pub fn new(path: PathBuf, disk: bool) -> MountTracker {
+        MountTracker::with_exec(path, disk, false)
+    }
+
+    /// [`MountTracker::new`], with exec-drop candidates collected from the
+    /// start when `exec` is set (so that losing inotify at start-up says
+    /// that exec drops go undetected).
+    pub fn with_exec(path: PathBuf, disk: bool, exec: bool) -> MountTracker {
         let mut t = MountTracker {
             path,
             disk,
@@ -97,6 +149,10 @@ impl MountTracker {
             figures: Figures::default(),
             reported: HashSet::new(),
             settle: None,
+            exec: ExecQueue {
+                on: exec,
+                ..ExecQueue::default()
+            },
         };
         t.rescan();
         t
@@ -128,6 +184,31 @@ impl MountTracker {
     pub fn settle(&mut self) {
         self.settle = None;
         self.measure();
+    }
+
+    /// Hands each exec-drop candidate queued by the last
+    /// [`MountTracker::on_readable`] to `f` and clears the queue. Returns
+    /// whether the inotify queue overflowed since the last call (drops
+    /// during the overflow may have been missed).
+    pub fn drain_exec(&mut self, mut f: impl FnMut(ExecCandidate<'_>)) -> bool {
+        let order = std::mem::take(&mut self.exec.order);
+        let mut triggers = std::mem::take(&mut self.exec.triggers);
+        let overflowed = std::mem::take(&mut self.exec.overflowed);
+        if let Some(root) = &self.root {
+            for rel in &order {
+                if let Some(t) = triggers.get(rel) {
+                    f(ExecCandidate {
+                        root: root.as_fd(),
+                        mount: &self.path,
+                        rel,
+                        triggers: *t,
+                    });
+                }
+            }
+        }
+        triggers.clear();
+        self.exec.triggers = triggers;
+        overflowed
     }
 
     /// The fd to poll for events, if the mount is event-driven.
@@ -178,7 +259,10 @@ impl MountTracker {
             return true;
         }
         let any = !events.is_empty();
-        if let Err(f) = self.apply(&events) {
+        self.exec.live = true;
+        let applied = self.apply(&events);
+        self.exec.live = false;
+        if let Err(f) = applied {
             self.give_up(f);
         }
         self.events = events;
@@ -195,6 +279,8 @@ impl MountTracker {
             if ev.mask & IN_Q_OVERFLOW != 0 {
                 tracing::debug!(event = "usage", path = %self.path.display(),
                     "inotify queue overflowed for {}: full rescan", self.path.display());
+                self.exec.overflowed |= self.exec.on;
+                self.exec.live = false;
                 self.rescan();
                 return Ok(());
             }
@@ -216,6 +302,12 @@ impl MountTracker {
                 continue;
             }
             dirs.insert(ev.wd);
+            let triggers = Triggers::from_mask(ev.mask);
+            if self.exec.on && !triggers.is_empty() && !ev.name.is_empty() {
+                if let Some(dir) = tree.rel_path(ev.wd) {
+                    self.exec.push(join(&dir, &ev.name), triggers);
+                }
+            }
             if !self.disk
                 && ev.mask & (libc::IN_DELETE | libc::IN_MOVED_TO | libc::IN_DELETE_SELF) != 0
             {
@@ -322,6 +414,9 @@ impl MountTracker {
         };
         let mut dropped = Vec::new();
         for (name, st) in entries {
+            if self.exec.on && self.exec.live && !st.is_dir {
+                self.exec.push(join(rel, &name), Triggers::FOUND);
+            }
             if !self.disk && !st.is_dir {
                 continue;
             }
@@ -420,6 +515,13 @@ impl MountTracker {
                 fix = "raise the node's inotify limits (sysctl fs.inotify.max_user_watches, fs.inotify.max_user_instances)",
                 "cannot watch {} with inotify ({}); measuring it by a full scan at each rescan period instead",
                 self.path.display(), f.0);
+            if self.exec.on {
+                tracing::warn!(event = "tamper", kind = "exec-drop", path = %self.path.display(),
+                    error = %f.0, detection = "off",
+                    fix = "raise the node's inotify limits (sysctl fs.inotify.max_user_watches, fs.inotify.max_user_instances)",
+                    "cannot watch {} with inotify ({}): executables dropped there will not be detected",
+                    self.path.display(), f.0);
+            }
         }
     }
 

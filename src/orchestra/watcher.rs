@@ -8,10 +8,15 @@
 //! next safety rescan (or a tmpfs settle re-measure, see
 //! [`crate::orchestra::tracker::SETTLE`]): no wake-up while nothing changes. It never panics and
 //! never exits on an error: errors are logged and the loop carries on.
+//!
+//! With [`spawn_watcher_with`] it also feeds the exec-drop detector
+//! ([`crate::orchestra::tamper::ExecDetector`]) from the same inotify
+//! batches; its rate-limit summary is the only other timer, and only while
+//! a summary is pending.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,6 +27,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::core::quantity;
 use crate::core::spec::MountKind;
 use crate::core::threshold::{Level, ThresholdState, Thresholds, Transition};
+use crate::orchestra::tamper::{ExecDetector, ExecDropConfig};
 use crate::orchestra::tracker::MountTracker;
 
 /// Name of the pseudo-mount for the ephemeral-storage total.
@@ -115,6 +121,18 @@ pub type Snapshot = Arc<Mutex<Vec<MountUsage>>>;
 pub struct WatcherHandle {
     pub thread: JoinHandle<()>,
     pub snapshot: Snapshot,
+    /// Gets one message once every mount's watches are in place.
+    ready: Receiver<()>,
+}
+
+impl WatcherHandle {
+    /// Blocks until every mount's inotify watches are in place (or the
+    /// timeout passes; `false` then). Files written before that are counted
+    /// in usage but not checked for exec drops, so start-up can wait here
+    /// before spawning the workload.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        self.ready.recv_timeout(timeout).is_ok()
+    }
 }
 
 /// Starts the watcher thread. The first measurement happens on the thread.
@@ -126,15 +144,34 @@ pub fn spawn_watcher(
     tx: Sender<WatchEvent>,
     wake: OwnedFd,
 ) -> std::io::Result<WatcherHandle> {
+    spawn_watcher_with(mounts, cfg, tx, wake, None)
+}
+
+/// [`spawn_watcher`], plus exec-drop detection on every watched mount when
+/// `exec_drop` is given (`tamper` events, `--on-tamper`).
+pub fn spawn_watcher_with(
+    mounts: Vec<WatchedMount>,
+    cfg: WatchConfig,
+    tx: Sender<WatchEvent>,
+    wake: OwnedFd,
+    exec_drop: Option<ExecDropConfig>,
+) -> std::io::Result<WatcherHandle> {
     let snapshot: Snapshot = Arc::new(Mutex::new(Vec::new()));
     let shared = Arc::clone(&snapshot);
+    let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("sealinit-usage".into())
         .spawn(move || {
-            let mut w = Watcher::new(mounts, cfg, tx, wake, shared);
+            let exec = exec_drop.map(ExecDetector::new);
+            let mut w = Watcher::new(mounts, cfg, tx, wake, shared, exec);
+            let _ = ready_tx.try_send(());
             w.run()
         })?;
-    Ok(WatcherHandle { thread, snapshot })
+    Ok(WatcherHandle {
+        thread,
+        snapshot,
+        ready,
+    })
 }
 
 /// A figure under threshold watch.
@@ -159,6 +196,7 @@ struct Watcher {
     tx: Sender<WatchEvent>,
     wake: OwnedFd,
     snapshot: Snapshot,
+    exec: Option<ExecDetector>,
 }
 
 impl Watcher {
@@ -168,12 +206,18 @@ impl Watcher {
         tx: Sender<WatchEvent>,
         wake: OwnedFd,
         snapshot: Snapshot,
+        exec: Option<ExecDetector>,
     ) -> Watcher {
+        let exec_on = exec.is_some();
         let mut items: Vec<Watched> = mounts
             .into_iter()
             .filter(|m| m.kind.is_writable())
             .map(|m| Watched {
-                tracker: Some(MountTracker::new(m.path.clone(), m.kind.is_disk_backed())),
+                tracker: Some(MountTracker::with_exec(
+                    m.path.clone(),
+                    m.kind.is_disk_backed(),
+                    exec_on,
+                )),
                 path: m.path,
                 kind: UsageKind::Mount(m.kind),
                 declared: m.limit,
@@ -207,6 +251,7 @@ impl Watcher {
             tx,
             wake,
             snapshot,
+            exec,
         }
     }
 
@@ -220,9 +265,17 @@ impl Watcher {
             for i in ready {
                 if let Some(t) = self.items.get_mut(i).and_then(|w| w.tracker.as_mut()) {
                     changed |= t.on_readable();
+                    if let Some(d) = self.exec.as_mut() {
+                        if t.drain_exec(|c| d.check(c)) {
+                            d.overflowed(&self.items[i].path);
+                        }
+                    }
                 }
             }
             let now = Instant::now();
+            if let Some(d) = self.exec.as_mut() {
+                d.flush(now);
+            }
             for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
                 if t.settle_due().is_some_and(|d| d <= now) {
                     t.settle();
@@ -257,6 +310,7 @@ impl Watcher {
             .items
             .iter()
             .filter_map(|w| w.tracker.as_ref().and_then(|t| t.settle_due()))
+            .chain(self.exec.as_ref().and_then(|d| d.due()))
             .fold(deadline, |a, b| a.min(b));
         let left = next.saturating_duration_since(Instant::now());
         // Round up so that we do not wake a millisecond early and spin.
