@@ -316,3 +316,43 @@ fn manifest_yaml_parses_and_plan_feeds_spec() {
     assert_eq!(bad.status.code(), Some(64), "{}", show(&bad));
     assert!(stderr(&bad).contains("--concurrency"), "{}", show(&bad));
 }
+
+#[test]
+fn an_executable_dropped_on_a_watched_tmpfs_stops_the_workload_with_77() {
+    need_root!();
+    let script = "mkdir -p $D/t; mount -t tmpfs -o size=16m tmpfs $D/t; \
+        exec $SEALINIT --root any --log-format json --tmpfs $D/t:16Mi --on-tamper stop --grace 5s -- \
+        sh -c 'echo data > $D/t/plain.txt; cp /bin/true $D/t/dropped; trap \"exit 0\" TERM; while :; do sleep 0.05; done'";
+    let out = in_ns(script);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(77), "{}", show(&out));
+    let tamper = events(&err, "tamper");
+    assert!(
+        tamper.iter().any(|l| l.contains("\"kind\":\"exec-drop\"")
+            && l.contains("/dropped")
+            && l.contains("\"recognised\":\"elf\"")),
+        "{err}"
+    );
+    assert!(
+        !tamper.iter().any(|l| l.contains("plain.txt")),
+        "a plain data file is not a drop\n{err}"
+    );
+}
+
+#[test]
+fn a_declared_readonly_mount_turning_writable_stops_the_workload_with_77() {
+    need_root!();
+    // The declared read-only mount turning writable is `mount-changed`.
+    let script = "mkdir -p $D/r; mount -t tmpfs -o ro,size=1m tmpfs $D/r; \
+        exec $SEALINIT --root any --log-format json --readonly $D/r --on-tamper stop --grace 5s -- \
+        sh -c 'mount -o remount,rw $D/r; trap \"exit 0\" TERM; while :; do sleep 0.05; done'";
+    let out = in_ns(script);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(77), "{}", show(&out));
+    assert!(
+        events(&err, "tamper")
+            .iter()
+            .any(|l| l.contains("\"kind\":\"mount-changed\"") && l.contains("/r\"")),
+        "{err}"
+    );
+}
