@@ -356,3 +356,46 @@ fn a_declared_readonly_mount_turning_writable_stops_the_workload_with_77() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_manifest_and_plan_input_exits_64_naming_the_input() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["manifest", "--profile", "nope"],
+            "unknown profile \"nope\"",
+        ),
+        (
+            &["manifest", "--tmpfs", "/x:99999Ei"],
+            "--tmpfs: \"/x:99999Ei\"",
+        ),
+        (&["manifest", "--format", "helm"], "--format"),
+        (&["manifest", "--run-as-user", "root"], "--run-as-user"),
+        (&["plan", "web", "--concurrency", "-3"], "--concurrency"),
+        (&["plan", "web", "--concurrency", "0"], "concurrency"),
+        (
+            &["plan", "kafka", "--daily", "20Ei", "--retention-days", "30"],
+            "--daily",
+        ),
+        (
+            &["plan", "kafka", "--daily", "1Ei", "--retention-days", "30"],
+            "overflow",
+        ),
+        (&["plan", "spreadsheet"], "unknown workload kind"),
+        (&["plan"], "which workload"),
+    ];
+    for (args, want) in cases {
+        let mut c = Command::new(bin());
+        c.args(*args);
+        let out = run(c);
+        assert_eq!(out.status.code(), Some(64), "{args:?}\n{}", show(&out));
+        assert!(
+            stderr(&out).contains(want),
+            "{args:?}: want {want:?}\n{}",
+            show(&out)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing on stdout on error"
+        );
+    }
+}

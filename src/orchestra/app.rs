@@ -433,13 +433,20 @@ fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageErro
             ))
         }
     };
-    let size = |name: &'static str| move |s: &str| plan::parse_size(&format!("--{name}"), s);
-    let count = |name: &'static str| move |s: &str| plan::parse_count(&format!("--{name}"), s);
+    // The plan parsers name the source in their messages themselves.
+    let picked = |name: &str,
+                  parse: fn(&str, &str) -> Result<u64, String>|
+     -> Result<Option<u64>, UsageError> {
+        match cli::pick(f, env, name) {
+            None => Ok(None),
+            Some((v, src)) => parse(&src, v).map(Some).map_err(UsageError),
+        }
+    };
     let need = |name: &str, v: Option<u64>| {
         v.ok_or_else(|| UsageError(format!("sealinit plan {kind}: --{name} is required")))
     };
-    let get_size = |name: &'static str| cli::typed(cli::pick(f, env, name), size(name));
-    let get_count = |name: &'static str| cli::typed(cli::pick(f, env, name), count(name));
+    let get_size = |name: &str| picked(name, plan::parse_size);
+    let get_count = |name: &str| picked(name, plan::parse_count);
     Ok(match kind.as_str() {
         "web" => plan::PlanInput::Web {
             concurrency: need("concurrency", get_count("concurrency")?)?,

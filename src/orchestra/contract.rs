@@ -70,8 +70,12 @@ fn layer_spec(layer: &Layer, is_flags: bool) -> Result<SpecFile, UsageError> {
     }
     for (opt, kind) in MOUNT_FLAGS {
         for value in layer.all(opt) {
-            let m = spec::parse_mount_flag(kind, value)
-                .map_err(|e| UsageError(format!("{}: {e}", name(opt))))?;
+            let m = spec::parse_mount_flag(kind, value).map_err(|e| {
+                // The message starts with the flag (`--tmpfs "VALUE": ...`):
+                // name the real source once instead.
+                let rest = e.strip_prefix(&format!("--{opt} ")).unwrap_or(&e);
+                UsageError(format!("{}: {rest}", name(opt)))
+            })?;
             mounts.push(m);
         }
     }
