@@ -351,3 +351,156 @@ fn bench_tracker_memory_100k() {
         after.saturating_sub(before)
     );
 }
+
+/// The watches of this process's inotify instances, read from
+/// `/proc/self/fdinfo` (inotify(7)): one set of `(kernel dev, ino)` per
+/// instance.
+fn inotify_instances() -> Vec<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc/self/fd")
+        .expect("ls /proc/self/fd")
+        .flatten()
+    {
+        let is_inotify = fs::read_link(e.path())
+            .map(|l| l.to_string_lossy() == "anon_inode:inotify")
+            .unwrap_or(false);
+        let Ok(info) = fs::read_to_string(Path::new("/proc/self/fdinfo").join(e.file_name()))
+        else {
+            continue;
+        };
+        if !is_inotify {
+            continue;
+        }
+        let field = |line: &str, key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v, 16).ok())
+        };
+        let watches = info
+            .lines()
+            .filter(|l| l.starts_with("inotify wd:"))
+            .filter_map(|l| Some((field(l, "sdev:")?, field(l, "ino:")?)))
+            .collect();
+        out.push(watches);
+    }
+    out
+}
+
+/// `(kernel dev, ino)` of a directory, as fdinfo prints them
+/// (`MKDEV(major, minor)` is `major << 20 | minor` inside the kernel).
+fn dev_ino(p: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(p).expect("stat");
+    let dev = m.dev();
+    let (major, minor) = (libc::major(dev) as u64, libc::minor(dev) as u64);
+    (major << 20 | minor, m.ino())
+}
+
+/// The instance holding a watch on `dir`; it must be the only one.
+fn instance_of(dir: (u64, u64)) -> Vec<(u64, u64)> {
+    let mut holding: Vec<_> = inotify_instances()
+        .into_iter()
+        .filter(|w| w.contains(&dir))
+        .collect();
+    assert_eq!(holding.len(), 1, "instances watching {dir:?}: {holding:?}");
+    holding.remove(0)
+}
+
+#[test]
+fn mounts_share_one_instance_each_gets_its_own_events_and_one_can_vanish() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (a, c) = (base.join("a"), base.join("c"));
+    mount_tmpfs(&a, "4m");
+    mount_tmpfs(&c, "4m");
+    let backing = base.join("backing");
+    fs::create_dir_all(backing.join("sub")).expect("mkdir backing");
+    let b = base.join("b");
+    bind(&backing, &b);
+    let (_rd, wr) = pipe();
+    let (tx, rx) = channel();
+    let cfg = WatchConfig {
+        // The rescan is what notices that `c` was unmounted (the tracker's
+        // open root fd keeps a lazily detached mount alive until then).
+        rescan: Duration::from_millis(200),
+        ..WatchConfig::default()
+    };
+    let mk = |p: &Path, kind, limit| WatchedMount {
+        path: p.to_path_buf(),
+        kind,
+        limit,
+    };
+    let mounts = vec![
+        mk(&a, MountKind::Tmpfs, None),
+        mk(&b, MountKind::EmptyDir, Some(1_000_000)),
+        // 1 byte: quiet while empty, past both lines once it measures
+        // anything else (the directory under the unmounted tmpfs).
+        mk(&c, MountKind::Tmpfs, Some(1)),
+    ];
+    let h = spawn_watcher(mounts, cfg, tx, wr).expect("spawn watcher");
+    assert!(h.wait_ready(GUARD), "watches in place");
+    let roots = [
+        dev_ino(&a),
+        dev_ino(&b),
+        dev_ino(&b.join("sub")),
+        dev_ino(&c),
+    ];
+    let shared = instance_of(roots[0]);
+    for r in roots {
+        assert!(
+            shared.contains(&r),
+            "{r:?} not in the shared instance {shared:?}"
+        );
+    }
+    let row = |p: &Path| {
+        let snap = h.snapshot.lock().expect("snapshot").clone();
+        snap.into_iter().find(|m| m.path == p).expect("row")
+    };
+
+    // Only `b` crosses: `a` and `c` stay quiet and keep their own figures.
+    fill(&b.join("sub/x"), 850_000);
+    let ev = expect(&rx, &b, CrossedWarn);
+    assert_eq!(ev.used, du(&["-B1"], &b), "{ev:?}");
+    no_more(&rx);
+    assert_eq!((row(&a).used, row(&c).used), (0, 0));
+    // Then only `a`: `b` keeps its figure.
+    fill(&a.join("f"), 3_500_000);
+    let ev = expect(&rx, &a, CrossedWarn);
+    assert!(ev.used >= 3_500_000 && ev.used < 3_600_000, "{ev:?}");
+    assert_eq!(row(&b).used, du(&["-B1"], &b));
+    no_more(&rx);
+
+    // `c` goes away: the next rescan measures the directory underneath
+    // (past its 1-byte limit) and lets the old watches go.
+    umount2(&c, MntFlags::MNT_DETACH).expect("umount c");
+    expect(&rx, &c, CrossedWarn);
+    expect(&rx, &c, CrossedAct);
+    let now = instance_of(roots[0]);
+    assert!(
+        !now.iter().any(|w| w.0 == roots[3].0),
+        "watches of the unmounted tmpfs remain: {now:?}"
+    );
+    for r in &roots[..3] {
+        assert!(now.contains(r), "{r:?} lost by the other mounts: {now:?}");
+    }
+    assert!(
+        now.contains(&dev_ino(&c)),
+        "the directory under c is watched: {now:?}"
+    );
+
+    // The others are still watched by events.
+    fill(&a.join("g"), 500_000);
+    expect(&rx, &a, CrossedAct);
+    fs::remove_file(b.join("sub/x")).expect("rm");
+    expect(&rx, &b, ClearedWarn);
+    assert_eq!(row(&b).used, du(&["-B1"], &b));
+    assert_eq!((row(&a).method, row(&b).method), ("events", "events"));
+    no_more(&rx);
+    umount2(&a, MntFlags::MNT_DETACH).expect("umount a");
+    umount2(&b, MntFlags::MNT_DETACH).expect("umount b");
+    let _ = fs::remove_dir_all(&base);
+}

@@ -1,6 +1,6 @@
-//! inotify for the usage watcher: one instance per watched tree, a watch per
-//! directory, events read in large non-blocking batches and returned as
-//! plain data (raw-byte names).
+//! inotify for the usage watcher: one instance (shared by every watched
+//! mount, see `orchestra::hub`), a watch per directory, events read in large
+//! non-blocking batches and returned as plain data (raw-byte names).
 //!
 //! See [inotify(7)](https://man7.org/linux/man-pages/man7/inotify.7.html).
 

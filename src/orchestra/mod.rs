@@ -2,6 +2,8 @@
 
 pub mod app;
 pub mod contract;
+pub mod exec_queue;
+pub mod hub;
 pub mod metrics;
 pub mod startup;
 pub mod supervisor;

@@ -11,10 +11,17 @@
 //!   last `iput` comes after), so after a deletion or a rename over a file
 //!   on a tmpfs the figures are measured once more [`SETTLE`] later: the
 //!   only wake-up not caused by an event or the safety rescan.
-//! - `IN_Q_OVERFLOW`, a vanished root, or [`MountTracker::rescan`] (the
-//!   safety net) rebuild everything. When inotify cannot be used (watch
-//!   limit `ENOSPC`, too many instances, a path too long to watch) the mount
-//!   falls back to a full measurement at each rescan, with one warning.
+//! - Watches live in a [`Hub`], the inotify instance shared by every mount
+//!   of the watcher ([`MountTracker::in_hub`]); the watcher routes each
+//!   event to the tracker owning its descriptor
+//!   ([`MountTracker::apply_events`]). [`MountTracker::new`] makes a tracker
+//!   with a hub of its own (tests, tools), driven by
+//!   [`MountTracker::on_readable`].
+//! - `IN_Q_OVERFLOW` ([`MountTracker::overflowed`]), a vanished root, or a
+//!   rescan (the safety net) rebuild everything. When inotify cannot be used
+//!   (watch limit `ENOSPC`, too many instances, a path too long to watch)
+//!   the mount lets all its watches go and falls back to a full measurement
+//!   at each rescan, alone, with one warning.
 //! - A subtree that cannot be read is reported once, never fatal.
 //! - Exec-drop detection ([`MountTracker::with_exec`]): files named by
 //!   `IN_CLOSE_WRITE`, `IN_MOVED_TO`, `IN_CREATE` and `IN_ATTRIB` (and the
@@ -22,7 +29,7 @@
 //!   as candidates, merged per batch, for [`MountTracker::drain_exec`]; the
 //!   judgement is `core::tamper`'s. A rescan never queues existing files.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -33,8 +40,11 @@ use nix::errno::Errno;
 
 use crate::core::tamper::Triggers;
 use crate::core::usage_tree::{Followup, UsageTree, Wd};
-use crate::edge::inotify::{Event, Notify, IN_IGNORED, IN_ISDIR, IN_Q_OVERFLOW, IN_UNMOUNT};
+use crate::edge::inotify::{Event, IN_IGNORED, IN_ISDIR, IN_UNMOUNT};
 use crate::edge::usage::{list_dir, open_dir, stat_at, statfs_usage, walk_usage};
+pub use crate::orchestra::exec_queue::ExecCandidate;
+use crate::orchestra::exec_queue::ExecQueue;
+use crate::orchestra::hub::{Batch, Hub, MountId, WatchError};
 
 /// Delay of the second statfs after a deletion on a tmpfs.
 pub const SETTLE: Duration = Duration::from_millis(50);
@@ -72,54 +82,18 @@ pub struct Figures {
 /// Why inotify was given up for a mount.
 struct Fallback(String);
 
-/// A file an inotify batch named, for the exec-drop check.
-#[derive(Debug)]
-pub struct ExecCandidate<'a> {
-    /// The mount's directory fd; `rel` is relative to it.
-    pub root: BorrowedFd<'a>,
-    /// The mount's path.
-    pub mount: &'a Path,
-    /// Path of the file under the mount (raw bytes, never empty).
-    pub rel: &'a [u8],
-    pub triggers: Triggers,
-}
-
-/// Exec-drop candidates of the current batch, merged per path.
-#[derive(Debug, Default)]
-struct ExecQueue {
-    on: bool,
-    /// Inside [`MountTracker::on_readable`] (not a rescan).
-    live: bool,
-    order: Vec<Vec<u8>>,
-    triggers: HashMap<Vec<u8>, Triggers>,
-    overflowed: bool,
-}
-
-impl ExecQueue {
-    fn push(&mut self, rel: Vec<u8>, t: Triggers) {
-        if !self.on || !self.live || t.is_empty() {
-            return;
-        }
-        match self.triggers.get_mut(&rel) {
-            Some(have) => *have |= t,
-            None => {
-                self.triggers.insert(rel.clone(), t);
-                self.order.push(rel);
-            }
-        }
-    }
-}
-
 pub struct MountTracker {
     path: PathBuf,
     disk: bool,
+    /// This mount's owner id in its hub.
+    id: MountId,
+    /// The hub of a tracker made by [`MountTracker::new`]; `None` in a
+    /// shared hub.
+    own: Option<Box<Hub>>,
     root: Option<OwnedFd>,
-    notify: Option<Notify>,
     tree: Option<UsageTree>,
     /// Set once inotify failed for good on this mount.
     no_inotify: bool,
-    buf: Vec<u8>,
-    events: Vec<Event>,
     figures: Figures,
     reported: HashSet<PathBuf>,
     settle: Option<Instant>,
@@ -127,8 +101,8 @@ pub struct MountTracker {
 }
 
 impl MountTracker {
-    /// Starts tracking `path`: `disk` selects the du-style walk, otherwise
-    /// statfs. Measures at once.
+    /// Starts tracking `path` with an inotify instance of its own: `disk`
+    /// selects the du-style walk, otherwise statfs. Measures at once.
     pub fn new(path: PathBuf, disk: bool) -> MountTracker {
         MountTracker::with_exec(path, disk, false)
     }
@@ -137,25 +111,54 @@ impl MountTracker {
     /// start when `exec` is set (so that losing inotify at start-up says
     /// that exec drops go undetected).
     pub fn with_exec(path: PathBuf, disk: bool, exec: bool) -> MountTracker {
-        let mut t = MountTracker {
+        let mut t = MountTracker::bare(path, disk, exec, 0);
+        t.own = Some(Box::new(Hub::new()));
+        t.rescan();
+        t
+    }
+
+    /// Starts tracking `path` as mount `id` of the shared `hub` (ids must be
+    /// distinct within a hub). Measures at once. Events are read by the
+    /// hub's owner and handed over with [`MountTracker::apply_events`].
+    pub fn in_hub(
+        path: PathBuf,
+        disk: bool,
+        exec: bool,
+        hub: &mut Hub,
+        id: MountId,
+    ) -> MountTracker {
+        let mut t = MountTracker::bare(path, disk, exec, id);
+        t.rescan_in(hub);
+        t
+    }
+
+    fn bare(path: PathBuf, disk: bool, exec: bool, id: MountId) -> MountTracker {
+        MountTracker {
             path,
             disk,
+            id,
+            own: None,
             root: None,
-            notify: None,
             tree: None,
             no_inotify: false,
-            buf: Vec::new(),
-            events: Vec::new(),
             figures: Figures::default(),
             reported: HashSet::new(),
             settle: None,
-            exec: ExecQueue {
-                on: exec,
-                ..ExecQueue::default()
-            },
-        };
-        t.rescan();
-        t
+            exec: ExecQueue::new(exec),
+        }
+    }
+
+    /// This mount's owner id in its hub.
+    pub fn id(&self) -> MountId {
+        self.id
+    }
+
+    /// Runs `f` with the tracker's own hub (no-op `None` in a shared hub).
+    fn solo<R>(&mut self, f: impl FnOnce(&mut MountTracker, &mut Hub) -> R) -> Option<R> {
+        let mut hub = self.own.take()?;
+        let r = f(self, &mut hub);
+        self.own = Some(hub);
+        Some(r)
     }
 
     pub fn figures(&self) -> Figures {
@@ -187,103 +190,103 @@ impl MountTracker {
     }
 
     /// Hands each exec-drop candidate queued by the last
-    /// [`MountTracker::on_readable`] to `f` and clears the queue. Returns
+    /// [`MountTracker::apply_events`] to `f` and clears the queue. Returns
     /// whether the inotify queue overflowed since the last call (drops
     /// during the overflow may have been missed).
     pub fn drain_exec(&mut self, mut f: impl FnMut(ExecCandidate<'_>)) -> bool {
-        let order = std::mem::take(&mut self.exec.order);
-        let mut triggers = std::mem::take(&mut self.exec.triggers);
-        let overflowed = std::mem::take(&mut self.exec.overflowed);
-        if let Some(root) = &self.root {
-            for rel in &order {
-                if let Some(t) = triggers.get(rel) {
-                    f(ExecCandidate {
-                        root: root.as_fd(),
-                        mount: &self.path,
-                        rel,
-                        triggers: *t,
-                    });
-                }
-            }
-        }
-        triggers.clear();
-        self.exec.triggers = triggers;
-        overflowed
+        let root = self.root.as_ref().map(|r| r.as_fd());
+        self.exec.drain(root, &self.path, &mut f)
     }
 
-    /// The fd to poll for events, if the mount is event-driven.
+    /// The fd to poll for events of a tracker made by
+    /// [`MountTracker::new`], if the mount is event-driven (`None` in a
+    /// shared hub: poll the hub's).
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.tree.as_ref()?;
-        self.notify.as_ref().map(|n| n.as_fd())
+        self.own.as_ref().and_then(|h| h.fd())
+    }
+
+    /// Full rebuild and measurement of a tracker made by
+    /// [`MountTracker::new`] (in a shared hub: [`MountTracker::rescan_in`]).
+    pub fn rescan(&mut self) {
+        self.solo(|t, hub| t.rescan_in(hub));
     }
 
     /// Full rebuild and measurement: the start, the safety net, overflow.
-    pub fn rescan(&mut self) {
+    pub fn rescan_in(&mut self, hub: &mut Hub) {
         self.root = match open_dir(&self.path) {
             Ok(fd) => Some(fd),
             Err(e) => {
                 self.report_once(self.path.clone(), &e.to_string());
                 self.tree = None;
-                self.notify = None;
+                hub.release(self.id);
                 self.figures = Figures::default();
                 return;
             }
         };
-        if !self.no_inotify && self.notify.is_none() {
-            match Notify::new() {
-                Ok(n) => self.notify = Some(n),
-                Err(e) => self.give_up(Fallback(e.to_string())),
-            }
-        }
-        if self.notify.is_some() {
-            if let Err(f) = self.build_tree() {
-                self.give_up(f);
+        if !self.no_inotify {
+            if let Err(f) = self.build_tree(hub) {
+                self.give_up(hub, f);
             }
         }
         self.measure();
     }
 
-    /// Reads and applies every queued event. Returns whether any arrived.
+    /// Reads and applies every queued event of a tracker made by
+    /// [`MountTracker::new`]. Returns whether any arrived.
     pub fn on_readable(&mut self) -> bool {
-        let mut events = std::mem::take(&mut self.events);
-        events.clear();
-        let read = match &self.notify {
-            Some(n) => n.read_all(&mut self.buf, &mut events),
-            None => return false,
-        };
-        if let Err(e) = read {
-            tracing::warn!(event = "usage", path = %self.path.display(), error = %e,
-                "cannot read inotify events for {}: {e}; measuring it again in full",
-                self.path.display());
-            self.rescan();
-            return true;
-        }
-        let any = !events.is_empty();
-        self.exec.live = true;
-        let applied = self.apply(&events);
-        self.exec.live = false;
-        if let Err(f) = applied {
-            self.give_up(f);
-        }
-        self.events = events;
-        if any {
-            self.measure();
-        }
-        any
+        self.solo(|t, hub| {
+            let mut batch = Batch::default();
+            if let Err(e) = hub.read(&mut batch) {
+                t.read_failed(hub, &e);
+                return true;
+            }
+            let any = t.apply_events(hub, batch.events(t.id));
+            if batch.overflow {
+                t.overflowed(hub);
+            }
+            any || batch.overflow
+        })
+        .unwrap_or(false)
     }
 
-    fn apply(&mut self, events: &[Event]) -> Result<(), Fallback> {
+    /// The shared queue could not be read: measure again in full.
+    pub fn read_failed(&mut self, hub: &mut Hub, e: &std::io::Error) {
+        tracing::warn!(event = "usage", path = %self.path.display(), error = %e,
+            "cannot read inotify events for {}: {e}; measuring it again in full",
+            self.path.display());
+        self.rescan_in(hub);
+    }
+
+    /// The inotify queue overflowed (events were lost for every mount):
+    /// rebuild from scratch; exec drops in between may have been missed.
+    pub fn overflowed(&mut self, hub: &mut Hub) {
+        tracing::debug!(event = "usage", path = %self.path.display(),
+            "inotify queue overflowed for {}: full rescan", self.path.display());
+        self.exec.overflowed |= self.exec.on;
+        self.rescan_in(hub);
+    }
+
+    /// Applies this mount's events of one read of `hub` (in queue order).
+    /// Returns whether there were any.
+    pub fn apply_events(&mut self, hub: &mut Hub, events: &[Event]) -> bool {
+        if events.is_empty() {
+            return false;
+        }
+        self.exec.live = true;
+        let applied = self.apply(hub, events);
+        self.exec.live = false;
+        if let Err(f) = applied {
+            self.give_up(hub, f);
+        }
+        self.measure();
+        true
+    }
+
+    fn apply(&mut self, hub: &mut Hub, events: &[Event]) -> Result<(), Fallback> {
         let mut dirs: HashSet<Wd> = HashSet::new();
         let mut seen: HashSet<(Wd, &[u8])> = HashSet::new();
         for ev in events {
-            if ev.mask & IN_Q_OVERFLOW != 0 {
-                tracing::debug!(event = "usage", path = %self.path.display(),
-                    "inotify queue overflowed for {}: full rescan", self.path.display());
-                self.exec.overflowed |= self.exec.on;
-                self.exec.live = false;
-                self.rescan();
-                return Ok(());
-            }
             let Some(tree) = &mut self.tree else {
                 return Ok(());
             };
@@ -292,13 +295,16 @@ impl MountTracker {
             }
             if ev.mask & (IN_IGNORED | IN_UNMOUNT) != 0 {
                 if tree.rel_path(ev.wd).is_some_and(|p| p.is_empty()) {
-                    // The root itself went away: start over at the next rescan.
+                    // The root itself went away: let every watch of this
+                    // mount go (only this mount's), start over at the next
+                    // rescan.
                     self.tree = None;
                     self.root = None;
+                    hub.release(self.id);
                     return Ok(());
                 }
                 let dropped = tree.forget(ev.wd);
-                self.unwatch(&dropped);
+                self.unwatch(hub, &dropped);
                 continue;
             }
             dirs.insert(ev.wd);
@@ -317,7 +323,7 @@ impl MountTracker {
                 continue;
             }
             if seen.insert((ev.wd, &ev.name)) {
-                self.refresh(ev.wd, &ev.name)?;
+                self.refresh(hub, ev.wd, &ev.name)?;
             }
         }
         if self.disk {
@@ -329,7 +335,7 @@ impl MountTracker {
     }
 
     /// Re-stats entry `name` of directory `wd` and applies the result.
-    fn refresh(&mut self, wd: Wd, name: &[u8]) -> Result<(), Fallback> {
+    fn refresh(&mut self, hub: &mut Hub, wd: Wd, name: &[u8]) -> Result<(), Fallback> {
         let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
             return Ok(());
         };
@@ -348,7 +354,7 @@ impl MountTracker {
             return Ok(());
         }
         let f = tree.set_entry(wd, name, st);
-        self.follow(wd, name, rel, f)
+        self.follow(hub, wd, name, rel, f)
     }
 
     fn refresh_dir_self(&mut self, wd: Wd) {
@@ -365,41 +371,52 @@ impl MountTracker {
 
     /// Acts on a [`Followup`]: unwatch dropped directories, watch and list
     /// a new one (iteratively, for a whole new subtree).
-    fn follow(&mut self, wd: Wd, name: &[u8], rel: Vec<u8>, f: Followup) -> Result<(), Fallback> {
-        self.unwatch(&f.dropped);
+    fn follow(
+        &mut self,
+        hub: &mut Hub,
+        wd: Wd,
+        name: &[u8],
+        rel: Vec<u8>,
+        f: Followup,
+    ) -> Result<(), Fallback> {
+        self.unwatch(hub, &f.dropped);
         if !f.scan_dir {
             return Ok(());
         }
         let mut todo = vec![(wd, name.to_vec(), rel)];
         while let Some((parent, name, rel)) = todo.pop() {
             let full = self.path.join(OsStr::from_bytes(&rel));
-            let (Some(notify), Some(tree)) = (&self.notify, &mut self.tree) else {
+            if self.tree.is_none() {
+                return Ok(());
+            }
+            let watched = hub.watch(self.id, &full);
+            let Some(tree) = &mut self.tree else {
                 return Ok(());
             };
-            let child = match notify.watch_dir(&full) {
+            let child = match watched {
                 Ok(c) => c,
-                Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => {
+                Err(WatchError::Add(Errno::ENOENT)) | Err(WatchError::Add(Errno::ENOTDIR)) => {
                     let f = tree.set_entry(parent, &name, None);
-                    self.unwatch(&f.dropped);
+                    self.unwatch(hub, &f.dropped);
                     continue;
                 }
-                Err(e) => {
-                    return Err(Fallback(format!(
-                        "inotify_add_watch {}: {}",
-                        full.display(),
-                        e.desc()
-                    )))
-                }
+                Err(e) => return Err(fallback(&full, e)),
             };
             let dropped = tree.attach_dir(parent, &name, child);
-            self.unwatch(&dropped);
-            self.list_into(child, &rel, &mut todo);
+            self.unwatch(hub, &dropped);
+            self.list_into(hub, child, &rel, &mut todo);
         }
         Ok(())
     }
 
     /// Lists directory `wd` (at `rel`) into the tree; queues subdirectories.
-    fn list_into(&mut self, wd: Wd, rel: &[u8], todo: &mut Vec<(Wd, Vec<u8>, Vec<u8>)>) {
+    fn list_into(
+        &mut self,
+        hub: &mut Hub,
+        wd: Wd,
+        rel: &[u8],
+        todo: &mut Vec<(Wd, Vec<u8>, Vec<u8>)>,
+    ) {
         let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
             return;
         };
@@ -427,28 +444,24 @@ impl MountTracker {
                 todo.push((wd, name, child_rel));
             }
         }
-        self.unwatch(&dropped);
+        self.unwatch(hub, &dropped);
     }
 
     /// Builds a fresh tree, watching every directory.
-    fn build_tree(&mut self) -> Result<(), Fallback> {
-        let (Some(notify), Some(root)) = (&self.notify, &self.root) else {
+    fn build_tree(&mut self, hub: &mut Hub) -> Result<(), Fallback> {
+        if self.root.is_none() {
             return Ok(());
-        };
-        let root_wd = notify.watch_dir(&self.path).map_err(|e| {
-            Fallback(format!(
-                "inotify_add_watch {}: {}",
-                self.path.display(),
-                e.desc()
-            ))
-        })?;
-        let root_st = match stat_at(root, b"") {
-            Ok(Some(st)) => st,
+        }
+        let root_wd = hub
+            .watch(self.id, &self.path)
+            .map_err(|e| fallback(&self.path, e))?;
+        let root_st = match self.root.as_ref().map(|r| stat_at(r, b"")) {
+            Some(Ok(Some(st))) => st,
             _ => return Ok(()),
         };
         let old = self.tree.replace(UsageTree::new(root_wd, root_st));
         let mut todo = Vec::new();
-        self.list_into(root_wd, b"", &mut todo);
+        self.list_into(hub, root_wd, b"", &mut todo);
         while let Some((parent, name, rel)) = todo.pop() {
             // `follow` watches the directory, lists it and drains its own
             // queue; an error aborts the whole build.
@@ -456,11 +469,11 @@ impl MountTracker {
                 scan_dir: true,
                 dropped: Vec::new(),
             };
-            self.follow(parent, &name, rel, f)?;
+            self.follow(hub, parent, &name, rel, f)?;
         }
         if let (Some(old), Some(new)) = (old, &self.tree) {
             let stale: Vec<Wd> = old.watches().filter(|w| !new.contains(*w)).collect();
-            self.unwatch(&stale);
+            self.unwatch(hub, &stale);
         }
         Ok(())
     }
@@ -498,16 +511,16 @@ impl MountTracker {
         };
     }
 
-    fn unwatch(&self, wds: &[Wd]) {
-        if let Some(n) = &self.notify {
-            for wd in wds {
-                n.unwatch(*wd);
-            }
+    fn unwatch(&self, hub: &mut Hub, wds: &[Wd]) {
+        for wd in wds {
+            hub.unwatch(self.id, *wd);
         }
     }
 
-    fn give_up(&mut self, f: Fallback) {
-        self.notify = None;
+    /// Falls back to periodic scans: this mount's watches (only this
+    /// mount's) go, freeing them for the others.
+    fn give_up(&mut self, hub: &mut Hub, f: Fallback) {
+        hub.release(self.id);
         self.tree = None;
         if !self.no_inotify {
             self.no_inotify = true;
@@ -531,6 +544,17 @@ impl MountTracker {
                 "cannot measure {}: {error}; its usage is left out until it can be read",
                 path.display());
         }
+    }
+}
+
+fn fallback(path: &Path, e: WatchError) -> Fallback {
+    match e {
+        WatchError::Init(e) => Fallback(e.to_string()),
+        WatchError::Add(e) => Fallback(format!(
+            "inotify_add_watch {}: {}",
+            path.display(),
+            e.desc()
+        )),
     }
 }
 

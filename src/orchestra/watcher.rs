@@ -4,7 +4,11 @@
 //! events, sends transitions to the supervisor and publishes a snapshot for
 //! the metrics server.
 //!
-//! It blocks in `poll(2)` on the inotify fds with no timeout other than the
+//! Every mount's watches live in one inotify instance ([`Hub`]: one close,
+//! one SRCU grace period at exit, whatever the number of mounts); each read
+//! of its queue is routed to the trackers by watch descriptor.
+//!
+//! It blocks in `poll(2)` on that one fd with no timeout other than the
 //! next safety rescan (or a tmpfs settle re-measure, see
 //! [`crate::orchestra::tracker::SETTLE`]): no wake-up while nothing changes. It never panics and
 //! never exits on an error: errors are logged and the loop carries on.
@@ -27,6 +31,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::core::quantity;
 use crate::core::spec::MountKind;
 use crate::core::threshold::{Level, ThresholdState, Thresholds, Transition};
+use crate::orchestra::hub::{Batch, Hub};
 use crate::orchestra::tamper::{ExecDetector, ExecDropConfig};
 use crate::orchestra::tracker::MountTracker;
 
@@ -192,6 +197,9 @@ struct Watched {
 
 struct Watcher {
     items: Vec<Watched>,
+    /// The inotify instance of every tracker (tracker id = index in `items`).
+    hub: Hub,
+    batch: Batch,
     cfg: WatchConfig,
     tx: Sender<WatchEvent>,
     wake: OwnedFd,
@@ -209,14 +217,18 @@ impl Watcher {
         exec: Option<ExecDetector>,
     ) -> Watcher {
         let exec_on = exec.is_some();
+        let mut hub = Hub::new();
         let mut items: Vec<Watched> = mounts
             .into_iter()
             .filter(|m| m.kind.is_writable())
-            .map(|m| Watched {
-                tracker: Some(MountTracker::with_exec(
+            .enumerate()
+            .map(|(id, m)| Watched {
+                tracker: Some(MountTracker::in_hub(
                     m.path.clone(),
                     m.kind.is_disk_backed(),
                     exec_on,
+                    &mut hub,
+                    id,
                 )),
                 path: m.path,
                 kind: UsageKind::Mount(m.kind),
@@ -247,6 +259,8 @@ impl Watcher {
         }
         Watcher {
             items,
+            hub,
+            batch: Batch::default(),
             cfg,
             tx,
             wake,
@@ -260,17 +274,9 @@ impl Watcher {
         let mut deadline = Instant::now() + period;
         self.evaluate();
         loop {
-            let ready = self.wait(deadline);
             let mut changed = false;
-            for i in ready {
-                if let Some(t) = self.items.get_mut(i).and_then(|w| w.tracker.as_mut()) {
-                    changed |= t.on_readable();
-                    if let Some(d) = self.exec.as_mut() {
-                        if t.drain_exec(|c| d.check(c)) {
-                            d.overflowed(&self.items[i].path);
-                        }
-                    }
-                }
+            if self.wait(deadline) {
+                changed |= self.on_readable();
             }
             let now = Instant::now();
             if let Some(d) = self.exec.as_mut() {
@@ -284,7 +290,7 @@ impl Watcher {
             }
             if Instant::now() >= deadline {
                 for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
-                    t.rescan();
+                    t.rescan_in(&mut self.hub);
                 }
                 deadline = Instant::now() + period;
                 changed = true;
@@ -295,17 +301,47 @@ impl Watcher {
         }
     }
 
-    /// Blocks until an inotify fd is readable or the deadline passes;
-    /// returns the indices of the readable items.
-    fn wait(&self, deadline: Instant) -> Vec<usize> {
-        let mut idx = Vec::new();
-        let mut fds = Vec::new();
-        for (i, w) in self.items.iter().enumerate() {
-            if let Some(fd) = w.tracker.as_ref().and_then(|t| t.fd()) {
-                idx.push(i);
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+    /// Reads the shared queue once and hands each tracker its events (all
+    /// of them rebuild after an overflow), then the exec-drop candidates to
+    /// the detector. Returns whether any figure may have changed.
+    fn on_readable(&mut self) -> bool {
+        let read = self.hub.read(&mut self.batch);
+        let mut changed = false;
+        for w in self.items.iter_mut() {
+            let Some(t) = w.tracker.as_mut() else {
+                continue;
+            };
+            match &read {
+                Ok(()) => {
+                    changed |= t.apply_events(&mut self.hub, self.batch.events(t.id()));
+                    if self.batch.overflow {
+                        t.overflowed(&mut self.hub);
+                        changed = true;
+                    }
+                }
+                Err(e) => {
+                    t.read_failed(&mut self.hub, e);
+                    changed = true;
+                }
+            }
+            if let Some(d) = self.exec.as_mut() {
+                if t.drain_exec(|c| d.check(c)) {
+                    d.overflowed(&w.path);
+                }
             }
         }
+        changed
+    }
+
+    /// Blocks until the inotify fd is readable or the deadline passes;
+    /// returns whether it is readable.
+    fn wait(&self, deadline: Instant) -> bool {
+        let mut fds: Vec<PollFd> = self
+            .hub
+            .fd()
+            .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+            .into_iter()
+            .collect();
         let next = self
             .items
             .iter()
@@ -318,20 +354,17 @@ impl Watcher {
         let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(_) => {}
-            Err(Errno::EINTR) => return Vec::new(),
+            Err(Errno::EINTR) => return false,
             Err(e) => {
                 tracing::warn!(event = "usage", error = %e.desc(),
                     "poll on the usage watches failed: {}; retrying", e.desc());
                 // Avoid a hot loop on a persistent error.
                 std::thread::sleep(Duration::from_millis(100));
-                return Vec::new();
+                return false;
             }
         }
         fds.iter()
-            .zip(idx)
-            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, i)| i)
-            .collect()
+            .any(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
     }
 
     /// Refreshes figures, runs the state machines, logs, sends, publishes.

@@ -1,0 +1,88 @@
+//! Exec-drop candidates of one watched mount: the files an inotify batch
+//! named, merged per path until [`MountTracker::drain_exec`] hands them to
+//! the detector (`orchestra::tamper`).
+//!
+//! [`MountTracker::drain_exec`]: crate::orchestra::tracker::MountTracker::drain_exec
+
+use std::collections::HashMap;
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+use crate::core::tamper::Triggers;
+
+/// A file an inotify batch named, for the exec-drop check.
+#[derive(Debug)]
+pub struct ExecCandidate<'a> {
+    /// The mount's directory fd; `rel` is relative to it.
+    pub root: BorrowedFd<'a>,
+    /// The mount's path.
+    pub mount: &'a Path,
+    /// Path of the file under the mount (raw bytes, never empty).
+    pub rel: &'a [u8],
+    pub triggers: Triggers,
+}
+
+/// Exec-drop candidates of the current batch, merged per path.
+#[derive(Debug, Default)]
+pub struct ExecQueue {
+    pub on: bool,
+    /// Inside [`apply_events`](crate::orchestra::tracker::MountTracker::apply_events) (not a rescan).
+    pub live: bool,
+    order: Vec<Vec<u8>>,
+    triggers: HashMap<Vec<u8>, Triggers>,
+    /// The queue overflowed since the last drain.
+    pub overflowed: bool,
+}
+
+impl ExecQueue {
+    /// An empty queue, collecting only when `on`.
+    pub fn new(on: bool) -> ExecQueue {
+        ExecQueue {
+            on,
+            ..ExecQueue::default()
+        }
+    }
+
+    /// Queues `rel` (merging triggers per path) while `on` and `live`.
+    pub fn push(&mut self, rel: Vec<u8>, t: Triggers) {
+        if !self.on || !self.live || t.is_empty() {
+            return;
+        }
+        match self.triggers.get_mut(&rel) {
+            Some(have) => *have |= t,
+            None => {
+                self.triggers.insert(rel.clone(), t);
+                self.order.push(rel);
+            }
+        }
+    }
+
+    /// Hands each queued candidate (under `root`, the mount's fd, at
+    /// `mount`) to `f` and clears the queue; returns whether the inotify
+    /// queue overflowed since the last drain. No root: dropped.
+    pub fn drain(
+        &mut self,
+        root: Option<BorrowedFd<'_>>,
+        mount: &Path,
+        f: &mut impl FnMut(ExecCandidate<'_>),
+    ) -> bool {
+        let order = std::mem::take(&mut self.order);
+        let mut triggers = std::mem::take(&mut self.triggers);
+        let overflowed = std::mem::take(&mut self.overflowed);
+        if let Some(root) = root {
+            for rel in &order {
+                if let Some(t) = triggers.get(rel) {
+                    f(ExecCandidate {
+                        root,
+                        mount,
+                        rel,
+                        triggers: *t,
+                    });
+                }
+            }
+        }
+        triggers.clear();
+        self.triggers = triggers;
+        overflowed
+    }
+}
