@@ -46,7 +46,9 @@ impl MountWatch {
         let timeout = match timeout {
             None => PollTimeout::NONE,
             Some(d) => {
-                let ms = d.as_millis().saturating_add(1).min(i32::MAX as u128);
+                // Rounded up, so a deadline is never polled early; zero stays
+                // zero (a non-blocking probe must not sleep a millisecond).
+                let ms = d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
