@@ -303,12 +303,9 @@ struct Row<'a> {
 }
 
 fn rows<'a>(table: &'a MountTable, declared: &[MountSpec]) -> Vec<Row<'a>> {
-    let n = table.entries.len();
-    (0..n)
-        .filter(|&i| {
-            let mp = &table.entries[i].mount_point;
-            !table.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
-        })
+    let visible = table.visible();
+    (0..table.entries.len())
+        .filter(|&i| visible[i])
         .map(|i| {
             let e = &table.entries[i];
             Row {

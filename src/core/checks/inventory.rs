@@ -24,8 +24,9 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
         .collect();
     let mut out = Vec::new();
     let mut writable = 0u64;
+    let visible = t.visible();
     for (i, e) in t.entries.iter().enumerate() {
-        if e.is_read_only() || !is_visible(t, i) || e.mount_point == Path::new("/") {
+        if e.is_read_only() || !visible[i] || e.mount_point == Path::new("/") {
             continue;
         }
         let class = classify_mount(e);
@@ -69,12 +70,6 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
         });
     }
     out
-}
-
-/// Whether entry `i` is the one visible at its mount point (last one wins).
-fn is_visible(t: &MountTable, i: usize) -> bool {
-    let mp = &t.entries[i].mount_point;
-    !t.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
 }
 
 /// Where a mount comes from. SWAP: private stand-in for
