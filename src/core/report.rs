@@ -337,7 +337,7 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
     ]];
     for r in rows(table, declared) {
         lines.push([
-            r.e.mount_point.display().to_string(),
+            table_path(&r.e.mount_point),
             r.e.fs_type.clone(),
             if r.e.is_read_only() { "ro" } else { "rw" }.into(),
             if r.e.has_option("noexec") {
@@ -369,6 +369,31 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+    out
+}
+
+/// A mount point for one cell of the text table: a backslash, control
+/// characters (tab, newline, ...) and bytes that are not UTF-8 are written
+/// as the kernel writes them in mountinfo, `\ooo` octal, so every mount is
+/// exactly one row and the text is unambiguous. Spaces stay readable.
+pub fn table_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || c.is_control() {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(out, "\\{b:03o}");
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\{b:03o}");
+        }
     }
     out
 }
