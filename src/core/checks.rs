@@ -121,16 +121,34 @@ pub fn evaluate(spec: &Spec, facts: &Facts) -> Vec<Finding> {
             ));
             continue;
         };
+        let first = out.len();
         if m.kind.is_writable() {
             out.extend(paths::check_writable(m, pf, table, &facts.identity));
         } else {
             out.extend(paths::check_readonly(m, pf, table));
+        }
+        if let Some(target) = &pf.resolved {
+            for f in &mut out[first..] {
+                f.observed = via_symlink(&f.observed, target);
+            }
         }
     }
     if let Some(t) = table {
         out.extend(inventory::check_inventory(spec, facts, t));
     }
     out
+}
+
+/// A declared path with a symlink on the way (`/var/run` -> `/run`) is
+/// judged where the kernel resolves it for the workload: at its target,
+/// which is what mountinfo lists. Every finding of the path says so.
+fn via_symlink(observed: &str, target: &Path) -> String {
+    let via = format!("via symlink to {}", target.display());
+    if observed.is_empty() {
+        via
+    } else {
+        format!("{via}: {observed}")
+    }
 }
 
 fn fail(m: &MountSpec, check: &'static str, expected: &str, observed: &str) -> Finding {
