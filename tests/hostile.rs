@@ -367,6 +367,27 @@ fn inner_proc_not_mounted() {
         "sleep 0 & exit 9",
     ]);
     expect_code(&out, 9, "run without /proc under warn");
+    // An orphan that outlives the workload: without /proc it cannot be
+    // listed, so the workload's process group is signalled (this hung
+    // before: shutdown thought nothing was left and waited forever).
+    let out = sealinit([
+        "--root",
+        "any",
+        "--on-violation",
+        "warn",
+        "--grace",
+        "2s",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1000 & exit 8",
+    ]);
+    expect_code(&out, 8, "orphan without /proc");
+    assert!(
+        stderr(&out).contains("cannot list the remaining processes"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]

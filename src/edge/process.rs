@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 
 use super::signals::{self, Inherited};
@@ -96,10 +97,27 @@ pub fn become_subreaper() -> io::Result<()> {
 /// The direct children of this process, from
 /// `/proc/self/task/*/children` (proc(5)). Falls back to scanning
 /// `/proc/*/stat` for our pid as parent when that file is unavailable.
+/// An error when `/proc` is not mounted: an empty list would claim that
+/// nothing is left to stop.
 pub fn children() -> io::Result<Vec<i32>> {
+    children_in(Path::new("/proc"), std::process::id() as i32)
+}
+
+fn children_in(proc: &Path, me: i32) -> io::Result<Vec<i32>> {
+    let own = proc.join("self");
+    if std::fs::symlink_metadata(&own).is_err() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "stat {}: not found, {} is not mounted",
+                own.display(),
+                proc.display()
+            ),
+        ));
+    }
     let mut out = Vec::new();
     let mut found_file = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+    if let Ok(tasks) = std::fs::read_dir(own.join("task")) {
         for task in tasks.flatten() {
             if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
                 found_file = true;
@@ -113,8 +131,9 @@ pub fn children() -> io::Result<Vec<i32>> {
     if found_file {
         return Ok(out);
     }
-    let me = std::process::id() as i32;
-    for entry in std::fs::read_dir("/proc")?.flatten() {
+    let entries = std::fs::read_dir(proc)
+        .map_err(|e| io::Error::new(e.kind(), format!("readdir {}: {e}", proc.display())))?;
+    for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
@@ -122,7 +141,7 @@ pub fn children() -> io::Result<Vec<i32>> {
         else {
             continue;
         };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        if let Ok(stat) = std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
             if parent_from_stat(&stat) == Some(me) {
                 out.push(pid);
             }
@@ -153,5 +172,25 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(parent_from_stat(line), want, "{line:?}");
         }
+    }
+
+    /// Regression (hardening): with /proc unmounted (an empty directory),
+    /// the scan found nothing and reported "no children", so shutdown
+    /// signalled no orphan and sealinit waited for them forever.
+    #[test]
+    fn children_without_proc_is_an_error_not_an_empty_list() {
+        let dir = std::env::temp_dir().join(format!("sealinit-children-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let err = children_in(&dir, 1).expect_err("empty dir accepted as /proc");
+        assert!(err.to_string().contains("is not mounted"), "{err}");
+        // A proc-like tree: the children files of every task are read.
+        let task = dir.join("self/task/7");
+        std::fs::create_dir_all(&task).expect("mkdir");
+        std::fs::write(task.join("children"), "11 12 ").expect("write");
+        assert_eq!(children_in(&dir, 7).expect("children"), vec![11, 12]);
+        // The live /proc works.
+        assert!(children().is_ok());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
