@@ -23,6 +23,36 @@ pub struct SpawnError {
     pub error: io::Error,
 }
 
+/// Keeps descriptors 0, 1 and 2 from being reused when the caller closed
+/// them: each closed one gets `/dev/null` opened with `O_CLOEXEC`
+/// (open(2), fcntl(2) F_GETFD). Without this (sealinit has its own C
+/// `main`, so the Rust runtime's own fd sanitising does not run), the
+/// signalfd, the wake pipe or the metrics socket took fds 0-2 and
+/// sealinit's log lines went into its own wake pipe. Close-on-exec, so the
+/// workload still sees exactly the descriptors the caller passed.
+pub fn reserve_std_fds() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD on a small integer only queries the fd table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+            continue;
+        }
+        // SAFETY: a NUL-terminated literal path; the lowest free fd (this
+        // one, as the lower ones are open) is returned or -1.
+        let got = unsafe {
+            libc::open(
+                c"/dev/null".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOCTTY,
+            )
+        };
+        if got != fd && got >= 0 {
+            // Not the slot we meant to fill (cannot happen: lower fds are
+            // open); do not leak it.
+            // SAFETY: closing the fd we just opened.
+            unsafe { libc::close(got) };
+        }
+    }
+}
+
 /// Spawns `argv` as the workload: in its own process group, owning the
 /// terminal's foreground when stdin is a tty, with the signal mask and
 /// ignored dispositions sealinit inherited. Returns the child's pid.
@@ -172,6 +202,45 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(parent_from_stat(line), want, "{line:?}");
         }
+    }
+
+    /// Regression (hardening): with fds 0-2 closed by the caller, sealinit's
+    /// own descriptors took them. A forked child closes them, reserves, and
+    /// reports through its exit status whether each is a close-on-exec
+    /// /dev/null.
+    #[test]
+    fn closed_std_fds_are_reserved_close_on_exec() {
+        // SAFETY: the child makes only raw syscalls and _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let mut bad = 0;
+            // SAFETY: plain syscalls in the forked child.
+            unsafe {
+                libc::close(0);
+                libc::close(2);
+                reserve_std_fds();
+                for fd in [0, 2] {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    let mut st: libc::stat = std::mem::zeroed();
+                    let is_chr =
+                        libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+                    if flags == -1 || flags & libc::FD_CLOEXEC == 0 || !is_chr {
+                        bad += 1;
+                    }
+                }
+                // fd 1 was open: left alone (not close-on-exec).
+                if libc::fcntl(1, libc::F_GETFD) & libc::FD_CLOEXEC != 0 {
+                    bad += 10;
+                }
+                libc::_exit(bad);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child we forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "bad fds");
     }
 
     /// Regression (hardening): with /proc unmounted (an empty directory),
