@@ -468,7 +468,6 @@ fn signal_storm() {
 // Fork storm up to a pids limit
 
 /// Where the limit comes from for the fork storm.
-#[allow(dead_code)]
 enum PidsLimit {
     /// A cgroup v1 `pids` controller directory (removed afterwards).
     Cgroup(PathBuf),
