@@ -338,7 +338,7 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
     for r in rows(table, declared) {
         lines.push([
             table_path(&r.e.mount_point),
-            r.e.fs_type.clone(),
+            table_text(&r.e.fs_type),
             if r.e.is_read_only() { "ro" } else { "rw" }.into(),
             if r.e.has_option("noexec") {
                 "noexec"
@@ -348,7 +348,7 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
             .into(),
             r.size.map_or("-".into(), quantity::format),
             r.declared.unwrap_or("-").into(),
-            r.class,
+            table_text(&r.class),
         ]);
     }
     let mut widths = [0usize; 7];
@@ -381,21 +381,34 @@ pub fn table_path(p: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut out = String::new();
     for chunk in p.as_os_str().as_bytes().utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c == '\\' || c.is_control() {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    let _ = write!(out, "\\{b:03o}");
-                }
-            } else {
-                out.push(c);
-            }
-        }
+        push_table_text(&mut out, chunk.valid());
         for b in chunk.invalid() {
             let _ = write!(out, "\\{b:03o}");
         }
     }
     out
+}
+
+/// Any other cell of the text table, escaped as [`table_path`] does: the
+/// filesystem type (a FUSE subtype is chosen by whoever mounts it) and the
+/// class (it quotes a volume name) come from the mount table too.
+pub fn table_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_table_text(&mut out, s);
+    out
+}
+
+fn push_table_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c == '\\' || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 /// `sealinit mounts --log-format json`: one JSON object per visible mount per line.

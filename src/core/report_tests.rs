@@ -297,6 +297,22 @@ fn mounts_table_escapes_awkward_mount_points() {
     assert!(!out.contains('\t'), "{out}");
 }
 
+/// Regression (fuzzing, mountinfo target): a newline in the filesystem
+/// type (a FUSE subtype is the mounter's choice) or in a volume name
+/// quoted by the class also split a row.
+#[test]
+fn mounts_table_escapes_every_cell() {
+    let text = "1 0 8:1 / / ro - ext4 /dev/sda1 rw\n\
+                2 1 0:1 / /a rw - fuse.x\\012y s rw\n\
+                3 1 0:2 /pods/u/volumes/kubernetes.io~empty-dir/v\\012w /b rw - ext4 s rw\n";
+    let t = MountTable::parse(text.as_bytes()).expect("parse");
+    let out = render_mounts_table(&t, &[]);
+    assert_eq!(out.lines().count(), 4, "header + 3 rows:\n{out}");
+    assert!(out.contains("fuse.x\\012y"), "{out}");
+    assert!(out.contains("v\\012w"), "{out}");
+    assert_eq!(table_text("a\\b\u{1b}c"), "a\\134b\\033c");
+}
+
 #[test]
 fn mounts_json_one_object_per_line() {
     let t = MountTable::parse(TABLE.as_bytes()).expect("parse");
