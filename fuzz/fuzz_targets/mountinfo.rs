@@ -1,10 +1,13 @@
 //! mountinfo parser: `MountTable::parse` and `parse_lenient` never panic, agree
-//! with each other, and every parsed entry can be classified and looked up.
+//! with each other, and every parsed entry can be classified and looked up;
+//! the visibility pass and the `sealinit mounts` renderings take any table,
+//! and the text table has exactly one row per visible mount.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sealinit::core::classify;
 use sealinit::core::mountinfo::MountTable;
+use sealinit::core::report;
 
 fuzz_target!(|data: &[u8]| {
     let strict = MountTable::parse(data);
@@ -26,4 +29,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = lenient.at(&entry.mount_point);
         let _ = lenient.containing(&entry.mount_point);
     }
+    let visible = lenient.visible().iter().filter(|v| **v).count();
+    let table = report::render_mounts_table(&lenient, &[]);
+    assert_eq!(table.lines().count(), visible + 1, "{table}");
+    let json = report::render_mounts_json(&lenient, &[]);
+    assert_eq!(json.lines().count(), visible);
 });
