@@ -43,10 +43,12 @@ fn in_namespace(inner: &str, extra: &[&str]) {
         eprintln!("skipped {inner}: needs root for mount namespaces");
         return;
     }
-    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("hostile-{inner}-{}", std::process::id()));
+    // Under the system temp directory, not the target directory: the
+    // unprivileged cases need every component of the path traversable by
+    // NONROOT, whatever the checkout's location.
+    let scratch =
+        std::env::temp_dir().join(format!("sealinit-hostile-{inner}-{}", std::process::id()));
     fs::create_dir_all(&scratch).expect("create scratch");
-    // The unprivileged cases run sealinit as NONROOT below this directory.
     fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).expect("chmod scratch");
     let exe = std::env::current_exe().expect("current_exe");
     let out = Command::new("unshare")
@@ -89,6 +91,25 @@ fn mount_tmpfs(at: &Path, opts: &str) {
     .unwrap_or_else(|e| panic!("mount tmpfs {}: {e}", at.display()));
 }
 
+/// A copy of the binary that NONROOT can run: on its own exec-allowed tmpfs
+/// under `base` (the target directory may be below a 0700 home).
+fn nonroot_bin(base: &Path) -> PathBuf {
+    let dir = base.join("bin");
+    fs::create_dir_all(&dir).expect("mkdir");
+    mount(
+        Some("tmpfs"),
+        &dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("size=64m,mode=0755"),
+    )
+    .expect("mount exec tmpfs");
+    let exe = dir.join("sealinit");
+    fs::copy(bin(), &exe).expect("copy sealinit");
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).expect("chmod");
+    exe
+}
+
 /// sealinit with `args`, run to completion under the harness watchdog.
 fn sealinit<I, S>(args: I) -> Output
 where
@@ -101,12 +122,12 @@ where
 }
 
 /// The same, as `uid`/`gid` with no supplementary groups.
-fn sealinit_as<I, S>(uid: u32, args: I) -> Output
+fn sealinit_as<I, S>(exe: &Path, uid: u32, args: I) -> Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut c = Command::new(bin());
+    let mut c = Command::new(exe);
     c.args(args).uid(uid).gid(uid);
     run(c)
 }
@@ -398,6 +419,7 @@ fn proc_with_hidepid_as_nonroot() {
 #[test]
 fn inner_proc_with_hidepid_as_nonroot() {
     let Some(base) = inner_base() else { return };
+    let exe = nonroot_bin(&base);
     let data = base.join("data");
     mount_tmpfs(
         &data,
@@ -427,16 +449,17 @@ fn inner_proc_with_hidepid_as_nonroot() {
     .gid(NONROOT);
     assert_eq!(stdout(&run(c)).trim(), "hidden", "hidepid=2 not in effect");
     let flag = format!("--tmpfs={}:1Mi", data.display());
-    let out = sealinit_as(NONROOT, ["mounts"]);
+    let out = sealinit_as(&exe, NONROOT, ["mounts"]);
     expect_code(&out, 0, "mounts under hidepid=2");
     assert!(
         stdout(&out).contains(&*data.to_string_lossy()),
         "{}",
         show(&out)
     );
-    let out = sealinit_as(NONROOT, ["check", "--root", "any", flag.as_str()]);
+    let out = sealinit_as(&exe, NONROOT, ["check", "--root", "any", flag.as_str()]);
     expect_code(&out, 0, "check under hidepid=2");
     let out = sealinit_as(
+        &exe,
         NONROOT,
         [
             "--root",
@@ -619,6 +642,7 @@ fn unprivileged_without_capabilities() {
 #[test]
 fn inner_unprivileged_without_capabilities() {
     let Some(base) = inner_base() else { return };
+    let exe = nonroot_bin(&base);
     let data = base.join("data");
     mount_tmpfs(
         &data,
@@ -636,7 +660,7 @@ fn inner_unprivileged_without_capabilities() {
             "--bounding-set=-all",
             "--",
         ])
-        .arg(bin())
+        .arg(&exe)
         .args(args);
         run(c)
     };
@@ -669,7 +693,7 @@ fn inner_unprivileged_without_capabilities() {
         "--bounding-set=-all",
         "--",
     ])
-    .arg(bin())
+    .arg(&exe)
     .args(["--root", "any", &data_flag, "--", "sh", "-c", script])
     .env("G", g);
     let out = run(c);

@@ -56,7 +56,12 @@ fn in_namespace(inner: &str) {
         eprintln!("skipped {inner}: needs root for mount namespaces");
         return;
     }
-    let scratch = tempdir(inner);
+    // Under the system temp directory: the unprivileged case needs every
+    // component traversable by its uid, wherever the checkout is.
+    let scratch =
+        std::env::temp_dir().join(format!("sealinit-security-{inner}-{}", std::process::id()));
+    fs::create_dir_all(&scratch).expect("mkdir");
+    fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).expect("chmod");
     let exe = std::env::current_exe().expect("current_exe");
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private"])
@@ -470,11 +475,29 @@ fn poll_own_fds(pid: u32, need: &[&str]) -> Vec<String> {
 
 #[test]
 fn runs_unprivileged_and_enforces_require_non_root() {
-    if !is_root() {
-        eprintln!("skipped: needs root to switch uid");
+    in_namespace("inner_runs_unprivileged_and_enforces_require_non_root");
+}
+
+#[test]
+fn inner_runs_unprivileged_and_enforces_require_non_root() {
+    let Some(scratch) = std::env::var_os(SCRATCH_ENV).map(PathBuf::from) else {
         return;
-    }
-    let mut c = Command::new(bin());
+    };
+    // A copy of the binary on an exec-allowed tmpfs the uid can reach.
+    let dir = scratch.join("bin");
+    fs::create_dir_all(&dir).expect("mkdir");
+    mount(
+        Some("tmpfs"),
+        dir.as_path(),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("size=64m,mode=0755"),
+    )
+    .expect("mount");
+    let exe = dir.join("sealinit");
+    fs::copy(bin(), &exe).expect("copy");
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut c = Command::new(&exe);
     c.args([
         "--root",
         "any",
