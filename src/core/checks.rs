@@ -13,7 +13,6 @@ use std::path::Path;
 mod inventory;
 mod paths;
 
-pub use inventory::is_visible;
 pub use paths::parse_tmpfs_size;
 
 use crate::core::facts::{describe_errno, Facts, Identity, SkippedLines, VfsFacts};
@@ -124,10 +123,16 @@ pub fn evaluate(spec: &Spec, facts: &Facts) -> Vec<Finding> {
             ));
             continue;
         };
+        let first = out.len();
         if m.kind.is_writable() {
             out.extend(paths::check_writable(m, pf, table, &facts.identity));
         } else {
             out.extend(paths::check_readonly(m, pf, table));
+        }
+        if let Some(target) = &pf.resolved {
+            for f in &mut out[first..] {
+                f.observed = via_symlink(&f.observed, target);
+            }
         }
     }
     if let Some(t) = table {
@@ -156,6 +161,18 @@ fn skipped_lines(s: &SkippedLines) -> Finding {
             "report the line to the sealinit maintainers: sed -n {}p /proc/self/mountinfo",
             s.first.line
         )),
+    }
+}
+
+/// A declared path with a symlink on the way (`/var/run` -> `/run`) is
+/// judged where the kernel resolves it for the workload: at its target,
+/// which is what mountinfo lists. Every finding of the path says so.
+fn via_symlink(observed: &str, target: &Path) -> String {
+    let via = format!("via symlink to {}", target.display());
+    if observed.is_empty() {
+        via
+    } else {
+        format!("{via}: {observed}")
     }
 }
 

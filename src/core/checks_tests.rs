@@ -356,6 +356,35 @@ fn declared_path_behind_a_symlink_is_matched_by_its_target() {
         &[("mount", Verdict::Pass, vec![])],
     );
     assert!(got.iter().all(|f| f.verdict == Verdict::Pass), "{got:#?}");
+    // Regression (hardening): the report did not say the path was judged
+    // at the symlink's target.
+    let own: Vec<&Finding> = got.iter().filter(|f| f.path == "/var/run/app").collect();
+    assert!(!own.is_empty());
+    for f in own {
+        assert!(
+            f.observed
+                .starts_with("via symlink to /run/app: own tmpfs mount"),
+            "{f:#?}"
+        );
+    }
+    // A failure through the symlink says it too.
+    let mut pf = dir(
+        "/var/run/app",
+        Some(ProbeOutcome::Writable),
+        vfs(MIB, MIB, true),
+    );
+    pf.resolved = Some(PathBuf::from("/run/app"));
+    let m = mount("/var/run/app", MountKind::Tmpfs, Some(MIB));
+    let t = table(ROOT_RO, &[]);
+    let got = evaluate(&spec(vec![m]), &facts(t, vec![pf]));
+    let f = got
+        .iter()
+        .find(|f| f.path == "/var/run/app" && f.verdict == Verdict::Fail)
+        .expect("a failure");
+    assert!(
+        f.observed.starts_with("via symlink to /run/app: "),
+        "{f:#?}"
+    );
 }
 
 #[test]

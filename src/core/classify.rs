@@ -51,7 +51,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Kubernetes { plugin, volume } => {
-                write!(f, "kubernetes {plugin} volume {volume:?}")
+                write!(f, "kubernetes {plugin} volume \"{volume}\"")
             }
             Origin::RuntimeTmpfs => {
                 f.write_str("tmpfs (runtime --tmpfs or emptyDir medium: Memory)")

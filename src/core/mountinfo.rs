@@ -150,6 +150,18 @@ impl MountTable {
             .max_by_key(|e| e.mount_point.components().count())
     }
 
+    /// For each entry, whether it is the one visible at its mount point:
+    /// the last mount there (earlier ones are covered by it). One pass with
+    /// a hash set, so a table of tens of thousands of mounts stays linear.
+    pub fn visible(&self) -> Vec<bool> {
+        let mut seen = std::collections::HashSet::with_capacity(self.entries.len());
+        let mut out = vec![false; self.entries.len()];
+        for (i, e) in self.entries.iter().enumerate().rev() {
+            out[i] = seen.insert(e.mount_point.as_path());
+        }
+        out
+    }
+
     /// Number of mounts.
     pub fn len(&self) -> usize {
         self.entries.len()

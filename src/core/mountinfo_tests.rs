@@ -394,6 +394,47 @@ fn at_and_containing() {
 }
 
 #[test]
+fn visible_is_the_last_mount_at_each_point() {
+    let t = table(&[
+        "/",
+        "/data",
+        "/data/db",
+        "/data",
+        "/var/lib",
+        "/data/",
+        "/data base",
+    ]);
+    // "/data/" is the same path as "/data": it covers both earlier ones.
+    assert_eq!(
+        t.visible(),
+        vec![true, false, true, false, true, true, true],
+        "stacked mounts are covered by the last one"
+    );
+    assert!(MountTable::default().visible().is_empty());
+}
+
+/// Regression (hardening): the inventory and `sealinit mounts` decided
+/// visibility by scanning the rest of the table for every entry, O(n^2):
+/// 10,000 distinct mounts took seconds. `visible` is one hashed pass and
+/// must agree with that definition.
+#[test]
+fn visible_agrees_with_the_quadratic_definition() {
+    let mut state = 7u64;
+    let points: Vec<String> = (0..2_000)
+        .map(|_| format!("/m/{}", splitmix(&mut state) % 700))
+        .collect();
+    let refs: Vec<&str> = points.iter().map(String::as_str).collect();
+    let t = table(&refs);
+    let naive: Vec<bool> = (0..t.len())
+        .map(|i| {
+            let mp = &t.entries[i].mount_point;
+            !t.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
+        })
+        .collect();
+    assert_eq!(t.visible(), naive);
+}
+
+#[test]
 fn ten_thousand_lines_parse() {
     let mut text = Vec::with_capacity(10_000 * 120);
     for i in 0..10_000u32 {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::core::checks::{is_visible, Finding, Summary, Verdict};
+use crate::core::checks::{Finding, Summary, Verdict};
 use crate::core::classify::describe;
 use crate::core::facts::{Facts, Identity};
 use crate::core::logfmt::push_json_str;
@@ -284,8 +284,9 @@ struct Row<'a> {
 }
 
 fn rows<'a>(table: &'a MountTable, declared: &[MountSpec]) -> Vec<Row<'a>> {
+    let visible = table.visible();
     (0..table.entries.len())
-        .filter(|&i| is_visible(table, i))
+        .filter(|&i| visible[i])
         .map(|i| {
             let e = &table.entries[i];
             Row {
@@ -317,8 +318,8 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
     ]];
     for r in rows(table, declared) {
         lines.push([
-            r.e.mount_point.display().to_string(),
-            r.e.fs_type.clone(),
+            table_path(&r.e.mount_point),
+            table_text(&r.e.fs_type),
             if r.e.is_read_only() { "ro" } else { "rw" }.into(),
             if r.e.has_option("noexec") {
                 "noexec"
@@ -328,7 +329,7 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
             .into(),
             r.size.map_or("-".into(), quantity::format),
             r.declared.unwrap_or("-").into(),
-            r.class,
+            table_text(&r.class),
         ]);
     }
     let mut widths = [0usize; 7];
@@ -351,6 +352,44 @@ pub fn render_mounts_table(table: &MountTable, declared: &[MountSpec]) -> String
         out.push('\n');
     }
     out
+}
+
+/// A mount point for one cell of the text table: a backslash, control
+/// characters (tab, newline, ...) and bytes that are not UTF-8 are written
+/// as the kernel writes them in mountinfo, `\ooo` octal, so every mount is
+/// exactly one row and the text is unambiguous. Spaces stay readable.
+pub fn table_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+        push_table_text(&mut out, chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\{b:03o}");
+        }
+    }
+    out
+}
+
+/// Any other cell of the text table, escaped as [`table_path`] does: the
+/// filesystem type (a FUSE subtype is chosen by whoever mounts it) and the
+/// class (it quotes a volume name) come from the mount table too.
+pub fn table_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_table_text(&mut out, s);
+    out
+}
+
+fn push_table_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c == '\\' || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 /// `sealinit mounts --log-format json`: one JSON object per visible mount per line.

@@ -227,6 +227,52 @@ fn mounts_table_lists_visible_mounts_classified() {
     assert_eq!(header_at, lines[3].find("ext4"), "columns align:\n{out}");
 }
 
+/// Regression (hardening): a mount point with a newline split its row in
+/// two, a tab broke the columns, and a non-UTF-8 byte became U+FFFD.
+#[test]
+fn mounts_table_escapes_awkward_mount_points() {
+    use std::os::unix::ffi::OsStrExt;
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("plain", b"/data", "/data"),
+        ("space stays", b"/data dir", "/data dir"),
+        ("tab", b"/a\tb", "/a\\011b"),
+        ("newline", b"/a\nb", "/a\\012b"),
+        ("backslash", b"/a\\b", "/a\\134b"),
+        ("escape lookalike", b"/a\\040", "/a\\134040"),
+        ("non-UTF-8", b"/caf\xe9", "/caf\\351"),
+        ("UTF-8 stays", "/café".as_bytes(), "/café"),
+        ("DEL", b"/a\x7f", "/a\\177"),
+    ];
+    for &(name, raw, want) in cases {
+        let p = Path::new(std::ffi::OsStr::from_bytes(raw));
+        assert_eq!(table_path(p), want, "case {name:?}");
+    }
+    // One row per mount, whatever the bytes (mountinfo escapes them).
+    let text = "1 0 8:1 / / ro - ext4 /dev/sda1 rw\n\
+                2 1 0:1 / /new\\012line rw - tmpfs t rw\n\
+                3 1 0:2 / /tab\\011here rw - tmpfs t rw\n";
+    let t = MountTable::parse(text.as_bytes()).expect("parse");
+    let out = render_mounts_table(&t, &[]);
+    assert_eq!(out.lines().count(), 4, "header + 3 rows:\n{out}");
+    assert!(!out.contains('\t'), "{out}");
+}
+
+/// Regression (fuzzing, mountinfo target): a newline in the filesystem
+/// type (a FUSE subtype is the mounter's choice) or in a volume name
+/// quoted by the class also split a row.
+#[test]
+fn mounts_table_escapes_every_cell() {
+    let text = "1 0 8:1 / / ro - ext4 /dev/sda1 rw\n\
+                2 1 0:1 / /a rw - fuse.x\\012y s rw\n\
+                3 1 0:2 /pods/u/volumes/kubernetes.io~empty-dir/v\\012w /b rw - ext4 s rw\n";
+    let t = MountTable::parse(text.as_bytes()).expect("parse");
+    let out = render_mounts_table(&t, &[]);
+    assert_eq!(out.lines().count(), 4, "header + 3 rows:\n{out}");
+    assert!(out.contains("fuse.x\\012y"), "{out}");
+    assert!(out.contains("v\\012w"), "{out}");
+    assert_eq!(table_text("a\\b\u{1b}c"), "a\\134b\\033c");
+}
+
 #[test]
 fn mounts_json_one_object_per_line() {
     let t = MountTable::parse(TABLE.as_bytes()).expect("parse");

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 
 use super::signals::{self, Inherited};
@@ -20,6 +21,36 @@ pub enum Ended {
 pub struct SpawnError {
     pub program: OsString,
     pub error: io::Error,
+}
+
+/// Keeps descriptors 0, 1 and 2 from being reused when the caller closed
+/// them: each closed one gets `/dev/null` opened with `O_CLOEXEC`
+/// (open(2), fcntl(2) F_GETFD). Without this (sealinit has its own C
+/// `main`, so the Rust runtime's own fd sanitising does not run), the
+/// signalfd, the wake pipe or the metrics socket took fds 0-2 and
+/// sealinit's log lines went into its own wake pipe. Close-on-exec, so the
+/// workload still sees exactly the descriptors the caller passed.
+pub fn reserve_std_fds() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD on a small integer only queries the fd table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+            continue;
+        }
+        // SAFETY: a NUL-terminated literal path; the lowest free fd (this
+        // one, as the lower ones are open) is returned or -1.
+        let got = unsafe {
+            libc::open(
+                c"/dev/null".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOCTTY,
+            )
+        };
+        if got != fd && got >= 0 {
+            // Not the slot we meant to fill (cannot happen: lower fds are
+            // open); do not leak it.
+            // SAFETY: closing the fd we just opened.
+            unsafe { libc::close(got) };
+        }
+    }
 }
 
 /// Spawns `argv` as the workload: in its own process group, owning the
@@ -96,10 +127,27 @@ pub fn become_subreaper() -> io::Result<()> {
 /// The direct children of this process, from
 /// `/proc/self/task/*/children` (proc(5)). Falls back to scanning
 /// `/proc/*/stat` for our pid as parent when that file is unavailable.
+/// An error when `/proc` is not mounted: an empty list would claim that
+/// nothing is left to stop.
 pub fn children() -> io::Result<Vec<i32>> {
+    children_in(Path::new("/proc"), std::process::id() as i32)
+}
+
+fn children_in(proc: &Path, me: i32) -> io::Result<Vec<i32>> {
+    let own = proc.join("self");
+    if std::fs::symlink_metadata(&own).is_err() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "stat {}: not found, {} is not mounted",
+                own.display(),
+                proc.display()
+            ),
+        ));
+    }
     let mut out = Vec::new();
     let mut found_file = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+    if let Ok(tasks) = std::fs::read_dir(own.join("task")) {
         for task in tasks.flatten() {
             if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
                 found_file = true;
@@ -113,8 +161,9 @@ pub fn children() -> io::Result<Vec<i32>> {
     if found_file {
         return Ok(out);
     }
-    let me = std::process::id() as i32;
-    for entry in std::fs::read_dir("/proc")?.flatten() {
+    let entries = std::fs::read_dir(proc)
+        .map_err(|e| io::Error::new(e.kind(), format!("readdir {}: {e}", proc.display())))?;
+    for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
@@ -122,7 +171,7 @@ pub fn children() -> io::Result<Vec<i32>> {
         else {
             continue;
         };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        if let Ok(stat) = std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
             if parent_from_stat(&stat) == Some(me) {
                 out.push(pid);
             }
@@ -153,5 +202,64 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(parent_from_stat(line), want, "{line:?}");
         }
+    }
+
+    /// Regression (hardening): with fds 0-2 closed by the caller, sealinit's
+    /// own descriptors took them. A forked child closes them, reserves, and
+    /// reports through its exit status whether each is a close-on-exec
+    /// /dev/null.
+    #[test]
+    fn closed_std_fds_are_reserved_close_on_exec() {
+        // SAFETY: the child makes only raw syscalls and _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let mut bad = 0;
+            // SAFETY: plain syscalls in the forked child.
+            unsafe {
+                libc::close(0);
+                libc::close(2);
+                reserve_std_fds();
+                for fd in [0, 2] {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    let mut st: libc::stat = std::mem::zeroed();
+                    let is_chr =
+                        libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+                    if flags == -1 || flags & libc::FD_CLOEXEC == 0 || !is_chr {
+                        bad += 1;
+                    }
+                }
+                // fd 1 was open: left alone (not close-on-exec).
+                if libc::fcntl(1, libc::F_GETFD) & libc::FD_CLOEXEC != 0 {
+                    bad += 10;
+                }
+                libc::_exit(bad);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child we forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "bad fds");
+    }
+
+    /// Regression (hardening): with /proc unmounted (an empty directory),
+    /// the scan found nothing and reported "no children", so shutdown
+    /// signalled no orphan and sealinit waited for them forever.
+    #[test]
+    fn children_without_proc_is_an_error_not_an_empty_list() {
+        let dir = std::env::temp_dir().join(format!("sealinit-children-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let err = children_in(&dir, 1).expect_err("empty dir accepted as /proc");
+        assert!(err.to_string().contains("is not mounted"), "{err}");
+        // A proc-like tree: the children files of every task are read.
+        let task = dir.join("self/task/7");
+        std::fs::create_dir_all(&task).expect("mkdir");
+        std::fs::write(task.join("children"), "11 12 ").expect("write");
+        assert_eq!(children_in(&dir, 7).expect("children"), vec![11, 12]);
+        // The live /proc works.
+        assert!(children().is_ok());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -31,6 +31,9 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 
 /// Runs sealinit and returns the process exit code.
 pub fn run(inherited: io::Result<Inherited>) -> i32 {
+    // Before anything opens a descriptor: a closed stdin/stdout/stderr must
+    // not be taken by the signalfd, a pipe or a socket.
+    process::reserve_std_fds();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,

@@ -34,7 +34,10 @@ pub fn resolve(flags: &Layer, env: &Layer) -> Result<Resolved, UsageError> {
         })?),
     };
     let file = match cli::pick(flags, env, "spec") {
-        Some((path, _)) => Some(load_spec(Path::new(path))?),
+        // Named like every other bad value: `--spec: ...` or `SEALINIT_SPEC: ...`.
+        Some((path, src)) => {
+            Some(load_spec(Path::new(path)).map_err(|e| UsageError(format!("{src}: {}", e.0)))?)
+        }
         None if specfile::default_spec_path_exists() => {
             Some(load_spec(Path::new(specfile::DEFAULT_SPEC_PATH))?)
         }
@@ -121,4 +124,34 @@ pub fn effective_settings(resolved: &Resolved, rt: &crate::core::config::Runtime
     eff.on_tamper = Some(rt.on_tamper);
     eff.ephemeral_limit = rt.ephemeral_limit;
     eff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (hardening): an unreadable `SEALINIT_SPEC` was reported
+    /// without naming the variable it came from.
+    #[test]
+    fn spec_errors_name_their_source() {
+        let missing = "/nonexistent/sealinit/spec.toml".to_string();
+        let layer = Layer {
+            values: vec![("spec", missing.clone())],
+            ..Layer::default()
+        };
+        let cases = [
+            (
+                "env",
+                Layer::default(),
+                layer.clone(),
+                "SEALINIT_SPEC: spec file ",
+            ),
+            ("flag", layer, Layer::default(), "--spec: spec file "),
+        ];
+        for (name, flags, env, want) in cases {
+            let err = resolve(&flags, &env).expect_err(name);
+            assert!(err.0.starts_with(want), "case {name}: {err}");
+            assert!(err.0.contains(&missing), "case {name}: {err}");
+        }
+    }
 }

@@ -326,12 +326,15 @@ impl State {
     /// The main child is gone: SIGTERM (and SIGCONT, so stopped processes
     /// see it) to everything left, with `--grace` to finish.
     fn begin_shutdown(&mut self) {
-        // Without /proc the children are unknown: signal as if some were
-        // left, or orphans would never be asked to stop.
-        let listed = process::children().ok();
-        if listed.as_ref().is_some_and(Vec::is_empty) {
+        let listed = process::children();
+        if !must_wait(&listed) {
             // Nothing left to signal: the reap loop sees ECHILD and ends.
             return;
+        }
+        if let Err(err) = &listed {
+            tracing::warn!(event = "shutdown", error = %err,
+                "cannot list the remaining processes ({err}): signalling the workload's \
+                 process group instead");
         }
         let left = listed.unwrap_or_default();
         let grace = self.settings.grace;
@@ -522,6 +525,15 @@ fn limit_request(ev: &WatchEvent, action: LimitAction) -> Option<Request> {
     }
 }
 
+/// Whether shutdown must signal what is left and start the grace period:
+/// when processes are left, and also when they cannot be listed (no
+/// `/proc`), since orphans may still run and only the process group (or,
+/// as PID 1, everything) can be reached. Without this, sealinit waited
+/// forever for an orphan it never signalled.
+fn must_wait(listed: &io::Result<Vec<i32>>) -> bool {
+    !matches!(listed, Ok(left) if left.is_empty())
+}
+
 /// `kill(-1, sig)`: every process in our PID namespace but us (PID 1 only).
 fn signal_all(sig: i32) {
     let _ = signals::send(-1, sig, None);
@@ -551,5 +563,24 @@ mod tests {
             "a new second refills"
         );
         assert_eq!(b.demoted, 0);
+    }
+
+    /// Regression (hardening): without /proc the remaining processes could
+    /// not be listed, shutdown signalled nothing, and sealinit hung on an
+    /// orphan of the workload.
+    #[test]
+    fn shutdown_waits_when_what_is_left_is_unknown() {
+        let cases: [(&str, io::Result<Vec<i32>>, bool); 3] = [
+            ("nothing left", Ok(vec![]), false),
+            ("orphans left", Ok(vec![42]), true),
+            (
+                "no /proc",
+                Err(io::Error::from_raw_os_error(libc::ENOENT)),
+                true,
+            ),
+        ];
+        for (name, listed, want) in cases {
+            assert_eq!(must_wait(&listed), want, "case {name}");
+        }
     }
 }

@@ -26,8 +26,9 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
         .collect();
     let mut out = Vec::new();
     let mut writable = 0u64;
+    let visible = t.visible();
     for (i, e) in t.entries.iter().enumerate() {
-        if !is_writable_surface(e) || !is_visible(t, i) {
+        if !is_writable_surface(e) || !visible[i] {
             continue;
         }
         let origin = classify(e);
@@ -71,12 +72,6 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
         });
     }
     out
-}
-
-/// Whether entry `i` is the one visible at its mount point (last one wins).
-pub fn is_visible(t: &MountTable, i: usize) -> bool {
-    let mp = &t.entries[i].mount_point;
-    !t.entries[i + 1..].iter().any(|e| &e.mount_point == mp)
 }
 
 /// The `--<kind>` to suggest for an undeclared writable mount.

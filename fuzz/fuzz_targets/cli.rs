@@ -1,0 +1,46 @@
+//! Argument parser: arbitrary argv (the input split at NUL bytes, so
+//! arguments may be any bytes, non-UTF-8 included) through `parse_args`,
+//! and the env mirrors (`NAME=VALUE` pieces after a `\n\n` separator)
+//! through `env_layer`, then the resolution of the runtime settings.
+#![no_main]
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use libfuzzer_sys::fuzz_target;
+use sealinit::core::cli;
+use sealinit::core::config;
+
+fuzz_target!(|data: &[u8]| {
+    let (argv_part, env_part) = match data.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (&data[..i], &data[i + 2..]),
+        None => (data, &[][..]),
+    };
+    let argv: Vec<OsString> = if argv_part.is_empty() {
+        Vec::new()
+    } else {
+        argv_part
+            .split(|&b| b == 0)
+            .map(|a| OsString::from_vec(a.to_vec()))
+            .collect()
+    };
+    let env: Vec<(Vec<u8>, OsString)> = env_part
+        .split(|&b| b == 0)
+        .filter_map(|kv| {
+            let eq = kv.iter().position(|&b| b == b'=')?;
+            Some((kv[..eq].to_vec(), OsString::from_vec(kv[eq + 1..].to_vec())))
+        })
+        .collect();
+    let lookup = |k: &str| {
+        env.iter()
+            .rev()
+            .find(|(name, _)| name.as_slice() == k.as_bytes())
+            .map(|(_, v)| v.clone())
+    };
+    let parsed = cli::parse_args(&argv);
+    let env_layer = cli::env_layer(lookup);
+    if let (Ok(p), Ok(e)) = (&parsed, &env_layer) {
+        let _ = config::output(&p.flags, e);
+        let _ = config::runtime(&p.flags, e, &config::RuntimeLayer::default());
+    }
+});
