@@ -581,15 +581,18 @@ fn inner_storm_of_10000_files() {
             })
             .sum()
     };
+    // Even when the kernel queue overflows (a loaded machine), the rescan
+    // that follows judges every new file, so the count is still exact.
     let end = wait_until("10,000 counted", |evs| {
-        let overflow = evs[m..]
-            .iter()
-            .any(|e| e.get("error") == "inotify queue overflow");
-        (overflow || counted(&evs[m..]) >= 10_000).then_some(evs.len())
+        (counted(&evs[m..]) >= 10_000).then_some(evs.len())
     });
     let evs = events()[m..end].to_vec();
     let drops: Vec<&Ev> = evs.iter().filter(|e| e.is("exec-drop")).collect();
-    let singles = drops.iter().filter(|e| e.get("summary") != "true").count();
+    // Drops reported one by one (an overflow warning, if any, is not one).
+    let singles = drops
+        .iter()
+        .filter(|e| e.get("summary") != "true" && e.get("path").contains("/pkg/"))
+        .count();
     let summaries: Vec<&&Ev> = drops
         .iter()
         .filter(|e| e.get("summary") == "true")
@@ -601,12 +604,6 @@ fn inner_storm_of_10000_files() {
         summaries.len()
     );
     assert_eq!(counted(&evs), 10_000, "exact count");
-    assert!(
-        !drops
-            .iter()
-            .any(|e| e.get("error") == "inotify queue overflow"),
-        "queue overflowed: the count cannot be exact"
-    );
     assert_eq!(singles, 20, "the first 20 individually");
     let bound = elapsed.as_secs() as usize + 2;
     assert!(

@@ -126,6 +126,7 @@ pub fn look_at(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Option<Looked>, Errno
         size: u64::try_from(st.st_size).unwrap_or(0),
         nlink: st.st_nlink,
         mtime: (st.st_mtime, st.st_mtime_nsec),
+        ctime: (st.st_ctime, st.st_ctime_nsec),
         ..FileFacts::default()
     };
     if facts.size > 0 {

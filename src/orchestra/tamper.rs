@@ -70,23 +70,24 @@ impl TamperSink {
         }
     }
 
-    /// Under `stop`, asks the supervisor once to stop the workload with
-    /// [`exitcode::TAMPER_STOP`] for an error-level finding. Returns
-    /// whether this call sent the request.
-    fn act(&mut self, severity: Severity, reason: &str) -> bool {
-        if self.policy != TamperPolicy::Stop || severity != Severity::Error || self.stop_sent {
-            return false;
-        }
+    /// Whether a finding of `severity` makes this sink ask for a stop:
+    /// under `stop`, once, for an error-level finding.
+    fn will_stop(&self, severity: Severity) -> bool {
+        self.policy == TamperPolicy::Stop && severity == Severity::Error && !self.stop_sent
+    }
+
+    /// Asks the supervisor to stop the workload with
+    /// [`exitcode::TAMPER_STOP`]. Called after the finding is logged, so the
+    /// `tamper` line is on stderr before sealinit can exit.
+    fn send_stop(&mut self, reason: &str) {
         let req = Request::Stop {
             code: exitcode::TAMPER_STOP,
             reason: format!("--on-tamper stop: {reason}"),
         };
-        if self.tx.send(req).is_err() {
-            return false;
+        if self.tx.send(req).is_ok() {
+            self.stop_sent = true;
+            let _ = nix::unistd::write(self.wake.as_fd(), &[1u8]);
         }
-        self.stop_sent = true;
-        let _ = nix::unistd::write(self.wake.as_fd(), &[1u8]);
-        true
     }
 }
 
@@ -228,10 +229,13 @@ impl MountThread {
                 log_summary(&s, &self.limiter);
             }
             let msg = f.message();
-            let stopped = self.sink.act(f.severity, &msg);
+            let stopping = self.sink.will_stop(f.severity);
             if self.limiter.admit(f.kind, f.severity, at) {
-                log_mount_finding(&f, &msg, stopped);
+                log_mount_finding(&f, &msg, stopping);
                 self.logged.insert(f.key());
+            }
+            if stopping {
+                self.sink.send_stop(&msg);
             }
         }
         for f in cleared {
@@ -340,15 +344,26 @@ pub struct ExecDetector {
     /// Inodes reported, with the content state they were reported in.
     known: HashMap<(u64, u64), Stamp>,
     overflow_warned: bool,
+    /// When the watch started (wall clock, as ctime is): files found
+    /// unchanged since before then are not drops.
+    since: (i64, i64),
 }
 
 impl ExecDetector {
     pub fn new(cfg: ExecDropConfig) -> ExecDetector {
+        // Less one second: file timestamps come from the kernel's coarse
+        // clock, which lags the precise one by up to a tick, so a file made
+        // just after this moment may carry a ctime just before it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(Duration::from_secs(1));
         ExecDetector {
             sink: cfg.sink,
             limiter: RateLimiter::new(cfg.first, cfg.interval),
             known: HashMap::new(),
             overflow_warned: false,
+            since: (now.as_secs() as i64, i64::from(now.subsec_nanos())),
         }
     }
 
@@ -360,7 +375,7 @@ impl ExecDetector {
         };
         let key = (looked.dev, looked.ino);
         let known = self.known.get(&key).copied();
-        let recognised = match judge(c.triggers, &looked.facts, known) {
+        let recognised = match judge(c.triggers, &looked.facts, known, self.since) {
             Judgement::Report(r) => r,
             Judgement::Absorb => {
                 self.known
@@ -391,14 +406,17 @@ impl ExecDetector {
             noexec: looked.noexec,
             trigger: c.triggers.as_str(),
         };
-        let stopped = self.sink.act(severity, &drop.message());
+        let stopping = self.sink.will_stop(severity);
         if self.limiter.admit(TamperKind::ExecDrop, severity, now) {
-            drop.log(severity, stopped);
+            drop.log(severity, stopping);
+        }
+        if stopping {
+            self.sink.send_stop(&drop.message());
         }
     }
 
-    /// The inotify queue of `mount` overflowed: drops in the burst may be
-    /// missed. Said once.
+    /// The inotify queue of `mount` overflowed: the tracker's full rescan
+    /// hands every file over as "found", judged by ctime. Said once.
     pub fn overflowed(&mut self, mount: &Path) {
         if !self.overflow_warned {
             self.overflow_warned = true;
@@ -406,7 +424,8 @@ impl ExecDetector {
             tracing::warn!(event = "tamper", kind = "exec-drop", path = %p, error = "inotify queue overflow",
                 fix = "raise fs.inotify.max_queued_events on the node",
                 "the inotify event queue for {p} overflowed during a burst of file changes: \
-                 executables dropped during that burst may not have been reported (said once)");
+                 sealinit rescanned the mount and judged every file changed since start-up instead \
+                 (a drop rewritten in place during the burst may be reported late; said once)");
         }
     }
 

@@ -264,7 +264,12 @@ impl MountTracker {
         tracing::debug!(event = "usage", path = %self.path.display(),
             "inotify queue overflowed for {}: full rescan", self.path.display());
         self.exec.overflowed |= self.exec.on;
+        // The rebuild lists every file: with `live` set each becomes a
+        // "found" candidate, so drops whose events were lost are still
+        // judged (those unchanged since start-up are skipped by ctime).
+        self.exec.live = self.exec.on;
         self.rescan_in(hub);
+        self.exec.live = false;
     }
 
     /// Applies this mount's events of one read of `hub` (in queue order).

@@ -133,6 +133,9 @@ pub struct FileFacts {
     pub nlink: u64,
     /// `st_mtime` seconds and nanoseconds.
     pub mtime: (i64, i64),
+    /// `st_ctime` seconds and nanoseconds: unlike mtime, no unpacker can
+    /// set it back, so it tells a file changed after start-up.
+    pub ctime: (i64, i64),
     pub head: [u8; HEAD_LEN],
     pub head_len: usize,
 }
@@ -198,8 +201,15 @@ pub enum Judgement {
 /// - attributes only: report when an exec bit is there and the inode was
 ///   not already reported, so `chmod +x` is caught but an unpacker's
 ///   `utimes` after the write is not a second event.
-pub fn judge(t: Triggers, f: &FileFacts, known: Option<Stamp>) -> Judgement {
+///
+/// A file only *found* (listed in a new directory, or by the full scan after
+/// an inotify queue overflow) counts only if its ctime is not before `since`
+/// (the watch's start): what was there before start-up is no drop.
+pub fn judge(t: Triggers, f: &FileFacts, known: Option<Stamp>, since: (i64, i64)) -> Judgement {
     if f.mode & libc::S_IFMT != libc::S_IFREG {
+        return Judgement::Wait;
+    }
+    if t == Triggers::FOUND && f.ctime < since {
         return Judgement::Wait;
     }
     let full = t.contains(Triggers::WRITTEN)
@@ -452,9 +462,34 @@ mod tests {
             ("no trigger", Triggers::default(), elf, None, Wait),
         ];
         for (name, trig, f, known, want) in cases {
-            assert_eq!(judge(*trig, f, *known), *want, "case {name}");
+            assert_eq!(judge(*trig, f, *known, (0, 0)), *want, "case {name}");
         }
         assert!(Stamp::after(Triggers::FOUND, &elf).in_flight);
+        // Found only (new directory, or the scan after an overflow): a file
+        // unchanged since before the watch started is no drop.
+        let old = FileFacts {
+            ctime: (100, 0),
+            ..elf
+        };
+        assert_eq!(
+            judge(Triggers::FOUND, &old, None, (200, 0)),
+            Judgement::Wait
+        );
+        let new = FileFacts {
+            ctime: (300, 0),
+            ..elf
+        };
+        assert!(matches!(
+            judge(Triggers::FOUND, &new, None, (200, 0)),
+            Judgement::Report(_)
+        ));
+        assert!(
+            matches!(
+                judge(Triggers::WRITTEN, &old, None, (200, 0)),
+                Judgement::Report(_)
+            ),
+            "a write is news whatever the ctime"
+        );
         assert!(!Stamp::after(Triggers::FOUND | Triggers::WRITTEN, &elf).in_flight);
         assert_eq!(exec_severity(true), Severity::Warn);
         assert_eq!(exec_severity(false), Severity::Error);
