@@ -335,6 +335,14 @@ fn inner_readonly_mount_remounted_rw_and_new_mount() {
         }
         other => panic!("unexpected request {other:?}"),
     }
+    // The wake byte follows the request (the supervisor reads the channel
+    // when woken): wait for it rather than assume it is already there.
+    let mut pfd = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&wake),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(10_000u16)).expect("poll");
+    assert_eq!(ready, 1, "no wake byte");
     let mut b = [0u8; 8];
     assert_eq!(nix::unistd::read(&wake, &mut b).expect("wake byte"), 1);
     // A second error finding does not ask again.
