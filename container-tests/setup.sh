@@ -74,5 +74,5 @@ fi
 
 # Report versions for the log.
 podman --version
-runc --version | head -1
-busybox | head -1
+runc --version | sed -n 1p
+{ busybox || true; } | sed -n 1p
