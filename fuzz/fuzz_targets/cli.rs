@@ -31,16 +31,13 @@ fuzz_target!(|data: &[u8]| {
             Some((kv[..eq].to_vec(), OsString::from_vec(kv[eq + 1..].to_vec())))
         })
         .collect();
-    let lookup = |k: &str| {
-        env.iter()
-            .rev()
-            .find(|(name, _)| name.as_slice() == k.as_bytes())
-            .map(|(_, v)| v.clone())
-    };
+    let vars = env
+        .into_iter()
+        .map(|(k, v)| (OsString::from_vec(k), v));
     let parsed = cli::parse_args(&argv);
-    let env_layer = cli::env_layer(lookup);
+    let env_layer = cli::env_layer(vars);
     if let (Ok(p), Ok(e)) = (&parsed, &env_layer) {
         let _ = config::output(&p.flags, e);
-        let _ = config::runtime(&p.flags, e, &config::RuntimeLayer::default());
+        let _ = config::runtime(&p.flags, e, &sealinit::core::spec::Settings::default());
     }
 });
