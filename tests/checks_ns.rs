@@ -9,10 +9,11 @@
 //! `core::checks::evaluate`, and asserts verdicts and finding fields (the
 //! fields of the `check` events). Skipped, with a message, when not root.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nix::mount::{mount, MsFlags};
 use sealinit::core::checks::{evaluate, Finding, Verdict};
@@ -33,22 +34,7 @@ fn in_namespace(inner: &str) {
         .join(format!("ns-{inner}-{}", std::process::id()));
     fs::create_dir_all(scratch.join("disk")).expect("create scratch");
     fs::create_dir_all(scratch.join("t")).expect("create scratch");
-    let exe = std::env::current_exe().expect("current_exe");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private"])
-        .arg(exe)
-        .args(["--exact", inner, "--nocapture", "--test-threads=1"])
-        .env(SCRATCH_ENV, &scratch)
-        .output()
-        .expect("run unshare");
-    let _ = fs::remove_dir_all(&scratch);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{inner} in a mount namespace: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    common::rerun_in_mount_ns(inner, &scratch, SCRATCH_ENV, &[], &[]);
 }
 
 /// Inside the namespace: a tmpfs at `<scratch>/t` to build in, and the disk

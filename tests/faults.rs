@@ -564,22 +564,7 @@ fn in_namespace(inner: &str) {
     let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("faults-{inner}-{}", std::process::id()));
     fs::create_dir_all(&scratch).expect("create scratch");
-    let exe = std::env::current_exe().expect("current_exe");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private"])
-        .arg(exe)
-        .args(["--exact", inner, "--nocapture", "--test-threads=1"])
-        .env(SCRATCH_ENV, &scratch)
-        .output()
-        .expect("run unshare");
-    let _ = fs::remove_dir_all(&scratch);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{inner} in a mount namespace: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    let (stdout, _) = common::rerun_in_mount_ns(inner, &scratch, SCRATCH_ENV, &[], &[]);
     print!("{stdout}");
 }
 

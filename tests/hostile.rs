@@ -50,23 +50,7 @@ fn in_namespace(inner: &str, extra: &[&str]) {
         std::env::temp_dir().join(format!("sealinit-hostile-{inner}-{}", std::process::id()));
     fs::create_dir_all(&scratch).expect("create scratch");
     fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).expect("chmod scratch");
-    let exe = std::env::current_exe().expect("current_exe");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private"])
-        .args(extra)
-        .arg(exe)
-        .args(["--exact", inner, "--nocapture", "--test-threads=1"])
-        .env(SCRATCH_ENV, &scratch)
-        .output()
-        .expect("run unshare");
-    let _ = fs::remove_dir_all(&scratch);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{inner} in a mount namespace: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    let (stdout, _) = common::rerun_in_mount_ns(inner, &scratch, SCRATCH_ENV, extra, &[]);
     // The inner test's own report (timings), shown with --nocapture.
     print!("{stdout}");
 }

@@ -62,22 +62,7 @@ fn in_namespace(inner: &str) {
         std::env::temp_dir().join(format!("sealinit-security-{inner}-{}", std::process::id()));
     fs::create_dir_all(&scratch).expect("mkdir");
     fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).expect("chmod");
-    let exe = std::env::current_exe().expect("current_exe");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private"])
-        .arg(exe)
-        .args(["--exact", inner, "--nocapture", "--test-threads=1"])
-        .env(SCRATCH_ENV, &scratch)
-        .output()
-        .expect("run unshare");
-    let _ = fs::remove_dir_all(&scratch);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{inner} in a mount namespace: {}\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::rerun_in_mount_ns(inner, &scratch, SCRATCH_ENV, &[], &[]);
 }
 
 /// Every entry under `root` (itself included): kind, size, mode and

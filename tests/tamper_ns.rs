@@ -13,6 +13,8 @@
 //! Run: `cargo test --test tamper_ns`; the latency bench:
 //! `cargo test --release --test tamper_ns -- --ignored --nocapture bench_`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::os::fd::OwnedFd;
@@ -56,23 +58,7 @@ fn in_namespace_args(inner: &str, extra: &[&str]) {
         .join(format!("tamper-{inner}-{}", std::process::id()));
     fs::create_dir_all(scratch.join("disk")).expect("create scratch");
     fs::create_dir_all(scratch.join("t")).expect("create scratch");
-    let exe = std::env::current_exe().expect("current_exe");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private"])
-        .arg(exe)
-        .args(["--exact", inner, "--nocapture", "--test-threads=1"])
-        .args(extra)
-        .env(SCRATCH_ENV, &scratch)
-        .output()
-        .expect("run unshare");
-    let _ = fs::remove_dir_all(&scratch);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{inner} in a mount namespace: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    let (_, stderr) = common::rerun_in_mount_ns(inner, &scratch, SCRATCH_ENV, &[], extra);
     // The bench prints its figures on stderr; pass them on.
     if !extra.is_empty() {
         eprintln!("{stderr}");

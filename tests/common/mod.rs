@@ -221,3 +221,36 @@ pub fn du(args: &[&str], path: &Path) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unparsable du output {text:?}"))
 }
+
+/// Re-runs this test binary's test `inner`, alone, under `unshare -m
+/// --propagation private [unshare_extra]` with `scratch` in the environment
+/// variable `scratch_env`, then removes `scratch`. Fails with the inner
+/// output unless the inner test really ran and passed; returns its stdout
+/// and stderr.
+pub fn rerun_in_mount_ns(
+    inner: &str,
+    scratch: &std::path::Path,
+    scratch_env: &str,
+    unshare_extra: &[&str],
+    test_extra: &[&str],
+) -> (String, String) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private"])
+        .args(unshare_extra)
+        .arg(exe)
+        .args(["--exact", inner, "--nocapture", "--test-threads=1"])
+        .args(test_extra)
+        .env(scratch_env, scratch)
+        .output()
+        .expect("run unshare");
+    let _ = std::fs::remove_dir_all(scratch);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{inner} in a mount namespace: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
