@@ -74,9 +74,13 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
 }
 
 fn usage_error(e: &UsageError) -> i32 {
-    // Logging may not be set up yet (the error may be in --log-format
-    // itself), so write the line directly in the text format.
-    let _ = writeln!(io::stderr(), "sealinit: error: {e}");
+    if tracing::dispatcher::has_been_set() {
+        tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
+    } else {
+        // Logging is not set up yet (the error may be in --log-format
+        // itself): write the line directly in the text format.
+        let _ = writeln!(io::stderr(), "sealinit: error: {e}");
+    }
     exitcode::USAGE
 }
 
