@@ -33,11 +33,13 @@ if ! cargo "$toolchain" fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-# The parent crate links +crt-static (for the shipped binary); ASan cannot
-# link into a static executable. fuzz/.cargo/config.toml resets the config
-# rustflags, and an explicit --target keeps host build scripts and proc
-# macros apart from the instrumented code. RUSTFLAGS from the caller would
-# override both, so drop it.
+# The parent crate's .cargo/config.toml links +crt-static (for the shipped
+# binary), and ASan cannot link into a static executable. cargo fuzz passes
+# its flags (-Cpasses=sancov-module, -Zsanitizer=address, ...) in RUSTFLAGS,
+# which replaces build.rustflags from every config file, so crt-static is
+# not applied here; the explicit --target keeps build scripts and proc
+# macros uninstrumented. A RUSTFLAGS from the caller would be merged into
+# cargo fuzz's own, so drop it.
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 target=x86_64-unknown-linux-gnu
 
