@@ -42,20 +42,8 @@ fn in_namespace(inner: &str) {
 fn inner_setup() -> Option<(PathBuf, PathBuf)> {
     let scratch = PathBuf::from(std::env::var_os(SCRATCH_ENV)?);
     let base = scratch.join("t");
-    mount_tmpfs(&base, "size=16m,mode=0755");
+    common::mount_hardened_tmpfs(&base, "size=16m,mode=0755");
     Some((base, scratch.join("disk")))
-}
-
-fn mount_tmpfs(at: &Path, opts: &str) {
-    fs::create_dir_all(at).expect("mkdir mount point");
-    mount(
-        Some("tmpfs"),
-        at,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some(opts),
-    )
-    .unwrap_or_else(|e| panic!("mount tmpfs {}: {e}", at.display()));
 }
 
 fn bind_read_only(src: &Path, at: &Path) {
@@ -133,7 +121,7 @@ fn inner_tmpfs_with_size() {
         return;
     };
     let p = base.join("cache");
-    mount_tmpfs(&p, "size=1m,mode=1777");
+    common::mount_hardened_tmpfs(&p, "size=1m,mode=1777");
     let f = check(&spec(RootPolicy::Any, &[(&p, MountKind::Tmpfs, Some(MIB))]));
     expect(
         &f,
@@ -161,7 +149,7 @@ fn inner_tmpfs_without_size() {
         return;
     };
     let p = base.join("unbounded");
-    mount_tmpfs(&p, "mode=1777");
+    common::mount_hardened_tmpfs(&p, "mode=1777");
     let f = check(&spec(RootPolicy::Any, &[(&p, MountKind::Tmpfs, Some(MIB))]));
     expect(
         &f,
@@ -273,7 +261,7 @@ fn inner_mount_owned_by_another_uid() {
         return;
     };
     let p = base.join("owned");
-    mount_tmpfs(&p, "size=1m,mode=0755,uid=1000,gid=1000");
+    common::mount_hardened_tmpfs(&p, "size=1m,mode=0755,uid=1000,gid=1000");
     let s = spec(RootPolicy::Any, &[(&p, MountKind::Tmpfs, Some(MIB))]);
     let nobody = 65534;
     setgroups(&[]).expect("setgroups");
@@ -321,7 +309,7 @@ fn inner_full_tmpfs() {
         return;
     };
     let p = base.join("full");
-    mount_tmpfs(&p, "size=64k,mode=1777");
+    common::mount_hardened_tmpfs(&p, "size=64k,mode=1777");
     let mut file = fs::File::create(p.join("fill")).expect("create fill");
     let chunk = [0u8; 4096];
     let err = loop {
@@ -366,7 +354,7 @@ fn inner_secret_on_disk() {
     let on_disk = base.join("secret-disk");
     bind_read_only(&disk, &on_disk);
     let on_tmpfs = base.join("secret-tmpfs");
-    mount_tmpfs(&on_tmpfs, "size=1m,mode=0755");
+    common::mount_hardened_tmpfs(&on_tmpfs, "size=1m,mode=0755");
     remount_read_only(&on_tmpfs);
     let f = check(&spec(
         RootPolicy::Any,

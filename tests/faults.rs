@@ -20,7 +20,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::bin;
-use nix::mount::{mount, MsFlags};
 
 const SCRATCH_ENV: &str = "SEALINIT_FAULTS_SCRATCH";
 
@@ -568,18 +567,6 @@ fn in_namespace(inner: &str) {
     print!("{stdout}");
 }
 
-fn mount_tmpfs(at: &Path, opts: &str) {
-    fs::create_dir_all(at).expect("mkdir mount point");
-    mount(
-        Some("tmpfs"),
-        at,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some(opts),
-    )
-    .unwrap_or_else(|e| panic!("mount tmpfs {}: {e}", at.display()));
-}
-
 /// Names of the entries of `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -607,8 +594,8 @@ fn inner_filled_mounts() {
     };
     let a = scratch.join("a");
     let b = scratch.join("b");
-    mount_tmpfs(&a, "size=1m,mode=0777");
-    mount_tmpfs(&b, "size=2m,mode=0777");
+    common::mount_hardened_tmpfs(&a, "size=1m,mode=0777");
+    common::mount_hardened_tmpfs(&b, "size=2m,mode=0777");
     let fa = format!("--tmpfs={}:1Mi", a.display());
     let fb = format!("--tmpfs={}:2Mi", b.display());
     let script = r#"for d in "$A" "$B"; do cat /dev/zero > "$d/fill" 2>/dev/null; done

@@ -59,20 +59,8 @@ fn in_namespace(inner: &str, extra: &[&str]) {
 fn inner_base() -> Option<PathBuf> {
     let scratch = PathBuf::from(std::env::var_os(SCRATCH_ENV)?);
     let base = scratch.join("t");
-    mount_tmpfs(&base, "size=16m,mode=0755");
+    common::mount_hardened_tmpfs(&base, "size=16m,mode=0755");
     Some(base)
-}
-
-fn mount_tmpfs(at: &Path, opts: &str) {
-    fs::create_dir_all(at).expect("mkdir mount point");
-    mount(
-        Some("tmpfs"),
-        at,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some(opts),
-    )
-    .unwrap_or_else(|e| panic!("mount tmpfs {}: {e}", at.display()));
 }
 
 /// A copy of the binary that NONROOT can run: on its own exec-allowed tmpfs
@@ -185,7 +173,7 @@ fn inner_awkward_mount_paths() {
     let Some(base) = inner_base() else { return };
     let paths: Vec<PathBuf> = awkward_names().iter().map(|n| base.join(n)).collect();
     for p in &paths {
-        mount_tmpfs(p, "size=1m,mode=0755");
+        common::mount_hardened_tmpfs(p, "size=1m,mode=0755");
     }
 
     // `sealinit mounts`: one table row per mount, awkward bytes escaped.
@@ -272,7 +260,7 @@ fn inner_ten_thousand_mounts() {
     let target = base.join("stack");
     fs::create_dir_all(&target).expect("mkdir");
     let src = base.join("src");
-    mount_tmpfs(&src, "size=1m");
+    common::mount_hardened_tmpfs(&src, "size=1m");
     let spread = base.join("spread");
     let t = Instant::now();
     // One tmpfs bound N/2 times on one directory (stacked) and N/2 times on
@@ -405,7 +393,7 @@ fn inner_proc_with_hidepid_as_nonroot() {
     let Some(base) = inner_base() else { return };
     let exe = nonroot_bin(&base);
     let data = base.join("data");
-    mount_tmpfs(
+    common::mount_hardened_tmpfs(
         &data,
         &format!("size=1m,uid={NONROOT},gid={NONROOT},mode=0700"),
     );
@@ -474,7 +462,7 @@ fn declared_symlink_is_checked_at_its_target() {
 fn inner_declared_symlink_is_checked_at_its_target() {
     let Some(base) = inner_base() else { return };
     let run_dir = base.join("run");
-    mount_tmpfs(&run_dir, "size=1m,mode=0755");
+    common::mount_hardened_tmpfs(&run_dir, "size=1m,mode=0755");
     let var = base.join("var");
     fs::create_dir_all(&var).expect("mkdir");
     let var_run = var.join("run");
@@ -628,12 +616,12 @@ fn inner_unprivileged_without_capabilities() {
     let Some(base) = inner_base() else { return };
     let exe = nonroot_bin(&base);
     let data = base.join("data");
-    mount_tmpfs(
+    common::mount_hardened_tmpfs(
         &data,
         &format!("size=1m,uid={NONROOT},gid={NONROOT},mode=0700"),
     );
     let locked = base.join("locked");
-    mount_tmpfs(&locked, "size=1m,mode=0700");
+    common::mount_hardened_tmpfs(&locked, "size=1m,mode=0700");
     let setpriv = |args: &[&str]| {
         let mut c = Command::new("setpriv");
         c.args([
@@ -717,7 +705,7 @@ fn inner_read_only_dev_shm() {
         return;
     }
     let shm = Path::new("/dev/shm");
-    mount_tmpfs(shm, "size=1m,mode=1777");
+    common::mount_hardened_tmpfs(shm, "size=1m,mode=1777");
     mount(
         None::<&str>,
         shm,

@@ -202,6 +202,20 @@ pub fn mount_tmpfs(at: &Path, size: &str) {
     .expect("mount tmpfs");
 }
 
+/// A tmpfs at `at` with mount options `opts` (e.g. `size=16m,mode=0755`),
+/// nosuid, nodev and noexec: the hardened scratch mount of the root tests.
+pub fn mount_hardened_tmpfs(at: &Path, opts: &str) {
+    fs::create_dir_all(at).expect("mkdir mount point");
+    mount(
+        Some("tmpfs"),
+        at,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(opts),
+    )
+    .unwrap_or_else(|e| panic!("mount tmpfs {}: {e}", at.display()));
+}
+
 /// `du -sx ARGS PATH`, first field: the oracle for usage measurements.
 pub fn du(args: &[&str], path: &Path) -> u64 {
     let out = Command::new("du")
