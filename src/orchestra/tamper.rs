@@ -34,7 +34,7 @@ use crate::core::options::TamperPolicy;
 use crate::core::spec::MountSpec;
 use crate::core::tamper::{
     diff_mounts, exec_severity, judge, mode_string, Judgement, Latch, MountFinding, RateLimiter,
-    Recognised, Severity, Stamp, Summary, TamperKind,
+    Recognised, Severity, Stamp, Summary, TamperKind, Triggers,
 };
 use crate::edge::tamper::{look_at, MountWatch};
 use crate::orchestra::supervisor::Request;
@@ -347,6 +347,8 @@ pub struct ExecDetector {
     /// When the watch started (wall clock, as ctime is): files found
     /// unchanged since before then are not drops.
     since: (i64, i64),
+    /// Inodes created and not yet closed after writing.
+    writing: HashSet<(u64, u64)>,
 }
 
 impl ExecDetector {
@@ -364,6 +366,7 @@ impl ExecDetector {
             known: HashMap::new(),
             overflow_warned: false,
             since: (now.as_secs() as i64, i64::from(now.subsec_nanos())),
+            writing: HashSet::new(),
         }
     }
 
@@ -374,8 +377,17 @@ impl ExecDetector {
             Ok(None) | Err(_) => return,
         };
         let key = (looked.dev, looked.ino);
+        if c.triggers.contains(Triggers::WRITTEN) {
+            self.writing.remove(&key);
+        } else if c.triggers.contains(Triggers::CREATED) {
+            if self.writing.len() >= KNOWN_MAX {
+                self.writing.clear();
+            }
+            self.writing.insert(key);
+        }
         let known = self.known.get(&key).copied();
-        let recognised = match judge(c.triggers, &looked.facts, known, self.since) {
+        let writing = self.writing.contains(&key);
+        let recognised = match judge(c.triggers, &looked.facts, known, self.since, writing) {
             Judgement::Report(r) => r,
             Judgement::Absorb => {
                 self.known

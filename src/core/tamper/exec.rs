@@ -205,7 +205,18 @@ pub enum Judgement {
 /// A file only *found* (listed in a new directory, or by the full scan after
 /// an inotify queue overflow) counts only if its ctime is not before `since`
 /// (the watch's start): what was there before start-up is no drop.
-pub fn judge(t: Triggers, f: &FileFacts, known: Option<Stamp>, since: (i64, i64)) -> Judgement {
+///
+/// `writing`: the file was created and its `IN_CLOSE_WRITE` has not come
+/// yet. An attribute change then (a copier's `fchmod` before or while it
+/// writes) waits for that close, so one copy is one drop, judged on the
+/// finished file.
+pub fn judge(
+    t: Triggers,
+    f: &FileFacts,
+    known: Option<Stamp>,
+    since: (i64, i64),
+    writing: bool,
+) -> Judgement {
     if f.mode & libc::S_IFMT != libc::S_IFREG {
         return Judgement::Wait;
     }
@@ -229,6 +240,9 @@ pub fn judge(t: Triggers, f: &FileFacts, known: Option<Stamp>, since: (i64, i64)
     if t.contains(Triggers::ATTRIB) {
         if f.mode & 0o111 == 0 {
             return Judgement::NotExec;
+        }
+        if writing {
+            return Judgement::Wait;
         }
         if known.is_none() {
             return match recognise(f.mode, f.head()) {
@@ -462,7 +476,7 @@ mod tests {
             ("no trigger", Triggers::default(), elf, None, Wait),
         ];
         for (name, trig, f, known, want) in cases {
-            assert_eq!(judge(*trig, f, *known, (0, 0)), *want, "case {name}");
+            assert_eq!(judge(*trig, f, *known, (0, 0), false), *want, "case {name}");
         }
         assert!(Stamp::after(Triggers::FOUND, &elf).in_flight);
         // Found only (new directory, or the scan after an overflow): a file
@@ -472,7 +486,7 @@ mod tests {
             ..elf
         };
         assert_eq!(
-            judge(Triggers::FOUND, &old, None, (200, 0)),
+            judge(Triggers::FOUND, &old, None, (200, 0), false),
             Judgement::Wait
         );
         let new = FileFacts {
@@ -480,16 +494,30 @@ mod tests {
             ..elf
         };
         assert!(matches!(
-            judge(Triggers::FOUND, &new, None, (200, 0)),
+            judge(Triggers::FOUND, &new, None, (200, 0), false),
             Judgement::Report(_)
         ));
         assert!(
             matches!(
-                judge(Triggers::WRITTEN, &old, None, (200, 0)),
+                judge(Triggers::WRITTEN, &old, None, (200, 0), false),
                 Judgement::Report(_)
             ),
             "a write is news whatever the ctime"
         );
+        // A copier's chmod before its close: wait for the close, then judge
+        // the finished file once (under load the two arrive in two batches).
+        let x = FileFacts {
+            mode: REG | 0o755,
+            ..elf
+        };
+        assert_eq!(
+            judge(Triggers::ATTRIB, &x, None, (0, 0), true),
+            Judgement::Wait
+        );
+        assert!(matches!(
+            judge(Triggers::ATTRIB, &x, None, (0, 0), false),
+            Judgement::Report(_)
+        ));
         assert!(!Stamp::after(Triggers::FOUND | Triggers::WRITTEN, &elf).in_flight);
         assert_eq!(exec_severity(true), Severity::Warn);
         assert_eq!(exec_severity(false), Severity::Error);
