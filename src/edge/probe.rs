@@ -1,6 +1,6 @@
 //! Filesystem probes: the facts the start-up checks judge, gathered once.
 //! Reads the mount table once, then per declared path `lstat`/`stat`,
-//! `statvfs`/`statfs` and, for writable kinds, a write probe that leaves no
+//! `statfs` and, for writable kinds, a write probe that leaves no
 //! trace. Returns plain data ([`Facts`]); no policy lives here.
 
 use std::path::Path;
@@ -9,8 +9,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::{lstat, stat, FileStat, Mode, SFlag};
-use nix::sys::statfs::statfs;
-use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::unistd::{getegid, geteuid, getgroups, unlink, write};
 
 use crate::core::facts::{
@@ -64,28 +62,39 @@ pub fn identity() -> Identity {
     }
 }
 
-/// `statvfs(3)` and `statfs(2)` of `path`, or the errno.
+/// One [`statfs(2)`](https://man7.org/linux/man-pages/man2/statfs.2.html)
+/// of `path`, or the errno: the filesystem type, the `ST_RDONLY` and
+/// `ST_NOEXEC` mount flags (`f_flags`, valid since Linux 2.6.36) and the
+/// block and inode counts. glibc's `statvfs(3)` is the same syscall, so one
+/// call gives every figure.
 pub fn vfs_facts(path: &Path) -> Result<VfsFacts, i32> {
-    let v = statvfs(path).map_err(|e| e as i32)?;
-    let fs_magic = statfs(path)
-        // f_type is i64 on x86_64 glibc but not on every target.
-        .map(|s| {
-            #[allow(clippy::unnecessary_cast)]
-            let magic = s.filesystem_type().0 as i64;
-            magic
-        })
-        .unwrap_or(0);
-    let flags = v.flags();
+    let c =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| libc::EINVAL)?;
+    // SAFETY: a zeroed statfs is a valid out-parameter; `c` is a live
+    // NUL-terminated path.
+    let mut st: libc::statfs64 = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::statfs64(c.as_ptr(), &mut st) } != 0 {
+        return Err(Errno::last() as i32);
+    }
+    let flags = st.f_flags as u64;
+    // Some filesystems leave f_frsize 0; statvfs(3) falls back to f_bsize.
+    let frsize = if st.f_frsize > 0 {
+        st.f_frsize
+    } else {
+        st.f_bsize
+    };
+    #[allow(clippy::unnecessary_cast)]
     Ok(VfsFacts {
-        read_only: flags.contains(FsFlags::ST_RDONLY),
-        noexec: flags.contains(FsFlags::ST_NOEXEC),
-        frsize: v.fragment_size() as u64,
-        blocks: v.blocks() as u64,
-        bfree: v.blocks_free() as u64,
-        bavail: v.blocks_available() as u64,
-        files: v.files() as u64,
-        ffree: v.files_free() as u64,
-        fs_magic,
+        read_only: flags & libc::ST_RDONLY as u64 != 0,
+        noexec: flags & libc::ST_NOEXEC as u64 != 0,
+        frsize: frsize as u64,
+        blocks: st.f_blocks as u64,
+        bfree: st.f_bfree as u64,
+        bavail: st.f_bavail as u64,
+        files: st.f_files as u64,
+        ffree: st.f_ffree as u64,
+        fs_magic: st.f_type as i64,
     })
 }
 
