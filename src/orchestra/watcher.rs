@@ -195,6 +195,30 @@ struct Watched {
     act_crossings: u64,
 }
 
+impl Watched {
+    /// A watched figure before its first measurement.
+    fn new(
+        path: PathBuf,
+        kind: UsageKind,
+        declared: Option<u64>,
+        tracker: Option<MountTracker>,
+    ) -> Watched {
+        Watched {
+            path,
+            kind,
+            declared,
+            tracker,
+            state: ThresholdState::default(),
+            used: 0,
+            inodes: 0,
+            limit: None,
+            logged: None,
+            warn_crossings: 0,
+            act_crossings: 0,
+        }
+    }
+}
+
 struct Watcher {
     items: Vec<Watched>,
     /// The inotify instance of every tracker (tracker id = index in `items`).
@@ -222,40 +246,24 @@ impl Watcher {
             .into_iter()
             .filter(|m| m.kind.is_writable())
             .enumerate()
-            .map(|(id, m)| Watched {
-                tracker: Some(MountTracker::in_hub(
+            .map(|(id, m)| {
+                let tracker = MountTracker::in_hub(
                     m.path.clone(),
                     m.kind.is_disk_backed(),
                     exec_on,
                     &mut hub,
                     id,
-                )),
-                path: m.path,
-                kind: UsageKind::Mount(m.kind),
-                declared: m.limit,
-                state: ThresholdState::default(),
-                used: 0,
-                inodes: 0,
-                limit: None,
-                logged: None,
-                warn_crossings: 0,
-                act_crossings: 0,
+                );
+                Watched::new(m.path, UsageKind::Mount(m.kind), m.limit, Some(tracker))
             })
             .collect();
         if cfg.ephemeral_limit.is_some() {
-            items.push(Watched {
-                path: PathBuf::from(EPHEMERAL),
-                kind: UsageKind::EphemeralTotal,
-                declared: cfg.ephemeral_limit,
-                tracker: None,
-                state: ThresholdState::default(),
-                used: 0,
-                inodes: 0,
-                limit: None,
-                logged: None,
-                warn_crossings: 0,
-                act_crossings: 0,
-            });
+            items.push(Watched::new(
+                PathBuf::from(EPHEMERAL),
+                UsageKind::EphemeralTotal,
+                cfg.ephemeral_limit,
+                None,
+            ));
         }
         Watcher {
             items,
