@@ -319,7 +319,8 @@ impl State {
             self.begin_shutdown();
         } else if others && self.main.is_some() && !self.killed && !self.pid1 {
             // A process that died may have left orphans of its own.
-            self.term_new_orphans();
+            let left = self.remaining();
+            self.term_new_orphans(&left);
         }
     }
 
@@ -342,7 +343,7 @@ impl State {
             signal_all(libc::SIGTERM);
             signal_all(libc::SIGCONT);
         } else {
-            self.term_new_orphans();
+            self.term_new_orphans(&left);
             let _ = signals::send(-self.child, libc::SIGTERM, None);
             let _ = signals::send(-self.child, libc::SIGCONT, None);
         }
@@ -357,8 +358,9 @@ impl State {
         self.grace_deadline = Some(Instant::now() + grace);
     }
 
-    fn term_new_orphans(&mut self) {
-        for pid in self.remaining() {
+    /// SIGTERM (and SIGCONT) to each of `pids` not signalled before.
+    fn term_new_orphans(&mut self, pids: &[i32]) {
+        for &pid in pids {
             if !self.termed.contains(&pid) {
                 let _ = signals::send(pid, libc::SIGTERM, None);
                 let _ = signals::send(pid, libc::SIGCONT, None);
