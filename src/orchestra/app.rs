@@ -9,7 +9,6 @@ use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use tracing::Level;
 
@@ -158,15 +157,17 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             "cannot create the watcher pipe: {err}; usage and tamper are not watched")
         })
         .ok();
-    let snapshot = channels
-        .as_ref()
-        .map(|ch| start_usage_watcher(&resolved, &rt, ch))
-        .unwrap_or_default();
     let child = match spawn_workload(&parsed.argv, inherited) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
+    // The usage watcher starts after the spawn: its walk is off the start
+    // path (exec drops are judged from a clock taken a second earlier).
+    let snapshot = channels
+        .as_ref()
+        .map(|ch| start_usage_watcher(&resolved, &rt, ch))
+        .unwrap_or_default();
     if let Some(ch) = &channels {
         start_tamper_watch(&resolved, &rt, &outcome, ch);
     }
@@ -221,8 +222,8 @@ impl Channels {
 }
 
 /// Starts the usage watcher (with exec-drop detection) for the writable
-/// mounts, and waits until its watches are in place, so that nothing the
-/// workload writes goes unseen. Failures are logged; supervision goes on.
+/// mounts; it measures them in its own thread, after the spawn. Failures
+/// are logged; supervision goes on.
 fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watcher::Snapshot {
     let mounts: Vec<WatchedMount> = resolved
         .spec
@@ -250,16 +251,14 @@ fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watc
         act_at: rt.act_at,
         rescan: rt.rescan,
         ephemeral_limit: rt.ephemeral_limit,
+        ..WatchConfig::default()
     };
     let exec_drop = ch.tamper_sink(rt).map(ExecDropConfig::new);
     match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
-        Ok(handle) => {
-            if !handle.wait_ready(Duration::from_secs(10)) {
-                tracing::warn!(event = "usage",
-                    "the usage watcher is still setting up its watches after 10 s; starting the workload anyway (files written meanwhile are not checked for exec drops)");
-            }
-            handle.snapshot
-        }
+        // Not waited for: the walk and the watches happen on the watcher's
+        // thread while the workload starts (watch, then list, so nothing
+        // written meanwhile is missed; `usage.ready` says when done).
+        Ok(handle) => handle.snapshot,
         Err(err) => {
             tracing::error!(event = "error", error = %err, "cannot start the usage watcher: {err}; usage is not watched");
             watcher::Snapshot::default()
