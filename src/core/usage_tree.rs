@@ -78,6 +78,9 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct Hot {
     pub bytes: u64,
+    pub ino: u64,
+    /// Counted through the hard-link map, not its directory's sum.
+    pub linked: bool,
     pub name: Box<[u8]>,
     /// Created or written and not yet closed.
     pub open: bool,
@@ -108,7 +111,7 @@ pub enum Ev {
 
 /// A hot (or wanted hot) file met by a listing: key, bytes, its name when
 /// it is to become hot.
-type HotSeen = (u64, u64, Option<Box<[u8]>>);
+type HotSeen = (u64, u64, u64, bool, Option<Box<[u8]>>);
 
 /// A listing in progress ([`UsageTree::begin_listing`]).
 #[derive(Debug, Default)]
@@ -155,12 +158,14 @@ pub struct UsageTree {
     links: HashMap<u64, (u64, u32)>,
     hot: HashMap<(Wd, u64), Hot>,
     want_hot: HashSet<(Wd, u64)>,
+    /// Inodes found open for writing that are not hot yet: hot (open) at
+    /// their directory's next listing.
+    want_inos: HashSet<u64>,
     /// Names found gone by an earlier event of the batch (their delete
     /// needs no re-list).
     gone: HashSet<(Wd, u64)>,
     excluded: HashSet<(u64, u64)>,
     hunt: HashSet<u64>,
-    hunted: HashSet<u64>,
     pending_drop: Vec<Wd>,
     /// Directories listed since the queue was last read, and before: a
     /// create event there may predate the listing that counted it.
@@ -197,10 +202,10 @@ impl UsageTree {
             links: HashMap::new(),
             hot: HashMap::new(),
             want_hot: HashSet::new(),
+            want_inos: HashSet::new(),
             gone: HashSet::new(),
             excluded: HashSet::new(),
             hunt: HashSet::new(),
-            hunted: HashSet::new(),
             pending_drop: Vec::new(),
             fresh: HashSet::new(),
             fresh_prev: HashSet::new(),
@@ -245,6 +250,22 @@ impl UsageTree {
     /// Entries of `wd` at its last listing.
     pub fn entries(&self, wd: Wd) -> u64 {
         self.nodes.get(&wd).map_or(0, |n| n.entries)
+    }
+
+    /// Per directory: path, own + counted-alone bytes, hard-linked names
+    /// (diagnostics of tests).
+    #[doc(hidden)]
+    pub fn per_dir(&self) -> Vec<(Vec<u8>, u64, Vec<u64>)> {
+        let mut v: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|(wd, n)| {
+                let p = self.rel_path(*wd).unwrap_or_default();
+                (p, n.own + n.files, n.linked.clone())
+            })
+            .collect();
+        v.sort();
+        v
     }
 
     /// Hot files (see [`Hot`]).
@@ -304,17 +325,30 @@ impl UsageTree {
         let Some(h) = self.hot.get_mut(&(wd, key)) else {
             return false;
         };
-        let old = h.bytes;
-        match st.filter(|s| s.dev == self.dev) {
-            Some(s) if s.alone() => {
+        let (old, linked, ino) = (h.bytes, h.linked, h.ino);
+        match st.filter(|s| s.dev == self.dev && s.ino == ino && !s.is_dir) {
+            Some(s) if s.alone() && !linked => {
                 h.bytes = s.bytes;
                 self.add_files(wd, old, s.bytes, 0);
+                false
+            }
+            Some(s) if !s.alone() && linked => {
+                h.bytes = s.bytes;
+                self.link_bytes(ino, s.bytes);
                 false
             }
             _ => {
                 self.hot.remove(&(wd, key));
                 true
             }
+        }
+    }
+
+    /// A hard-linked inode now has `bytes`.
+    fn link_bytes(&mut self, ino: u64, bytes: u64) {
+        if let Some((b, _)) = self.links.get_mut(&ino) {
+            self.bytes = self.bytes.saturating_sub(*b).saturating_add(bytes);
+            *b = bytes;
         }
     }
 
@@ -328,21 +362,26 @@ impl UsageTree {
         if st.is_dir {
             l.subdirs.push((key, name.into(), st.ino));
         } else if !self.count_files {
-        } else if st.nlink > 1 {
-            l.linked.push((st.ino, st.bytes, st.nlink));
         } else {
-            l.files = l.files.saturating_add(st.bytes);
-            l.nfiles += 1;
+            let linked = st.nlink > 1;
+            if linked {
+                l.linked.push((st.ino, st.bytes, st.nlink));
+            } else {
+                l.files = l.files.saturating_add(st.bytes);
+                l.nfiles += 1;
+            }
             if self.hot.contains_key(&(l.wd, key)) {
-                l.hot_seen.push((key, st.bytes, None));
-            } else if self.want_hot.contains(&(l.wd, key)) {
-                l.hot_seen.push((key, st.bytes, Some(name.into())));
+                l.hot_seen.push((key, st.bytes, st.ino, linked, None));
+            } else if self.want_hot.contains(&(l.wd, key)) || self.want_inos.contains(&st.ino) {
+                l.hot_seen
+                    .push((key, st.bytes, st.ino, linked, Some(name.into())));
             }
         }
     }
 
     /// Replaces directory `l.wd`'s contribution by the listing's.
-    pub fn commit_listing(&mut self, l: Listing) -> Relisted {
+    /// `now`: the caller's clock (milliseconds), the stamp of files made hot.
+    pub fn commit_listing(&mut self, l: Listing, now: u64) -> Relisted {
         let mut out = Relisted::default();
         let Some(node) = self.nodes.get_mut(&l.wd) else {
             return out;
@@ -357,7 +396,7 @@ impl UsageTree {
         node.files = l.files;
         node.nfiles = l.nfiles;
         node.entries = l.entries;
-        node.linked = l.linked.iter().map(|(ino, _, _)| *ino).collect();
+        node.linked = l.linked.iter().map(|(ino, ..)| *ino).collect();
         let mut old_subs = std::mem::take(&mut node.subdirs);
         let mut subs = HashMap::with_capacity(l.subdirs.len());
         for (key, name, ino) in l.subdirs {
@@ -387,24 +426,33 @@ impl UsageTree {
         }
         for ino in old_linked {
             self.link_unref(ino);
+            // A name of a linked inode went away (or stopped being linked):
+            // its other names may have been written through this one since
+            // their directories were listed.
+            if self.links.contains_key(&ino) && !l.linked.iter().any(|(i, ..)| *i == ino) {
+                self.hunt.insert(ino);
+            }
         }
         for (ino, bytes, nlink) in &l.linked {
             let names = self.link_ref(*ino, *bytes);
-            if u64::from(names) < *nlink && self.hunted.insert(*ino) {
+            if u64::from(names) < *nlink {
                 self.hunt.insert(*ino);
             }
         }
         let wd = l.wd;
-        let mut seen: HashMap<u64, u64> = HashMap::new();
-        for (k, b, name) in l.hot_seen {
-            seen.insert(k, b);
+        let mut seen: HashMap<u64, (u64, u64, bool)> = HashMap::new();
+        for (k, b, ino, linked, name) in l.hot_seen {
+            seen.insert(k, (b, ino, linked));
             if let Some(name) = name {
                 if self.hot.len() < HOT_MAX {
+                    let open = self.want_inos.contains(&ino);
                     self.hot.entry((wd, k)).or_insert(Hot {
                         bytes: b,
+                        ino,
+                        linked,
                         name,
-                        open: false,
-                        stamp: 0,
+                        open,
+                        stamp: now,
                     });
                 }
             }
@@ -414,8 +462,8 @@ impl UsageTree {
                 return true;
             }
             match seen.get(k) {
-                Some(b) => {
-                    h.bytes = *b;
+                Some((b, ino, linked)) => {
+                    (h.bytes, h.ino, h.linked) = (*b, *ino, *linked);
                     true
                 }
                 None => false,
@@ -439,11 +487,29 @@ impl UsageTree {
         }
     }
 
+    /// The inodes open for writing now (a scan of /proc): hot files are
+    /// open exactly when listed there. Returns those that are not hot; they
+    /// become hot (open) at their directory's next listing, until the next
+    /// call.
+    pub fn mark_open(&mut self, open: &HashSet<u64>) -> HashSet<u64> {
+        let mut known = HashSet::new();
+        for h in self.hot.values_mut() {
+            h.open = open.contains(&h.ino);
+            if h.open {
+                known.insert(h.ino);
+            }
+        }
+        self.want_inos = open.difference(&known).copied().collect();
+        self.want_inos.clone()
+    }
+
+    /// Whether any hot file is open for writing.
+    pub fn any_open(&self) -> bool {
+        self.hot.values().any(|h| h.open)
+    }
+
     /// Inodes whose other names must be found (see the module header).
     pub fn take_hunt(&mut self) -> HashSet<u64> {
-        if self.hunted.len() > 65_536 {
-            self.hunted.clear();
-        }
         std::mem::take(&mut self.hunt)
     }
 
@@ -477,6 +543,23 @@ impl UsageTree {
         }
         if let Some(h) = self.hot.get_mut(&(wd, key)) {
             let old = h.bytes;
+            if h.linked {
+                // Counted in the link map: a write is a new size there; any
+                // other change (a name gone, a rename) re-lists.
+                return match st {
+                    Some(s) if !s.alone() && s.ino == h.ino && ev != Ev::MovedIn => {
+                        h.bytes = s.bytes;
+                        h.stamp = now;
+                        let ino = h.ino;
+                        self.link_bytes(ino, s.bytes);
+                        Outcome::Done
+                    }
+                    _ => {
+                        self.hot.remove(&(wd, key));
+                        Outcome::Relist
+                    }
+                };
+            }
             match st {
                 Some(s) if s.alone() => {
                     h.bytes = s.bytes;
@@ -520,6 +603,8 @@ impl UsageTree {
                 if self.hot.len() < HOT_MAX {
                     let hot = Hot {
                         bytes: s.bytes,
+                        ino: s.ino,
+                        linked: false,
                         name: name.into(),
                         open: true,
                         stamp: now,
@@ -543,6 +628,8 @@ impl UsageTree {
             Ev::Created | Ev::Written if self.hot.len() < HOT_MAX => {
                 let h = self.hot.entry((wd, key)).or_insert(Hot {
                     bytes: 0,
+                    ino: 0,
+                    linked: false,
                     name: name.into(),
                     open: true,
                     stamp: now,

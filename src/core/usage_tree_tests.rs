@@ -43,7 +43,7 @@ fn list(t: &mut UsageTree, wd: Wd, entries: &[(&str, EntryStat)]) -> Relisted {
     for (n, st) in entries {
         t.listing_add(&mut l, n.as_bytes(), st);
     }
-    t.commit_listing(l)
+    t.commit_listing(l, 0)
 }
 
 fn totals(t: &UsageTree) -> (u64, u64) {
@@ -135,8 +135,10 @@ fn hard_links_count_once_and_ask_for_a_hunt() {
     // Append 50 MB through d2/l, then rm d2/l: a keeps the bytes.
     list(&mut t, d2, &[("l", link(10, 50_000_000, 2))]);
     assert_eq!(t.bytes(), base + 50_000_000);
+    t.take_hunt();
     list(&mut t, d2, &[]);
     assert_eq!(t.bytes(), base + 50_000_000, "a still holds the inode");
+    assert!(t.take_hunt().contains(&10), "a name went: the others are re-listed");
     list(&mut t, d1, &[("a", file(10, 50_000_000))]);
     assert_eq!(t.bytes(), base + 50_000_000);
     assert!(t.take_hunt().is_empty());

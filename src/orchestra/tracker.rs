@@ -64,6 +64,10 @@ pub const WRITEBACK_MIN: u64 = 64 * 1024;
 /// four times its last listing's duration (capped at [`RELIST_BACKOFF`]).
 pub const BIG_DIR: u64 = 4096;
 pub const RELIST_BACKOFF: Duration = Duration::from_secs(1);
+/// A hard-link hunt waits this long (coalescing a burst of links), and
+/// the next one at least [`HUNT_MIN`] or ten times the last one's duration.
+pub const HUNT_DELAY: Duration = Duration::from_millis(200);
+pub const HUNT_MIN: Duration = Duration::from_secs(1);
 /// Minimum period of the fallback scan without inotify.
 pub const FALLBACK_MIN: Duration = Duration::from_secs(5);
 
@@ -124,12 +128,19 @@ pub struct MountTracker {
     hot_due: Option<Instant>,
     hunt: HashSet<u64>,
     hunt_due: Option<Instant>,
+    /// The earliest next hunt (rate limit).
+    hunt_next: Instant,
     /// Fallback scan: when due, directories at the failure, last start.
     periodic_due: Option<Instant>,
     fallback_dirs: u64,
     last_scan: (i64, i64),
     /// Why exec-drop detection was degraded, until the watcher takes it.
     lost: Option<String>,
+    /// The root's device, and the mounts of it (for the open-files scan).
+    dev: u64,
+    mnt_ids: HashSet<u64>,
+    /// Inodes open for writing that no listing found (outside the tree).
+    foreign: HashMap<u64, Instant>,
 }
 
 impl MountTracker {
@@ -181,10 +192,14 @@ impl MountTracker {
             hot_due: None,
             hunt: HashSet::new(),
             hunt_due: None,
+            hunt_next: Instant::now(),
             periodic_due: None,
             fallback_dirs: 0,
             last_scan: (0, 0),
             lost: None,
+            dev: 0,
+            mnt_ids: HashSet::new(),
+            foreign: HashMap::new(),
         }
     }
 
@@ -244,6 +259,12 @@ impl MountTracker {
         self.tree.as_ref().map_or(0, |t| t.dirs())
     }
 
+    /// Per-directory figures (diagnostics of tests).
+    #[doc(hidden)]
+    pub fn per_dir(&self) -> Vec<(Vec<u8>, u64, Vec<u64>)> {
+        self.tree.as_ref().map_or(Vec::new(), |t| t.per_dir())
+    }
+
     /// Hot files remembered (see `core::usage_tree`).
     pub fn hot_files(&self) -> usize {
         self.tree.as_ref().map_or(0, |t| t.hot_len())
@@ -292,6 +313,7 @@ impl MountTracker {
             if let Err(f) = self.relist_dirty(hub, now) {
                 self.give_up(hub, f);
             }
+            self.arm_hot(false);
             any = true;
         }
         if any {
@@ -338,6 +360,10 @@ impl MountTracker {
             }
         };
         self.exclude = nested_mounts(&self.path);
+        if let Ok(Some(st)) = self.root.as_ref().map_or(Ok(None), |r| stat_at(r, b"")) {
+            self.dev = st.dev;
+            self.mnt_ids = mounts_of(st.dev);
+        }
         if self.no_inotify {
             self.periodic(hub);
         } else if let Err(f) = self.build_tree(hub) {
@@ -396,6 +422,7 @@ impl MountTracker {
         if applied.is_ok() {
             applied = self.relist_dirty(hub, Instant::now());
         }
+        self.arm_hot(false);
         self.exec.live = false;
         if let Err(f) = applied {
             self.give_up(hub, f);
@@ -481,7 +508,9 @@ impl MountTracker {
                 self.refresh_own(wd);
             }
         }
-        self.arm_hot();
+        // The workload is writing here: look for files open for writing
+        // (mmap stores raise no event) at the next tick.
+        self.arm_hot(self.walk);
         Ok(())
     }
 
@@ -558,7 +587,7 @@ impl MountTracker {
             }
         };
         l.set_own(me.bytes);
-        let out = tree.commit_listing(l);
+        let out = tree.commit_listing(l, self.t0.elapsed().as_millis() as u64);
         let hunt = tree.take_hunt();
         self.unwatch(hub, &out.dropped);
         if !hunt.is_empty() {
@@ -707,23 +736,39 @@ fn fallback(path: &Path, e: WatchError) -> Fallback {
     }
 }
 
+/// The mount table of this thread's mount namespace (a test thread may
+/// have one of its own; in sealinit every thread shares PID 1's).
+const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
+
 /// Whether `path` is the root of a filesystem mounted whole (its mountinfo
 /// root field is `/`: a PVC on its own block device, a tmpfs). Such a
 /// mount is measured by statfs. A directory of a shared filesystem (an
 /// emptyDir under the kubelet's pods directory, a local-path PVC) has
 /// another root there, and statfs would give the whole disk.
 fn mounted_whole(path: &Path) -> bool {
-    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new("/proc/self/mountinfo"))
-    else {
+    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
         return false;
     };
     table.at(path).is_some_and(|m| m.root == Path::new("/"))
 }
 
+/// The mount ids of device `dev` (its mounts, bind mounts included).
+fn mounts_of(dev: u64) -> HashSet<u64> {
+    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
+        return HashSet::new();
+    };
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    table
+        .entries
+        .iter()
+        .filter(|m| m.major == major && m.minor == minor)
+        .map(|m| u64::from(m.mount_id))
+        .collect()
+}
+
 /// `(dev, ino)` of every mount point strictly under `path`.
 fn nested_mounts(path: &Path) -> HashSet<(u64, u64)> {
-    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new("/proc/self/mountinfo"))
-    else {
+    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
         return HashSet::new();
     };
     table

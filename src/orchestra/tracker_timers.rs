@@ -4,19 +4,48 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::*;
+use crate::edge::openfiles::open_for_write;
 
 impl MountTracker {
-    /// Arms the hot-file timer when a hot file needs re-stat'ing.
-    pub(super) fn arm_hot(&mut self) {
+    /// Arms the hot-file timer when a hot file needs re-stat'ing, or
+    /// `force` (events arrived: look for files open for writing).
+    pub(super) fn arm_hot(&mut self, force: bool) {
         if self.hot_due.is_some() {
             return;
         }
         let Some(tree) = &self.tree else {
             return;
         };
-        if tree.hot_len() > 0 {
+        if force || tree.hot_len() > 0 {
             self.hot_due = Some(Instant::now() + HOT_TICK);
         }
+    }
+
+    /// Files of this filesystem open for writing (or mapped shared and
+    /// writable) by any process: those not hot are hunted by inode number
+    /// and become hot (open) when their directory is re-listed. Returns
+    /// whether any is open.
+    fn scan_open(&mut self) -> bool {
+        let open = open_for_write(&self.mnt_ids, self.dev);
+        let Some(tree) = &mut self.tree else {
+            return false;
+        };
+        let mut unknown = tree.mark_open(&open);
+        let now = Instant::now();
+        self.foreign
+            .retain(|_, at| now.duration_since(*at) < Duration::from_secs(10));
+        unknown.retain(|i| !self.foreign.contains_key(i));
+        // Keep looking while anything of this filesystem is open for
+        // writing (a file hunted in vain may be found after a move).
+        let any = !open.is_empty();
+        if !unknown.is_empty() {
+            // Found or not, not hunted again for 10 s (inode numbers are
+            // reused): found ones are hot from now.
+            self.foreign.extend(unknown.iter().map(|i| (*i, now)));
+            self.hunt.extend(unknown);
+            self.run_hunt();
+        }
+        any
     }
 
     /// Re-stats the hot files open for writing, or closed less than
@@ -24,6 +53,7 @@ impl MountTracker {
     /// others once idle. On a statfs-measured mount an open file just
     /// makes the caller measure again.
     pub(super) fn restat_hot(&mut self, _now: Instant) {
+        let open = self.walk && self.scan_open();
         let now_ms = self.t0.elapsed().as_millis() as u64;
         let wb = WRITEBACK.as_millis() as u64;
         let short = HOT_TICK.as_millis() as u64 * 2;
@@ -54,13 +84,15 @@ impl MountTracker {
                 self.dirty.insert(wd);
             }
         }
-        self.arm_hot();
+        self.arm_hot(open);
     }
 
     /// Finds the other names of hard-linked inodes met by a listing (by
     /// `d_ino`, no stat) and re-lists the directories holding them.
     pub(super) fn run_hunt(&mut self) {
         let want = std::mem::take(&mut self.hunt);
+        let started = Instant::now();
+        self.hunt_next = started + HUNT_MIN;
         let (Some(tree), Some(root)) = (&self.tree, &self.root) else {
             return;
         };
@@ -72,6 +104,7 @@ impl MountTracker {
                 self.dirty.insert(wd);
             }
         }
+        self.hunt_next = self.hunt_next.max(started + started.elapsed() * 10);
     }
 
     /// Falls back to the periodic scan: this mount's watches go, said once
