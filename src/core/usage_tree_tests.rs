@@ -138,7 +138,10 @@ fn hard_links_count_once_and_ask_for_a_hunt() {
     t.take_hunt();
     list(&mut t, d2, &[]);
     assert_eq!(t.bytes(), base + 50_000_000, "a still holds the inode");
-    assert!(t.take_hunt().contains(&10), "a name went: the others are re-listed");
+    assert!(
+        t.take_hunt().contains(&10),
+        "a name went: the others are re-listed"
+    );
     list(&mut t, d1, &[("a", file(10, 50_000_000))]);
     assert_eq!(t.bytes(), base + 50_000_000);
     assert!(t.take_hunt().is_empty());
