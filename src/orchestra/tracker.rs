@@ -434,11 +434,12 @@ impl MountTracker {
     fn apply(&mut self, hub: &mut Hub, events: &[Event]) -> Result<(), Fallback> {
         let now_ms = self.t0.elapsed().as_millis() as u64;
         let mut touched: HashSet<Wd> = HashSet::new();
-        for ev in events {
+        let transient = transient_files(events);
+        for (i, ev) in events.iter().enumerate() {
             let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
                 return Ok(());
             };
-            if !tree.contains(ev.wd) {
+            if !tree.contains(ev.wd) || transient.contains(&i) {
                 continue;
             }
             if ev.mask & (IN_IGNORED | IN_UNMOUNT) != 0 {
@@ -567,6 +568,33 @@ impl MountTracker {
 mod list;
 #[path = "tracker_timers.rs"]
 mod timers;
+
+/// Indices of the events of files created and removed within this batch
+/// (and not created again after): their net effect on usage is nothing and
+/// they are gone, so neither a stat nor an exec-drop check is owed (a
+/// churning workload's files cost only the read of their events).
+fn transient_files(events: &[Event]) -> HashSet<usize> {
+    let mut spans: HashMap<(Wd, &[u8]), (usize, usize)> = HashMap::new();
+    for (i, ev) in events.iter().enumerate() {
+        if ev.name.is_empty() || ev.mask & IN_ISDIR != 0 {
+            continue;
+        }
+        spans
+            .entry((ev.wd, &ev.name))
+            .and_modify(|s| s.1 = i)
+            .or_insert((i, i));
+    }
+    let mut out = HashSet::new();
+    for (first, last) in spans.into_values() {
+        let created = events[first].mask & libc::IN_CREATE != 0;
+        let gone = events[last].mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0;
+        if created && gone && first != last {
+            let (wd, name) = (events[first].wd, &events[first].name);
+            out.extend((first..=last).filter(|i| events[*i].wd == wd && events[*i].name == *name));
+        }
+    }
+    out
+}
 
 /// The usage event kind of an inotify mask (`None`: no size change).
 fn ev_kind(mask: u32) -> Option<Ev> {

@@ -36,7 +36,7 @@ use crate::orchestra::tamper::{ExecDetector, ExecDropConfig};
 use crate::orchestra::tracker::MountTracker;
 
 /// Shortest interval between two reads of the inotify queue.
-pub const BATCH: Duration = Duration::from_millis(10);
+pub const BATCH: Duration = Duration::from_millis(25);
 
 /// Name of the pseudo-mount for the ephemeral-storage total.
 pub const EPHEMERAL: &str = "ephemeral-storage";
