@@ -119,6 +119,7 @@ pub fn profile(name: &str) -> Option<SpecFile> {
                 path: PathBuf::from(path),
                 kind,
                 size_limit,
+                allow_exec: false,
             })
             .collect(),
     })

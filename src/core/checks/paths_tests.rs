@@ -414,6 +414,33 @@ fn size_and_noexec_rules() {
                 ),
             ],
         },
+        WCase {
+            name: "exec allowed on a Kubernetes emptyDir: a note on the pass line",
+            m: mount("/data", MountKind::EmptyDir, None),
+            lines: vec![
+                "13 1 0:13 /var/lib/kubelet/pods/u-1/volumes/kubernetes.io~empty-dir/data \
+                 /data rw,nosuid - ext4 /dev/sda1 rw"
+                    .into(),
+            ],
+            root: ROOT_RO,
+            pf: dir("/data", w, vfs(1 << 30, 1 << 30, false)),
+            want: vec![(
+                "mount",
+                Verdict::Pass,
+                texts(&["exec allowed (Kubernetes volumes cannot be noexec"]),
+            )],
+        },
+        WCase {
+            name: "exec allowed and accepted by allow_exec: no advice",
+            m: MountSpec {
+                allow_exec: true,
+                ..mount("/data", MountKind::EmptyDir, None)
+            },
+            lines: vec![line(13, "/data", "rw,nosuid", "ext4", "rw")],
+            root: ROOT_RO,
+            pf: dir("/data", w, vfs(1 << 30, 1 << 30, false)),
+            want: vec![pass()],
+        },
     ]);
 }
 
