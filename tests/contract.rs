@@ -328,9 +328,11 @@ fn an_executable_dropped_on_a_watched_tmpfs_stops_the_workload_with_77() {
     assert_eq!(out.status.code(), Some(77), "{}", show(&out));
     let tamper = events(&err, "tamper");
     assert!(
-        tamper.iter().any(|l| l.contains("\"kind\":\"exec-drop\"")
-            && l.contains("/dropped")
-            && l.contains("\"recognised\":\"elf\"")),
+        tamper
+            .iter()
+            .any(|l| l.contains("\"finding\":\"exec-drop\"")
+                && l.contains("/dropped")
+                && l.contains("\"recognised\":\"elf\"")),
         "{err}"
     );
     assert!(

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::core::checks::{Finding, Summary, Verdict};
 use crate::core::classify::describe;
 use crate::core::facts::{Facts, Identity};
-use crate::core::logfmt::push_json_str;
+use crate::core::logfmt::{push_json_str, Record, Value};
 use crate::core::manifest::volume_name;
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
@@ -242,36 +242,86 @@ pub fn headline(findings: &[Finding], facts: &Facts) -> String {
     )
 }
 
-/// `fail  /tmp  emptydir  expected: ...  observed: ...  why: ...` (one line).
+/// `fail  /tmp  emptydir  expected: ...  observed: ...` (the message of a
+/// `check` event; `why` and `fix` follow on lines of their own).
 pub fn finding_line(f: &Finding) -> String {
-    let mut line = format!(
+    format!(
         "{}  {}  {}  expected: {}  observed: {}",
         f.verdict.as_str(),
         f.path,
         f.kind,
         f.expected,
         f.observed
-    );
-    if !f.why.is_empty() {
-        let _ = write!(line, "  why: {}", f.why);
-    }
-    line
+    )
 }
 
-/// The whole text report: headline, one line per finding, each fix indented.
-pub fn render_text(findings: &[Finding], facts: &Facts) -> String {
-    let mut out = headline(findings, facts);
-    out.push('\n');
+/// Who reads the report, which decides how loud a clean result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The start-up log of a workload: a clean contract is one summary line
+    /// (the passes are debug), and without a contract (`plain`) a clean
+    /// result says nothing at all, like any other init.
+    Startup { plain: bool },
+    /// `sealinit check`, asked for: every line at its level.
+    Check,
+}
+
+/// The report as log records: one `check` event per finding (fail=error,
+/// warn=warn, pass=info), then `checks.summary` with the counts. Passes
+/// drop to debug when the whole result is clean at start-up, and the
+/// summary too without a contract; a warning or failure shows every line.
+pub fn check_records(findings: &[Finding], facts: &Facts, audience: Audience) -> Vec<Record> {
+    let s = Summary::of(findings);
+    let clean = s.verdict() == Verdict::Pass;
+    let quiet_passes = clean && audience != Audience::Check;
+    let mut out = Vec::with_capacity(findings.len() + 1);
     for f in findings {
-        out.push_str(&finding_line(f));
-        out.push('\n');
+        let level = match f.verdict {
+            Verdict::Fail => "error",
+            Verdict::Warn => "warn",
+            Verdict::Pass if quiet_passes => "debug",
+            Verdict::Pass => "info",
+        };
+        let mut fields = vec![
+            ("check", Value::Str(f.check.to_string())),
+            ("path", Value::Str(f.path.clone())),
+            ("kind", Value::Str(f.kind.clone())),
+            ("expected", Value::Str(f.expected.clone())),
+            ("observed", Value::Str(f.observed.clone())),
+            ("verdict", Value::Str(f.verdict.as_str().to_string())),
+            ("why", Value::Str(f.why.clone())),
+        ];
         if let Some(fix) = &f.fix {
-            for (i, l) in fix.lines().enumerate() {
-                let lead = if i == 0 { "  fix: " } else { "    " };
-                let _ = writeln!(out, "{lead}{l}");
-            }
+            fields.push(("fix", Value::Str(fix.clone())));
         }
+        out.push(Record {
+            level,
+            event: "check".into(),
+            msg: finding_line(f),
+            fields,
+            ts: None,
+        });
     }
+    let level = match s.verdict() {
+        Verdict::Fail => "error",
+        Verdict::Warn => "warn",
+        Verdict::Pass if audience == (Audience::Startup { plain: true }) => "debug",
+        Verdict::Pass => "info",
+    };
+    out.push(Record {
+        level,
+        event: "checks.summary".into(),
+        msg: headline(findings, facts),
+        fields: vec![
+            ("verdict", Value::Str(s.verdict().as_str().to_string())),
+            ("pass", Value::U64(s.pass)),
+            ("warn", Value::U64(s.warn)),
+            ("fail", Value::U64(s.fail)),
+            ("uid", Value::U64(u64::from(facts.identity.uid))),
+            ("gid", Value::U64(u64::from(facts.identity.gid))),
+        ],
+        ts: None,
+    });
     out
 }
 

@@ -147,19 +147,81 @@ fn headline_and_text_layout() {
         finding(Verdict::Pass, "/run", None),
     ];
     let facts = facts_of("1 0 0:5 / / ro - overlay overlay rw\n", true);
-    let text = render_text(&findings, &facts);
+    let recs = check_records(&findings, &facts, Audience::Startup { plain: false });
+    let text: String = recs.iter().map(crate::core::logfmt::text).collect();
     let want = "\
-check: FAIL 1 failed, 1 warning, 2 passed; uid=65532 gid=65532 groups=65532; root / overlay read-only
-pass  /  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
-fail  /var/cache/nginx  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount  why: writes fail
-  fix: add a volume:
-    volumes:
-      - name: x
-warn  /tmp  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount  why: writes fail
-  fix: noexec
-pass  /run  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit: pass  /  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit: error: fail  /var/cache/nginx  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit:   why: writes fail
+sealinit:   fix:
+sealinit:     add a volume:
+sealinit:     volumes:
+sealinit:       - name: x
+sealinit: warning: warn  /tmp  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit:   why: writes fail
+sealinit:   fix:
+sealinit:     noexec
+sealinit: pass  /run  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit: error: check: FAIL 1 failed, 1 warning, 2 passed; uid=65532 gid=65532 groups=65532; root / overlay read-only
 ";
     assert_eq!(text, want);
+}
+
+#[test]
+fn how_loud_a_report_is() {
+    let facts = facts_of("1 0 0:5 / / ro - overlay overlay rw\n", true);
+    let clean = vec![
+        finding(Verdict::Pass, "/a", None),
+        finding(Verdict::Pass, "/b", None),
+    ];
+    let warned = vec![
+        finding(Verdict::Pass, "/a", None),
+        finding(Verdict::Warn, "/b", Some("x")),
+    ];
+    let levels = |f: &[Finding], a| -> Vec<&'static str> {
+        check_records(f, &facts, a)
+            .iter()
+            .map(|r| r.level)
+            .collect()
+    };
+    let contract = Audience::Startup { plain: false };
+    let plain = Audience::Startup { plain: true };
+    type Case<'a> = (&'a str, &'a [Finding], Audience, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "clean contract: the summary only",
+            &clean,
+            contract,
+            vec!["debug", "debug", "info"],
+        ),
+        (
+            "clean plain init: nothing",
+            &clean,
+            plain,
+            vec!["debug", "debug", "debug"],
+        ),
+        (
+            "a warning shows every line",
+            &warned,
+            contract,
+            vec!["info", "warn", "warn"],
+        ),
+        (
+            "plain init that warns shows too",
+            &warned,
+            plain,
+            vec!["info", "warn", "warn"],
+        ),
+        (
+            "sealinit check: every line",
+            &clean,
+            Audience::Check,
+            vec!["info", "info", "info"],
+        ),
+    ];
+    for (name, f, a, want) in cases {
+        assert_eq!(levels(f, a), want, "case {name}");
+    }
 }
 
 #[test]
