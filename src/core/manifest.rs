@@ -15,7 +15,7 @@ pub mod yaml;
 use std::collections::HashSet;
 
 use crate::core::quantity;
-use crate::core::spec::{MountKind, Spec};
+use crate::core::spec::{MountKind, MountSpec, Spec};
 
 pub use docker::{docker_args, podman_volume_creates};
 
@@ -127,6 +127,64 @@ pub(crate) struct Volume {
     pub path: String,
     pub kind: MountKind,
     pub size: Option<u64>,
+    /// The contract accepts exec here: no `noexec` in run flags.
+    pub allow_exec: bool,
+}
+
+impl Volume {
+    fn of(m: &MountSpec, path: String, name: String) -> Volume {
+        Volume {
+            name,
+            path,
+            kind: m.kind,
+            size: m.size_limit,
+            allow_exec: m.allow_exec,
+        }
+    }
+
+    /// For a read-only mount of a single file (`/etc/nginx/nginx.conf`):
+    /// the file's name, which is the ConfigMap key (`subPath`) and the file
+    /// bound from the host directory. A file is a last path component with
+    /// a dot inside that does not end in `.d` (`conf.d` is a directory).
+    pub fn file_name(&self) -> Option<&str> {
+        if self.kind.is_writable() {
+            return None;
+        }
+        let base = self.path.rsplit('/').next()?;
+        let dot = base.find('.')?;
+        (dot > 0 && dot + 1 < base.len() && !base.ends_with(".d")).then_some(base)
+    }
+}
+
+/// The `volumes` and `volumeMounts` YAML for one declared mount, exactly as
+/// `sealinit manifest` writes them (default options): the fix a failing
+/// check prints. `size_limit` replaces the declared one (a raised limit).
+pub fn mount_snippet(m: &MountSpec, size_limit: Option<u64>) -> String {
+    let mut v = snippet_volume(m);
+    v.size = size_limit;
+    kube::snippet(&v, &ManifestOptions::default())
+}
+
+/// Just the `volumeMounts` entry of [`mount_snippet`] (`readOnly: true`
+/// for the read-only kinds).
+pub fn mount_entry_snippet(m: &MountSpec) -> String {
+    kube::mount_snippet(&snippet_volume(m))
+}
+
+/// The `run` flag for one declared mount, as `manifest --format docker`
+/// (or `podman`) writes it, shell-quoted: `--tmpfs /tmp:size=...,noexec,...`.
+pub fn mount_run_flag(m: &MountSpec, format: Format) -> String {
+    let opts = ManifestOptions {
+        format,
+        ..ManifestOptions::default()
+    };
+    docker::one_flag(&snippet_volume(m), &opts)
+}
+
+fn snippet_volume(m: &MountSpec) -> Volume {
+    let path = m.path.to_string_lossy().into_owned();
+    let name = volume_name(&path);
+    Volume::of(m, path, name)
 }
 
 /// The ephemeral-storage figures and how they were reached.
@@ -185,12 +243,7 @@ pub(crate) fn contract(spec: &Spec, opts: &ManifestOptions) -> Result<Contract, 
         .iter()
         .zip(paths)
         .zip(names)
-        .map(|((m, path), name)| Volume {
-            name,
-            path,
-            kind: m.kind,
-            size: m.size_limit,
-        })
+        .map(|((m, path), name)| Volume::of(m, path, name))
         .collect();
     let mut tmpfs_sum = 0u64;
     let mut tmpfs_unsized = false;
@@ -319,12 +372,7 @@ pub fn sealinit_mounts(spec: &Spec) -> Result<String, String> {
         .mounts
         .iter()
         .zip(paths)
-        .map(|(m, path)| Volume {
-            name: String::new(),
-            path,
-            kind: m.kind,
-            size: m.size_limit,
-        })
+        .map(|(m, path)| Volume::of(m, path, String::new()))
         .collect();
     Ok(mounts_env(&volumes))
 }

@@ -197,7 +197,13 @@ fn type_finding(m: &MountSpec, fs: &str) -> Option<Finding> {
                 "if memory is intended, declare it as tmpfs (--tmpfs {}); otherwise drop \
                  `medium: Memory`:\n{}",
                 m.path.display(),
-                report::volume_yaml(&m.path, MountKind::EmptyDir, m.size_limit)
+                report::volume_yaml(
+                    &MountSpec {
+                        kind: MountKind::EmptyDir,
+                        ..m.clone()
+                    },
+                    m.size_limit
+                )
             ),
         ),
         (MountKind::Pvc, true) => (
@@ -397,7 +403,13 @@ fn size_findings(m: &MountSpec, e: &MountEntry, v: &VfsFacts) -> (Vec<Finding>, 
                     .into(),
                 format!(
                     "give the volume a sizeLimit (kubelet then mounts it with size=):\n{}",
-                    report::volume_yaml(&m.path, MountKind::Tmpfs, declared)
+                    report::volume_yaml(
+                        &MountSpec {
+                            kind: MountKind::Tmpfs,
+                            ..m.clone()
+                        },
+                        declared
+                    )
                 ),
             )),
             (Some(s), Some(l)) if round_page(s) != round_page(l) => {

@@ -57,8 +57,8 @@ fn writable_mount_and_type_rules() {
                 vec![
                     "/var/cache/nginx does not exist".into(),
                     "- name: var-cache-nginx".into(),
-                    "mountPath: /var/cache/nginx".into(),
-                    format!("sizeLimit: {}", q(5 << 30)),
+                    "mountPath: \"/var/cache/nginx\"".into(),
+                    format!("sizeLimit: \"{}\"", q(5 << 30)),
                 ],
             )],
         },
@@ -83,7 +83,7 @@ fn writable_mount_and_type_rules() {
                     "writes fail: EROFS".into(),
                     "\"Read-only file system\"".into(),
                     "emptyDir:".into(),
-                    "mountPath: /var/cache/nginx".into(),
+                    "mountPath: \"/var/cache/nginx\"".into(),
                 ],
             )],
         },
@@ -492,7 +492,7 @@ fn readonly_and_secret_rules() {
             (
                 "type",
                 Verdict::Fail,
-                texts(&["secret on disk: ext4", "secretName: etc-tls"]),
+                texts(&["secret on disk: ext4", "secretName: \"app-etc-tls\""]),
             ),
         ),
         (
@@ -520,7 +520,7 @@ fn readonly_and_secret_rules() {
             (
                 "readonly",
                 Verdict::Fail,
-                texts(&["does not exist", "secretName: etc-tls"]),
+                texts(&["does not exist", "secretName: \"app-etc-tls\""]),
             ),
         ),
     ];

@@ -266,10 +266,36 @@ fn volume_mount(v: &Volume) -> Node {
     let mut m = Map::new()
         .kv("name", Node::plain(&v.name))
         .kv("mountPath", Node::str(&v.path));
+    if let Some(file) = v.file_name() {
+        // One file of the ConfigMap/Secret, not a directory over its parent.
+        m.push("subPath", Node::str(file));
+    }
     if !v.kind.is_writable() {
         m.push("readOnly", Node::bool(true));
     }
     m.node()
+}
+
+/// One mount's `volumeMounts` entry.
+pub(super) fn mount_snippet(v: &Volume) -> String {
+    emit(&Map::new().kv("volumeMounts", Node::seq(vec![volume_mount(v)])))
+}
+
+/// One mount's `volumes` and `volumeMounts` entries (a check's fix), from
+/// the same builders as the full manifest.
+pub(super) fn snippet(v: &Volume, opts: &ManifestOptions) -> String {
+    let mut doc = Map::new()
+        .comment("pod spec")
+        .kv("volumes", Node::seq(vec![volume(v, opts)]));
+    if v.kind == MountKind::Pvc {
+        doc.push_comment(&format!(
+            "plus the PersistentVolumeClaim \"{}\" (sealinit manifest prints it)",
+            claim_name(v, opts)
+        ));
+    }
+    doc.push_comment("container spec");
+    doc.push("volumeMounts", Node::seq(vec![volume_mount(v)]));
+    emit(&doc)
 }
 
 fn volume(v: &Volume, opts: &ManifestOptions) -> Node {
