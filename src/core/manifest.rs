@@ -14,6 +14,7 @@ pub mod yaml;
 
 use std::collections::HashSet;
 
+use crate::core::profiles::{pod_layout, PodLayout};
 use crate::core::quantity;
 use crate::core::spec::{MountKind, MountSpec, Spec};
 
@@ -101,6 +102,11 @@ pub struct ManifestOptions {
     /// `/path/to/<volume-name>`. For a secret, put it on a host tmpfs (e.g.
     /// under /run) so the contract's "read-only tmpfs" holds.
     pub host_dir: Option<String>,
+    /// `--profile`: adds the seed's replicas, port, CPU and memory, probes
+    /// and command for that application ([`pod_layout`]).
+    pub profile: Option<String>,
+    /// The port of `--metrics ADDR`, declared as a container port.
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for ManifestOptions {
@@ -116,6 +122,8 @@ impl Default for ManifestOptions {
             ephemeral_request: None,
             ephemeral_limit: None,
             host_dir: None,
+            profile: None,
+            metrics_port: None,
         }
     }
 }
@@ -208,6 +216,8 @@ pub(crate) struct Contract {
     pub tmpfs_sum: u64,
     pub tmpfs_unsized: bool,
     pub read_only_root: bool,
+    /// The profile's pod figures (`--profile`).
+    pub pod: Option<PodLayout>,
 }
 
 /// Renders the contract in `opts.format`.
@@ -233,6 +243,12 @@ pub(crate) fn contract(spec: &Spec, opts: &ManifestOptions) -> Result<Contract, 
     if opts.workload.is_some() && opts.format != Format::Kubernetes {
         return Err("--workload applies to --format kubernetes only".to_string());
     }
+    let pod = match opts.profile.as_deref() {
+        None => None,
+        Some(p) => Some(
+            pod_layout(p).ok_or_else(|| format!("--profile {p:?} is not a built-in profile"))?,
+        ),
+    };
     let mut paths = Vec::with_capacity(spec.mounts.len());
     for m in &spec.mounts {
         paths.push(check_path(&m.path)?);
@@ -260,6 +276,7 @@ pub(crate) fn contract(spec: &Spec, opts: &ManifestOptions) -> Result<Contract, 
         tmpfs_sum,
         tmpfs_unsized,
         read_only_root: spec.root == crate::core::spec::RootPolicy::ReadOnly,
+        pod,
     })
 }
 
@@ -479,3 +496,5 @@ fn ephemeral(volumes: &[Volume], opts: &ManifestOptions) -> Result<Option<Epheme
 mod tests;
 #[cfg(test)]
 mod tests_docker;
+#[cfg(test)]
+mod tests_profiles;

@@ -418,6 +418,13 @@ fn manifest_options(parsed: &Parsed, env: &Layer) -> Result<manifest::ManifestOp
     }
     o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
     o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
+    o.profile = cli::pick(f, env, "profile").map(|(v, _)| v.to_string());
+    o.metrics_port = cli::typed(cli::pick(f, env, "metrics"), |s| {
+        s.rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("expected ADDR:PORT, got {s:?}"))
+    })?;
     Ok(o)
 }
 

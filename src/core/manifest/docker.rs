@@ -235,7 +235,11 @@ pub(super) fn render_run(c: &Contract, opts: &ManifestOptions) -> String {
             None => out.push_str(&format!("  {flag} \\\n")),
         }
     }
-    out.push_str(&format!("  {}\n", shell_quote(&opts.image)));
+    let mut last = vec![shell_quote(&opts.image)];
+    if let Some(p) = c.pod {
+        last.extend(p.args.iter().map(|a| shell_quote(a)));
+    }
+    out.push_str(&format!("  {}\n", last.join(" ")));
     out
 }
 
@@ -247,6 +251,9 @@ fn cs(s: &str) -> Node {
 
 pub(super) fn render_compose(c: &Contract, opts: &ManifestOptions) -> String {
     let mut svc = Map::new().kv("image", cs(&opts.image));
+    if let Some(p) = c.pod.filter(|p| !p.args.is_empty()) {
+        svc.push("command", Node::seq(p.args.iter().map(|a| cs(a)).collect()));
+    }
     if c.read_only_root {
         svc.push("read_only", Node::bool(true));
     }
