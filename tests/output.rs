@@ -12,13 +12,21 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Inside the namespace: every other writable mount of the host (podman's
+/// storage, `/run/netns`, ...) remounted read-only, so the host's own
+/// undeclared mounts do not warn.
+const QUIET_HOST: &str = "awk '{print $5}' /proc/self/mountinfo | while read -r m; do \
+    case $m in /|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;; \
+    *) mount -o remount,bind,ro \"$m\" 2>/dev/null ;; esac; done; ";
+
 /// `sh -c SCRIPT` in a private mount namespace, with `$D` a fresh directory
 /// and `$BIN` sealinit.
 fn in_mount_ns(script: &str) -> Command {
     assert!(is_root(), "needs root: unshare(2) and mount(2)");
     let d = tempdir();
     let mut c = Command::new("unshare");
-    c.args(["-m", "--propagation", "private", "sh", "-c", script])
+    let script = format!("{QUIET_HOST}{script}");
+    c.args(["-m", "--propagation", "private", "sh", "-c", &script])
         .env("D", &d)
         .env("BIN", bin());
     c

@@ -136,9 +136,12 @@ mod tests {
         // As `kubectl logs` shows it: every line within 120 columns, the
         // why and the fix on lines of their own.
         let text: String = recs.iter().map(logfmt::text).collect();
+        // (A single word longer than a line, such as a long path from the
+        // host's mount table, is kept whole.)
         for line in text.lines() {
+            let one_word = line["sealinit:".len()..].split_whitespace().count() == 1;
             assert!(
-                line.chars().count() <= logfmt::TEXT_WIDTH,
+                line.chars().count() <= logfmt::TEXT_WIDTH || one_word,
                 "{} columns: {line}\n{text}",
                 line.chars().count()
             );
