@@ -67,13 +67,38 @@ pub fn text(rec: &Record) -> String {
         if !fix.is_empty() {
             out.push_str("sealinit:   fix:\n");
             for line in fix.trim_end_matches('\n').split('\n') {
-                let indent = line.len() - line.trim_start().len();
-                let more = format!("sealinit:     {:indent$}  ", "");
-                push_wrapped(&mut out, "sealinit:     ", &more, &escape_text(line));
+                if is_yaml_line(line) {
+                    // Wrapping would change what a copy of it means.
+                    out.push_str("sealinit:     ");
+                    out.push_str(escape_text(line).trim_end());
+                    out.push('\n');
+                    continue;
+                }
+                push_wrapped(
+                    &mut out,
+                    "sealinit:     ",
+                    "sealinit:       ",
+                    &escape_text(line),
+                );
             }
         }
     }
     out
+}
+
+/// Whether a line of a `fix` is YAML (indented, a list item, a comment, or
+/// `key:` at its start) rather than prose.
+fn is_yaml_line(line: &str) -> bool {
+    if line.starts_with([' ', '-', '#']) {
+        return true;
+    }
+    let key_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        .unwrap_or(line.len());
+    key_end > 0 && line[key_end..].starts_with(':') && {
+        let rest = &line[key_end + 1..];
+        rest.is_empty() || rest.starts_with(' ')
+    }
 }
 
 /// Appends `text` after `first`, wrapped at spaces to [`TEXT_WIDTH`]
@@ -84,6 +109,9 @@ fn push_wrapped(out: &mut String, first: &str, more: &str, text: &str) {
     let mut room = line.chars().count();
     let mut fresh = true;
     for word in text.split(' ') {
+        if word.is_empty() && fresh && line.len() > first.len() {
+            continue;
+        }
         let w = word.chars().count();
         if !fresh && room + 1 + w > TEXT_WIDTH {
             out.push_str(line.trim_end());
@@ -304,6 +332,31 @@ mod tests {
     }
 
     #[test]
+    fn yaml_lines_of_a_fix_are_told_from_prose() {
+        let cases = [
+            ("volumes:", true),
+            ("securityContext:", true),
+            ("  - name: x", true),
+            ("- name: x", true),
+            ("# pod spec", true),
+            ("sizeLimit: 5Gi", true),
+            (
+                "mount an emptyDir volume at exactly /x (podman/docker: -v a:/x):",
+                false,
+            ),
+            (
+                "run as a user that may write there; with fsGroup ...:",
+                false,
+            ),
+            ("and keep `readOnly: true` off the volumeMount", false),
+            ("find what fills it: `kubectl exec`", false),
+        ];
+        for (line, want) in cases {
+            assert_eq!(is_yaml_line(line), want, "{line:?}");
+        }
+    }
+
+    #[test]
     fn rfc3339_from_fixed_times() {
         let cases = [
             ("epoch", 0, "1970-01-01T00:00:00.000Z"),
@@ -360,20 +413,29 @@ mod tests {
             &long,
             vec![
                 ("why", Value::Str(long.clone())),
-                ("fix", Value::Str(format!("volumes:\n  - {long}"))),
+                ("fix", Value::Str(format!("{long}\nvolumes:\n  - {long}"))),
             ],
         );
         let t = text(&r);
+        // YAML lines of a fix are never wrapped (a copy must mean the same).
+        let yaml = format!("sealinit:       - {}", long.trim_end());
         for line in t.lines() {
-            assert!(line.chars().count() <= TEXT_WIDTH, "{line:?}");
             assert!(line.starts_with("sealinit: "), "{line:?}");
+            if line != yaml {
+                assert!(line.chars().count() <= TEXT_WIDTH, "{line:?}");
+            }
         }
-        assert!(t.lines().count() > 8, "{t}");
+        assert!(t.lines().any(|l| l == yaml), "{t}");
+        assert!(t.lines().count() > 10, "{t}");
         assert!(t.contains("\nsealinit:   why: word"), "{t}");
-        assert!(t.contains("\nsealinit:       - word"), "{t}");
-        assert!(t.contains("\nsealinit:         word"), "{t}");
+        assert!(t.contains("\nsealinit:   fix:\nsealinit:     word"), "{t}");
+        assert!(
+            t.contains("\nsealinit:       word"),
+            "prose fix continues: {t}"
+        );
+        assert!(t.contains("\nsealinit:     volumes:\n"), "{t}");
         // Every word is still there, in order.
         let words: usize = t.matches("word").count();
-        assert_eq!(words, 180);
+        assert_eq!(words, 240);
     }
 }
