@@ -75,7 +75,7 @@ s_image_missing_mount() {
   expect_code 78 "$rc" "missing mount"
   ! grep -qx workload-ran "$out" || fail "the workload ran despite the missing mount"
   ev "$out" check path=/var/cache/app verdict=fail >/dev/null || fail "no failing check naming /var/cache/app"
-  ev "$out" check path=/var/cache/app verdict=fail 'fix~mountPath: /var/cache/app' >/dev/null ||
+  ev "$out" check path=/var/cache/app verdict=fail 'fix~mountPath: "/var/cache/app"' >/dev/null ||
     fail "the fix does not contain the volumeMounts YAML (mountPath: /var/cache/app)"
   ev "$out" check path=/var/cache/app verdict=fail 'fix~emptyDir' >/dev/null ||
     fail "the fix does not contain the emptyDir volume YAML"
@@ -86,7 +86,7 @@ s_image_missing_mount() {
   expect_code 78 "$rc" "missing mount (text run)"
   grep -q '/var/cache/app' "$txt" || fail "text report does not name /var/cache/app"
   grep -q 'volumeMounts:' "$txt" || fail "text report does not print the volumeMounts YAML"
-  grep -q 'sizeLimit: 64Mi' "$txt" || fail "text report YAML lacks the declared sizeLimit 64Mi"
+  grep -q 'sizeLimit: "64Mi"' "$txt" || fail "text report YAML lacks the declared sizeLimit 64Mi"
 }
 
 s_image_secret_wrong_type() {
