@@ -226,3 +226,37 @@ fn write_stderr(mut buf: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The only test that calls `init` (it sets process-wide state).
+    #[test]
+    fn records_get_the_level_filter_and_a_timestamp_when_asked() {
+        init(LogFormat::Json, Level::INFO, true);
+        let rec = |level: &'static str, msg: &str| Record {
+            level,
+            event: "check".into(),
+            msg: msg.into(),
+            ..Record::default()
+        };
+        let out = format_records(&[rec("debug", "hidden"), rec("info", "shown")]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        let line = lines[0];
+        // {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","level":"info",...
+        let ts = line
+            .strip_prefix("{\"ts\":\"")
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no leading ts: {line}"));
+        assert_eq!(ts.len(), 24, "{ts}");
+        let shape: String = ts
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99:99:99.999Z");
+        assert!(ts.as_bytes()[0] == b'2', "{ts}");
+        assert!(line.contains("\"msg\":\"shown\""), "{line}");
+    }
+}
