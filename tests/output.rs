@@ -21,7 +21,7 @@ const QUIET_HOST: &str = "awk '{print $5}' /proc/self/mountinfo | while read -r 
 
 /// `sh -c SCRIPT` in a private mount namespace, with `$D` a fresh directory
 /// and `$BIN` sealinit.
-fn in_mount_ns(script: &str) -> Command {
+fn in_mount_ns(script: &str) -> (Command, Scratch) {
     assert!(is_root(), "needs root: unshare(2) and mount(2)");
     let d = tempdir();
     let mut c = Command::new("unshare");
@@ -29,7 +29,17 @@ fn in_mount_ns(script: &str) -> Command {
     c.args(["-m", "--propagation", "private", "sh", "-c", &script])
         .env("D", &d)
         .env("BIN", bin());
-    c
+    (c, Scratch(d))
+}
+
+/// `$D`: only a mount point inside the namespace, empty on the host side,
+/// removed when the test is done with it.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
 
 #[test]
@@ -75,7 +85,8 @@ fn a_plain_init_prints_nothing_of_its_own_on_pipes() {
 fn a_clean_contract_says_one_summary_line_and_v_says_every_check() {
     let script = "mount -t tmpfs -o noexec,nosuid,nodev,size=1m none \"$D\" && \
                   exec \"$BIN\" --root any --tmpfs \"$D:1Mi\" \"$@\" -- echo ok";
-    let out = run(in_mount_ns(script));
+    let (c, _d) = in_mount_ns(script);
+    let out = run(c);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -90,7 +101,8 @@ fn a_clean_contract_says_one_summary_line_and_v_says_every_check() {
         "{err}"
     );
 
-    let out = run(in_mount_ns(&script.replace("\"$@\"", "-v")));
+    let (c, _d2) = in_mount_ns(&script.replace("\"$@\"", "-v"));
+    let out = run(c);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("debug: pass  /tmp/") && err.contains("tmpfs  expected"),
@@ -104,7 +116,8 @@ fn a_warning_shows_every_check_line() {
     // A tmpfs without noexec outside Kubernetes: the noexec advice warns.
     let script = "mount -t tmpfs -o size=1m none \"$D\" && \
                   exec \"$BIN\" --root any --tmpfs \"$D:1Mi\" -- true";
-    let out = run(in_mount_ns(script));
+    let (c, _d) = in_mount_ns(script);
+    let out = run(c);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     for want in [
@@ -196,7 +209,7 @@ fn a_dropped_file_named_with_esc_and_newline_is_escaped_in_the_log() {
         exec \"$BIN\" --root any --on-violation warn --tmpfs \"$D:8Mi\" -- sh -c \
         'cp /bin/true \"$D/$(printf \"evil\\033[2Jname\\nsealinit: fake\")\"; \
          while :; do sleep 1; done'";
-    let mut c = in_mount_ns(script);
+    let (mut c, _d) = in_mount_ns(script);
     c.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
