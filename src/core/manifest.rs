@@ -153,14 +153,17 @@ impl Volume {
     /// For a read-only mount of a single file (`/etc/nginx/nginx.conf`):
     /// the file's name, which is the ConfigMap key (`subPath`) and the file
     /// bound from the host directory. A file is a last path component with
-    /// a dot inside that does not end in `.d` (`conf.d` is a directory).
+    /// an extension of letters (`nginx.conf`, `tls.pem`), but not `.d`
+    /// (`conf.d` is a directory, and so is `app-1.2`).
     pub fn file_name(&self) -> Option<&str> {
         if self.kind.is_writable() {
             return None;
         }
         let base = self.path.rsplit('/').next()?;
-        let dot = base.find('.')?;
-        (dot > 0 && dot + 1 < base.len() && !base.ends_with(".d")).then_some(base)
+        let (stem, ext) = base.rsplit_once('.')?;
+        let is_ext =
+            !ext.is_empty() && ext.len() <= 10 && ext.bytes().all(|b| b.is_ascii_alphabetic());
+        (!stem.is_empty() && is_ext && ext != "d").then_some(base)
     }
 }
 

@@ -218,6 +218,9 @@ fn nginx_conf_is_a_single_file_mount_everywhere() {
         ("/etc/ssl/certs", None),
         ("/etc/.hidden", None),
         ("/etc/trailing.", None),
+        ("/opt/app-1.2", None),
+        ("/etc/ssl/tls.pem", Some("tls.pem")),
+        ("/etc/app.properties", Some("app.properties")),
     ] {
         let v = Volume {
             path: path.into(),
