@@ -193,6 +193,21 @@ fn check_prints_its_report_on_stdout_as_json_lines() {
     json_lines(&stdout).unwrap_or_else(|e| panic!("{e}\n{stdout}"));
     assert!(stdout.contains("\"verdict\":\"fail\""), "{stdout}");
 
+    // Text, failing: at most 120 columns a line (a path longer than a line
+    // stays whole), why and fix on lines of their own.
+    let long = format!("/definitely/not/here/{}", "deep/".repeat(8));
+    let mut c = Command::new(bin());
+    c.args(["check", "--root", "any", "--emptydir", &long]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        let one_word = line["sealinit:".len()..].split_whitespace().count() == 1;
+        assert!(line.chars().count() <= 120 || one_word, "{line}\n{text}");
+    }
+    assert!(text.contains("\nsealinit:   why: "), "{text}");
+    assert!(text.contains("\nsealinit:   fix:\n"), "{text}");
+
     // Text: the same report, on stdout too.
     let mut c = Command::new(bin());
     c.args(["check", "--root", "any"]);

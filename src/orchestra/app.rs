@@ -419,6 +419,12 @@ fn manifest_options(parsed: &Parsed, env: &Layer) -> Result<manifest::ManifestOp
     o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
     o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
     o.profile = cli::pick(f, env, "profile").map(|(v, _)| v.to_string());
+    if cli::pick(f, env, "name").is_none() {
+        // `--profile postgres` names its objects postgres (a DNS label).
+        if let Some(p) = &o.profile {
+            o.name.clone_from(p);
+        }
+    }
     o.metrics_port = cli::typed(cli::pick(f, env, "metrics"), |s| {
         s.rsplit(':')
             .next()
