@@ -16,10 +16,15 @@ fn main() {
 }
 
 /// Fails the build unless the target links the C runtime statically.
+/// cargo-fuzz builds (`--cfg fuzzing`) are exempt: sanitizers cannot link
+/// into a static executable, and no fuzz build is shipped.
 fn check_static() {
     println!("cargo:rerun-if-env-changed=CARGO_CFG_TARGET_FEATURE");
+    println!("cargo:rerun-if-env-changed=CARGO_CFG_FUZZING");
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
-    if features.split(',').any(|f| f == "crt-static") {
+    if features.split(',').any(|f| f == "crt-static")
+        || std::env::var_os("CARGO_CFG_FUZZING").is_some()
+    {
         return;
     }
     eprintln!(
