@@ -8,17 +8,17 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use tracing::Level;
 
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
-use crate::core::config::{self, Output, Runtime, Verbosity};
+use crate::core::config::{self, Output, Runtime, TerminationLog, Verbosity};
 use crate::core::facts::SkippedLines;
 use crate::core::spec::{Resolved, ViolationPolicy};
-use crate::core::{exitcode, manifest, plan, report, spec};
-use crate::edge::signals::{self, Inherited};
+use crate::core::{exitcode, initopts, manifest, plan, report, spec, termination};
+use crate::edge::signals::{self, Inherited, Received};
 use crate::edge::{log, probe, process};
 use crate::orchestra::startup::{self, CheckOutcome};
 use crate::orchestra::supervisor::{self, Request, Requests};
@@ -29,6 +29,15 @@ use crate::orchestra::{contract, metrics};
 /// The live mount table.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 
+/// Kubernetes' default `terminationMessagePath`.
+const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// Where exits sealinit decides are explained; set once the command line
+/// says this is the init (`sealinit -- COMMAND`), never for `check` and the
+/// other subcommands (a `kubectl exec ... sealinit check` must not replace
+/// the container's message). Unset: nothing is written.
+static TERMINATION_LOG: OnceLock<TerminationLog> = OnceLock::new();
+
 /// Runs sealinit and returns the process exit code.
 pub fn run(inherited: io::Result<Inherited>) -> i32 {
     // Before anything opens a descriptor: a closed stdin/stdout/stderr must
@@ -37,8 +46,18 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,
-        Err(e) => return usage_error(&e),
+        Err(e) => {
+            if runs_a_workload(&args) {
+                let raw = std::env::var("SEALINIT_TERMINATION_LOG").ok();
+                let _ = TERMINATION_LOG
+                    .set(raw.map_or(TerminationLog::Default, |v| TerminationLog::parse(&v)));
+            }
+            return usage_error(&e);
+        }
     };
+    if parsed.sub == Sub::Run {
+        let _ = TERMINATION_LOG.set(termination_log(&parsed, &env));
+    }
     let out = match config::output(&parsed.flags, &env) {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
@@ -73,7 +92,32 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
     Ok((parsed, env))
 }
 
+/// Whether a command line that did not parse was meant to run a workload
+/// (no subcommand word first), so its usage error is the container's exit.
+fn runs_a_workload(args: &[OsString]) -> bool {
+    !matches!(
+        args.first().and_then(|a| a.to_str()),
+        Some("check" | "mounts" | "manifest" | "plan" | "learn")
+    )
+}
+
+/// Writes the reason for an exit sealinit decided (64, 71, 75, 77, 78) to
+/// the termination log, if this run has one. Never fails loudly: a log
+/// that cannot be written is a debug line.
+fn note_termination(code: i32, what: &str, path: Option<&str>, fix: Option<&str>) {
+    let (path_buf, create) = match TERMINATION_LOG.get() {
+        None | Some(TerminationLog::Off) => return,
+        Some(TerminationLog::Default) => (Path::new(DEFAULT_TERMINATION_LOG).to_path_buf(), false),
+        Some(TerminationLog::Path(p)) => (p.clone(), true),
+    };
+    let text = termination::message(code, what, path, fix);
+    if let Err(err) = process::write_termination_log(&path_buf, &text, create) {
+        tracing::debug!(event = "exit", error = %err, "termination message not written: {err}");
+    }
+}
+
 fn usage_error(e: &UsageError) -> i32 {
+    note_termination(exitcode::USAGE, &e.0, None, Some("see sealinit --help"));
     if tracing::dispatcher::has_been_set() {
         tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
     } else {
@@ -98,6 +142,7 @@ fn init_logging(out: Output) {
 /// Logs `event = "exit"` for an operating-system failure before the
 /// workload runs, and returns its exit code.
 fn os_error(msg: &str) -> i32 {
+    note_termination(exitcode::OS_ERROR, msg, None, None);
     tracing::error!(event = "exit", code = exitcode::OS_ERROR, "{msg}");
     exitcode::OS_ERROR
 }
@@ -145,6 +190,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         tracing::error!(event = "exit", code, reason = "start-up violation",
             "not starting the workload: the storage contract is violated (see the fixes above); exit {code}. \
              Use --on-violation warn to start anyway.");
+        note_violation(&outcome);
         return code;
     }
     become_reaper();
@@ -162,7 +208,18 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         .as_ref()
         .map(|ch| start_usage_watcher(&resolved, &rt, ch))
         .unwrap_or_default();
-    let child = match spawn_workload(&parsed.argv, inherited) {
+    let init = match init_options(parsed, env) {
+        Ok(v) => v,
+        Err(e) => return usage_error(&e),
+    };
+    let early = match signals_before_spawn(&sigfd) {
+        Ok(early) => early,
+        Err(code) => return code,
+    };
+    let spawn_opts = process::SpawnOptions {
+        pdeathsig: init.pdeathsig,
+    };
+    let child = match spawn_workload(&parsed.argv, inherited, spawn_opts) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
@@ -181,10 +238,104 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             grace: rt.grace,
             limit_action: rt.limit_action,
             counters,
+            rewrite: init.rewrite,
+            remap_exit: init.remap_exit,
         },
         requests,
+        early,
     );
     finish(outcome)
+}
+
+/// The init options that shape signals and exit codes. Wiring point for
+/// the `config` branch: these become fields of the resolved configuration
+/// (`rewrite`, `remap_exit`, `pdeathsig`, `termination_log`); until then
+/// they are read here, flags over env (a repeatable option given as a flag
+/// replaces the env list).
+struct InitOptions {
+    rewrite: Vec<(i32, i32)>,
+    remap_exit: Vec<(u8, u8)>,
+    pdeathsig: Option<i32>,
+}
+
+fn init_options(parsed: &Parsed, env: &Layer) -> Result<InitOptions, UsageError> {
+    fn list<T>(
+        parsed: &Parsed,
+        env: &Layer,
+        name: &str,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, UsageError> {
+        let (layer, source) = if parsed.flags.count(name) > 0 {
+            (&parsed.flags, format!("--{name}"))
+        } else {
+            (env, cli::env_name(name))
+        };
+        initopts::parse_list(layer.all(name), parse)
+            .map_err(|e| UsageError(format!("{source}: {e}")))
+    }
+    Ok(InitOptions {
+        rewrite: list(parsed, env, "rewrite", initopts::parse_rewrite)?,
+        remap_exit: list(parsed, env, "remap-exit", initopts::parse_remap_exit)?,
+        pdeathsig: cli::typed(
+            cli::pick(&parsed.flags, env, "pdeathsig"),
+            crate::core::options::parse_signal,
+        )?,
+    })
+}
+
+/// `--termination-log` (see [`InitOptions`] for the wiring).
+fn termination_log(parsed: &Parsed, env: &Layer) -> TerminationLog {
+    cli::pick(&parsed.flags, env, "termination-log")
+        .map_or(TerminationLog::Default, |(v, _)| TerminationLog::parse(v))
+}
+
+/// The start-up violation, for the termination log: the first failing
+/// check (what, where, the first line of its fix).
+fn note_violation(outcome: &CheckOutcome) {
+    let failed: Vec<_> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.verdict == crate::core::checks::Verdict::Fail)
+        .collect();
+    let Some(f) = failed.first() else {
+        return;
+    };
+    let mut what = format!(
+        "storage contract violated: {} ({}) expected {}, observed {}",
+        f.path, f.kind, f.expected, f.observed
+    );
+    if failed.len() > 1 {
+        what.push_str(&format!(
+            " (and {} more failing check(s))",
+            failed.len() - 1
+        ));
+    }
+    note_termination(exitcode::VIOLATION, &what, Some(&f.path), f.fix.as_deref());
+}
+
+/// Reads what arrived on the signalfd before the spawn. A TERM or INT
+/// (from another process) means the workload is not started: exit 128+N.
+/// Every other signal is handed to the supervisor, which handles it first
+/// (forwards it to the workload as soon as it exists), so none is lost.
+fn signals_before_spawn(sigfd: &OwnedFd) -> Result<Vec<Received>, i32> {
+    use std::os::fd::AsRawFd;
+    let mut early = Vec::new();
+    if let Err(err) = signals::read_signals(sigfd.as_raw_fd(), &mut early) {
+        tracing::warn!(event = "signal", error = %err, "cannot read the signalfd before the spawn: {err}");
+    }
+    let me = std::process::id();
+    let cancel = early
+        .iter()
+        .find(|s| (s.signo == libc::SIGTERM || s.signo == libc::SIGINT) && s.pid != me);
+    if let Some(s) = cancel {
+        let code = exitcode::for_signal(s.signo);
+        let name = crate::core::options::signal_name(s.signo);
+        tracing::warn!(event = "exit", code, signal = %name, from = s.pid,
+            reason = "signal before start",
+            "received {name} before the workload was started: not starting it; exit {code}");
+        return Err(code);
+    }
+    Ok(early)
 }
 
 /// The channels the watcher threads use to reach the supervisor.
@@ -497,8 +648,12 @@ fn become_reaper() {
     }
 }
 
-fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
-    match process::spawn(argv, inherited) {
+fn spawn_workload(
+    argv: &[OsString],
+    inherited: Inherited,
+    opts: process::SpawnOptions,
+) -> Result<i32, i32> {
+    match process::spawn(argv, inherited, opts) {
         Ok(pid) => {
             let cmd = argv
                 .iter()
@@ -531,6 +686,9 @@ fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
 }
 
 fn finish(outcome: supervisor::Outcome) -> i32 {
+    if outcome.decided {
+        note_termination(outcome.code, &outcome.reason, None, None);
+    }
     tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
         "exiting with code {}: {}", outcome.code, outcome.reason);
     outcome.code
