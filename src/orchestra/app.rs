@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use tracing::Level;
@@ -17,9 +17,13 @@ use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
 use crate::core::config::{self, Output, Runtime, TerminationLog, Verbosity};
 use crate::core::facts::SkippedLines;
 use crate::core::spec::{Resolved, ViolationPolicy};
-use crate::core::{exitcode, initopts, manifest, plan, report, spec, termination};
-use crate::edge::signals::{self, Inherited, Received};
+use crate::core::{exitcode, manifest, plan, report, spec};
+use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
+use crate::orchestra::spawn::{
+    become_reaper, init_options, note_termination, note_violation, runs_a_workload,
+    signals_before_spawn, spawn_workload, termination_log, TERMINATION_LOG,
+};
 use crate::orchestra::startup::{self, CheckOutcome};
 use crate::orchestra::supervisor::{self, Request, Requests};
 use crate::orchestra::tamper::{self, ExecDropConfig, TamperSink};
@@ -28,15 +32,6 @@ use crate::orchestra::{contract, metrics};
 
 /// The live mount table.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
-
-/// Kubernetes' default `terminationMessagePath`.
-const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
-
-/// Where exits sealinit decides are explained; set once the command line
-/// says this is the init (`sealinit -- COMMAND`), never for `check` and the
-/// other subcommands (a `kubectl exec ... sealinit check` must not replace
-/// the container's message). Unset: nothing is written.
-static TERMINATION_LOG: OnceLock<TerminationLog> = OnceLock::new();
 
 /// Runs sealinit and returns the process exit code.
 pub fn run(inherited: io::Result<Inherited>) -> i32 {
@@ -90,30 +85,6 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
     let parsed = cli::parse_args(args)?;
     let env = cli::env_layer(std::env::vars_os())?;
     Ok((parsed, env))
-}
-
-/// Whether a command line that did not parse was meant to run a workload
-/// (no subcommand word first), so its usage error is the container's exit.
-fn runs_a_workload(args: &[OsString]) -> bool {
-    !matches!(
-        args.first().and_then(|a| a.to_str()),
-        Some("check" | "mounts" | "manifest" | "plan" | "learn")
-    )
-}
-
-/// Writes the reason for an exit sealinit decided (64, 71, 75, 77, 78) to
-/// the termination log, if this run has one. Never fails loudly: a log
-/// that cannot be written is a debug line.
-fn note_termination(code: i32, what: &str, path: Option<&str>, fix: Option<&str>) {
-    let (path_buf, create) = match TERMINATION_LOG.get() {
-        None | Some(TerminationLog::Off) => return,
-        Some(TerminationLog::Default) => (Path::new(DEFAULT_TERMINATION_LOG).to_path_buf(), false),
-        Some(TerminationLog::Path(p)) => (p.clone(), true),
-    };
-    let text = termination::message(code, what, path, fix);
-    if let Err(err) = process::write_termination_log(&path_buf, &text, create) {
-        tracing::debug!(event = "exit", error = %err, "termination message not written: {err}");
-    }
 }
 
 fn usage_error(e: &UsageError) -> i32 {
@@ -204,9 +175,10 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             "cannot create the watcher pipe: {err}; usage and tamper are not watched")
         })
         .ok();
+    let counters = metrics::SharedCounters::default();
     let snapshot = channels
         .as_ref()
-        .map(|ch| start_usage_watcher(&resolved, &rt, ch))
+        .map(|ch| start_usage_watcher(&resolved, &rt, ch, &counters))
         .unwrap_or_default();
     let init = match init_options(parsed, env) {
         Ok(v) => v,
@@ -225,10 +197,9 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
     };
     // From here on sealinit never returns early: the loop owns the exit.
     if let Some(ch) = &channels {
-        start_tamper_watch(&resolved, &rt, &outcome, ch);
+        start_tamper_watch(&resolved, &rt, &outcome, ch, &counters);
     }
     let requests = channels.map(|ch| ch.requests);
-    let counters = metrics::SharedCounters::default();
     start_metrics(&rt, snapshot, &outcome, &counters);
     let outcome = supervisor::run(
         child,
@@ -245,97 +216,6 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         early,
     );
     finish(outcome)
-}
-
-/// The init options that shape signals and exit codes. Wiring point for
-/// the `config` branch: these become fields of the resolved configuration
-/// (`rewrite`, `remap_exit`, `pdeathsig`, `termination_log`); until then
-/// they are read here, flags over env (a repeatable option given as a flag
-/// replaces the env list).
-struct InitOptions {
-    rewrite: Vec<(i32, i32)>,
-    remap_exit: Vec<(u8, u8)>,
-    pdeathsig: Option<i32>,
-}
-
-fn init_options(parsed: &Parsed, env: &Layer) -> Result<InitOptions, UsageError> {
-    fn list<T>(
-        parsed: &Parsed,
-        env: &Layer,
-        name: &str,
-        parse: fn(&str) -> Result<T, String>,
-    ) -> Result<Vec<T>, UsageError> {
-        let (layer, source) = if parsed.flags.count(name) > 0 {
-            (&parsed.flags, format!("--{name}"))
-        } else {
-            (env, cli::env_name(name))
-        };
-        initopts::parse_list(layer.all(name), parse)
-            .map_err(|e| UsageError(format!("{source}: {e}")))
-    }
-    Ok(InitOptions {
-        rewrite: list(parsed, env, "rewrite", initopts::parse_rewrite)?,
-        remap_exit: list(parsed, env, "remap-exit", initopts::parse_remap_exit)?,
-        pdeathsig: cli::typed(
-            cli::pick(&parsed.flags, env, "pdeathsig"),
-            crate::core::options::parse_signal,
-        )?,
-    })
-}
-
-/// `--termination-log` (see [`InitOptions`] for the wiring).
-fn termination_log(parsed: &Parsed, env: &Layer) -> TerminationLog {
-    cli::pick(&parsed.flags, env, "termination-log")
-        .map_or(TerminationLog::Default, |(v, _)| TerminationLog::parse(v))
-}
-
-/// The start-up violation, for the termination log: the first failing
-/// check (what, where, the first line of its fix).
-fn note_violation(outcome: &CheckOutcome) {
-    let failed: Vec<_> = outcome
-        .findings
-        .iter()
-        .filter(|f| f.verdict == crate::core::checks::Verdict::Fail)
-        .collect();
-    let Some(f) = failed.first() else {
-        return;
-    };
-    let mut what = format!(
-        "storage contract violated: {} ({}) expected {}, observed {}",
-        f.path, f.kind, f.expected, f.observed
-    );
-    if failed.len() > 1 {
-        what.push_str(&format!(
-            " (and {} more failing check(s))",
-            failed.len() - 1
-        ));
-    }
-    note_termination(exitcode::VIOLATION, &what, Some(&f.path), f.fix.as_deref());
-}
-
-/// Reads what arrived on the signalfd before the spawn. A TERM or INT
-/// (from another process) means the workload is not started: exit 128+N.
-/// Every other signal is handed to the supervisor, which handles it first
-/// (forwards it to the workload as soon as it exists), so none is lost.
-fn signals_before_spawn(sigfd: &OwnedFd) -> Result<Vec<Received>, i32> {
-    use std::os::fd::AsRawFd;
-    let mut early = Vec::new();
-    if let Err(err) = signals::read_signals(sigfd.as_raw_fd(), &mut early) {
-        tracing::warn!(event = "signal", error = %err, "cannot read the signalfd before the spawn: {err}");
-    }
-    let me = std::process::id();
-    let cancel = early
-        .iter()
-        .find(|s| (s.signo == libc::SIGTERM || s.signo == libc::SIGINT) && s.pid != me);
-    if let Some(s) = cancel {
-        let code = exitcode::for_signal(s.signo);
-        let name = crate::core::options::signal_name(s.signo);
-        tracing::warn!(event = "exit", code, signal = %name, from = s.pid,
-            reason = "signal before start",
-            "received {name} before the workload was started: not starting it; exit {code}");
-        return Err(code);
-    }
-    Ok(early)
 }
 
 /// The channels the watcher threads use to reach the supervisor.
@@ -364,17 +244,25 @@ impl Channels {
     }
 
     /// A tamper sink of its own: a clone of the sender, a dup of the
-    /// wake pipe's write end.
-    fn tamper_sink(&self, rt: &Runtime) -> Option<TamperSink> {
+    /// wake pipe's write end; its findings count into `counters`.
+    fn tamper_sink(&self, rt: &Runtime, counters: &metrics::SharedCounters) -> Option<TamperSink> {
         let wake = self.wake_tx.try_clone().ok()?;
-        Some(TamperSink::new(rt.on_tamper, self.req_tx.clone(), wake))
+        Some(
+            TamperSink::new(rt.on_tamper, self.req_tx.clone(), wake)
+                .counting(counters.tamper_events.clone()),
+        )
     }
 }
 
 /// Starts the usage watcher (with exec-drop detection) for the writable
 /// mounts, and waits until its watches are in place, so that nothing the
 /// workload writes goes unseen. Failures are logged; supervision goes on.
-fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watcher::Snapshot {
+fn start_usage_watcher(
+    resolved: &Resolved,
+    rt: &Runtime,
+    ch: &Channels,
+    counters: &metrics::SharedCounters,
+) -> watcher::Snapshot {
     let mounts: Vec<WatchedMount> = resolved
         .spec
         .mounts
@@ -402,7 +290,7 @@ fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watc
         rescan: rt.rescan,
         ephemeral_limit: rt.ephemeral_limit,
     };
-    let exec_drop = ch.tamper_sink(rt).map(ExecDropConfig::new);
+    let exec_drop = ch.tamper_sink(rt, counters).map(ExecDropConfig::new);
     match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
         Ok(handle) => {
             if !handle.wait_ready(Duration::from_secs(10)) {
@@ -421,8 +309,14 @@ fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watc
 /// Starts the mount-table tamper watch against the table the start-up
 /// checks judged. (After the spawn is fine: its first read diffs against
 /// that snapshot, so nothing in between is missed.)
-fn start_tamper_watch(resolved: &Resolved, rt: &Runtime, checks: &CheckOutcome, ch: &Channels) {
-    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(rt)) {
+fn start_tamper_watch(
+    resolved: &Resolved,
+    rt: &Runtime,
+    checks: &CheckOutcome,
+    ch: &Channels,
+    counters: &metrics::SharedCounters,
+) {
+    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(rt, counters)) {
         // None: already said why (warning), and supervision goes on.
         let _ = tamper::spawn_tamper_watch(baseline.clone(), resolved.spec.mounts.clone(), sink);
     }
@@ -632,57 +526,6 @@ fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageErro
         )))
         }
     })
-}
-
-fn become_reaper() {
-    if std::process::id() == 1 {
-        return;
-    }
-    match process::become_subreaper() {
-        Ok(()) => tracing::debug!(
-            event = "reaper",
-            "not PID 1: registered as a child subreaper, orphans will be re-parented to sealinit"
-        ),
-        Err(err) => tracing::warn!(event = "reaper", error = %err,
-            "not PID 1 and cannot become a child subreaper ({err}): orphans of the workload will not be reaped by sealinit"),
-    }
-}
-
-fn spawn_workload(
-    argv: &[OsString],
-    inherited: Inherited,
-    opts: process::SpawnOptions,
-) -> Result<i32, i32> {
-    match process::spawn(argv, inherited, opts) {
-        Ok(pid) => {
-            let cmd = argv
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ");
-            tracing::info!(event = "spawn", pid, command = %cmd, "started {cmd} as pid {pid}");
-            Ok(pid)
-        }
-        Err(e) => {
-            let program = e.program.to_string_lossy();
-            let (code, what) = match e.error.raw_os_error() {
-                Some(libc::ENOENT) => (exitcode::NOT_FOUND, "not found"),
-                Some(libc::EACCES) => (
-                    exitcode::NOT_EXECUTABLE,
-                    "not executable (permission denied or a noexec mount)",
-                ),
-                Some(libc::ENOEXEC) => (
-                    exitcode::NOT_EXECUTABLE,
-                    "not executable (unknown binary format)",
-                ),
-                Some(libc::EISDIR) => (exitcode::NOT_EXECUTABLE, "not executable (a directory)"),
-                _ => (exitcode::NOT_EXECUTABLE, "could not be executed"),
-            };
-            tracing::error!(event = "exit", code, path = %program, error = %e.error,
-                "cannot run {program}: {what}: {}", e.error);
-            Err(code)
-        }
-    }
 }
 
 fn finish(outcome: supervisor::Outcome) -> i32 {
