@@ -14,7 +14,9 @@ fn trapper() -> String {
     for name in ["HUP", "INT", "QUIT", "USR1", "USR2"] {
         s.push_str(&format!("trap 'echo got-{name}' {name}; "));
     }
-    s.push_str("trap 'echo got-TERM; exit 0' TERM; echo ready; while :; do sleep 5 & wait $!; done");
+    s.push_str(
+        "trap 'echo got-TERM; exit 0' TERM; echo ready; while :; do sleep 5 & wait $!; done",
+    );
     s
 }
 
@@ -23,7 +25,14 @@ fn trapper() -> String {
 /// USR1, HUP is dropped (dumb-init's `-r HUP:0`), QUIT arrives as TERM.
 #[test]
 fn rewrite_delivers_to_for_from_and_zero_drops() {
-    let flags = ["--rewrite", "TERM:USR1", "--rewrite", "SIGHUP:0", "--rewrite", "3:15"];
+    let flags = [
+        "--rewrite",
+        "TERM:USR1",
+        "--rewrite",
+        "SIGHUP:0",
+        "--rewrite",
+        "3:15",
+    ];
     for use_env in [false, true] {
         let script = trapper();
         let mut cmd = if use_env {
@@ -91,7 +100,12 @@ fn remap_exit_applies_to_the_workloads_own_code() {
         a.extend(flags.iter());
         a.extend(["--", "sh", "-c", script]);
         let out = run(sealinit(&a));
-        assert_eq!(out.status.code(), Some(*want), "{flags:?} {script}\n{}", show(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(*want),
+            "{flags:?} {script}\n{}",
+            show(&out)
+        );
     }
     let mut c = sealinit(&["-q", "--", "sh", "-c", "exit 3"]);
     c.env("SEALINIT_REMAP_EXIT", "3:0");
@@ -113,7 +127,10 @@ fn pdeathsig_signals_the_workload_when_sealinit_dies() {
     let dir = tempdir();
     for (flags, want_dead) in [(&["--pdeathsig", "TERM"][..], true), (&[][..], false)] {
         let pidfile = dir.join(format!("pid-{want_dead}"));
-        let script = format!("echo $$ > {}; echo ready; exec sleep 1000", pidfile.display());
+        let script = format!(
+            "echo $$ > {}; echo ready; exec sleep 1000",
+            pidfile.display()
+        );
         let mut a = vec!["-q"];
         a.extend(flags.iter());
         a.extend(["--", "sh", "-c", &script]);
@@ -160,15 +177,26 @@ fn exits_sealinit_decides_are_explained_in_the_termination_log() {
     let log = dir.join("termination-log");
     let log_s = log.to_str().expect("utf8").to_string();
 
-    let out = run(sealinit(&["--termination-log", &log_s, "--grace", "soon", "--", "true"]));
+    let out = run(sealinit(&[
+        "--termination-log",
+        &log_s,
+        "--grace",
+        "soon",
+        "--",
+        "true",
+    ]));
     assert_eq!(out.status.code(), Some(64), "{}", show(&out));
     let text = read(&log);
-    assert!(text.starts_with("sealinit: exit 64: ") && text.contains("--grace"), "{text:?}");
+    assert!(
+        text.starts_with("sealinit: exit 64: ") && text.contains("--grace"),
+        "{text:?}"
+    );
     assert!(text.contains("fix: see sealinit --help"), "{text:?}");
 
     // An option that does not parse at all still counts (env mirror).
     let mut c = Command::new(bin());
-    c.args(["--bogus", "--", "true"]).env("SEALINIT_TERMINATION_LOG", &log_s);
+    c.args(["--bogus", "--", "true"])
+        .env("SEALINIT_TERMINATION_LOG", &log_s);
     let out = run(c);
     assert_eq!(out.status.code(), Some(64), "{}", show(&out));
     assert!(read(&log).contains("--bogus"), "{:?}", read(&log));
@@ -177,24 +205,48 @@ fn exits_sealinit_decides_are_explained_in_the_termination_log() {
     let plain = dir.join("not-a-mount");
     std::fs::create_dir_all(&plain).expect("mkdir");
     let tmpfs = format!("{}:1Mi", plain.display());
-    let out = run(sealinit(&["--termination-log", &log_s, "--tmpfs", &tmpfs, "--", "true"]));
+    let out = run(sealinit(&[
+        "--termination-log",
+        &log_s,
+        "--tmpfs",
+        &tmpfs,
+        "--",
+        "true",
+    ]));
     assert_eq!(out.status.code(), Some(78), "{}", show(&out));
     let text = read(&log);
     assert!(text.starts_with("sealinit: exit 78: "), "{text:?}");
-    assert!(text.contains(&format!("path: {}", plain.display())), "{text:?}");
+    assert!(
+        text.contains(&format!("path: {}", plain.display())),
+        "{text:?}"
+    );
     assert!(text.contains("\nfix: "), "{text:?}");
     assert!(text.len() <= 4096, "{}", text.len());
 
     // Nothing for the workload's own code, for check, or when off.
     std::fs::remove_file(&log).expect("rm");
-    let out = run(sealinit(&["--termination-log", &log_s, "--", "sh", "-c", "exit 3"]));
+    let out = run(sealinit(&[
+        "--termination-log",
+        &log_s,
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]));
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let mut c = Command::new(bin());
     c.args(["check", "--root", "any", "--tmpfs", &tmpfs]);
     c.env("SEALINIT_TERMINATION_LOG", &log_s);
     let out = run(c);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let out = run(sealinit(&["--termination-log", "", "--tmpfs", &tmpfs, "--", "true"]));
+    let out = run(sealinit(&[
+        "--termination-log",
+        "",
+        "--tmpfs",
+        &tmpfs,
+        "--",
+        "true",
+    ]));
     assert_eq!(out.status.code(), Some(78), "{}", show(&out));
     assert!(!log.exists(), "written: {:?}", read(&log));
     let _ = std::fs::remove_dir_all(&dir);
