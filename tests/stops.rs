@@ -175,3 +175,33 @@ fn an_exec_drop_counts_in_sealinit_tamper_events_total() {
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--rewrite` applies to signals sealinit receives, not to the SIGTERM of
+/// a stop it decides: with `--rewrite TERM:USR1`, a tamper stop still
+/// sends the workload TERM.
+#[test]
+fn a_stop_sends_term_even_when_term_is_rewritten() {
+    let dir = scratch_dir();
+    let out = run(in_ns(
+        &dir,
+        &[
+            "-q",
+            "--on-tamper",
+            "stop",
+            "--grace",
+            "20s",
+            "--rewrite",
+            "TERM:USR1",
+        ],
+        "trap 'echo got-USR1' USR1; trap 'echo got-TERM; exit 0' TERM; \
+         cp /bin/true \"$D/dropped\"; while :; do sleep 0.1; done",
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(77), "{}", show(&out));
+    assert!(
+        stdout.contains("got-TERM") && !stdout.contains("got-USR1"),
+        "{}",
+        show(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -61,7 +61,9 @@ pub struct SpawnOptions {
     /// `--pdeathsig SIG`: the signal the workload gets when sealinit dies
     /// (`prctl(PR_SET_PDEATHSIG)`). Cleared by the kernel when the workload
     /// execs a set-user-ID or set-group-ID program or one with file
-    /// capabilities.
+    /// capabilities. The kernel sends it when the *thread* that forked
+    /// the workload exits: sealinit spawns from its main thread, which
+    /// lives until the process exits.
     pub pdeathsig: Option<i32>,
 }
 
