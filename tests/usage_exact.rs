@@ -403,10 +403,7 @@ fn random_workload_with_hard_links_matches_du_on_ext4() {
 }
 
 fn random_on_ext4(links: bool) {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let base = scratch("/var/tmp");
     let m = base.join("mnt");
@@ -438,10 +435,7 @@ fn random_workload_with_hard_links_matches_du_on_tmpfs() {
 }
 
 fn random_on_tmpfs(links: bool) {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let base = scratch("/var/tmp");
     let m = base.join("mnt");
@@ -477,10 +471,7 @@ fn cleanup(base: &Path, m: &Path) {
 
 #[test]
 fn hard_link_append_through_the_other_name_then_rm() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let (base, m, vol) = ext4_volume(256);
     fs::create_dir_all(vol.join("d1")).expect("mkdir");
@@ -501,10 +492,7 @@ fn hard_link_append_through_the_other_name_then_rm() {
 
 #[test]
 fn mmap_fill_is_followed_while_mapped() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let (base, m, vol) = ext4_volume(512);
     let mut t = MountTracker::new(vol.clone(), true);
@@ -521,10 +509,7 @@ fn mmap_fill_is_followed_while_mapped() {
 
 #[test]
 fn writeback_of_multi_extent_files_after_sync() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let (base, m, vol) = ext4_volume(256);
     let mut t = MountTracker::new(vol.clone(), true);
@@ -546,10 +531,7 @@ fn writeback_of_multi_extent_files_after_sync() {
 
 #[test]
 fn nested_emptydir_on_one_disk_is_not_charged_to_the_outer() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let (base, m, _) = ext4_volume(256);
     // On the node: two sibling volume directories of one disk. In the
@@ -591,10 +573,7 @@ fn nested_emptydir_on_one_disk_is_not_charged_to_the_outer() {
 
 #[test]
 fn a_filesystem_mounted_whole_is_measured_by_statfs() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let (base, m, vol) = ext4_volume(256);
     let pvc = MountTracker::new(m.clone(), true);
@@ -609,10 +588,7 @@ fn a_filesystem_mounted_whole_is_measured_by_statfs() {
 
 #[test]
 fn watch_exhaustion_falls_back_and_still_sees_an_exec_drop() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let base = scratch("/var/tmp");
     let m = base.join("mnt");
