@@ -25,7 +25,7 @@ if [ "${BENCH_IN_NS:-}" != 1 ]; then
 fi
 
 img=$W/disk.img
-if [ ! -e "$W/.done" ]; then
+if [ ! -e "$W/.done${BIG:-1}" ]; then
     rm -f "$img"
     truncate -s 3G "$img"
     mkfs.ext4 -q -F -N 1400000 "$img"
@@ -33,7 +33,7 @@ fi
 mkdir -p "$W/disk"
 mount -o loop "$img" "$W/disk"
 trap 'umount -l "$W/disk" 2>/dev/null || true' EXIT
-if [ ! -e "$W/.done" ]; then
+if [ ! -e "$W/.done${BIG:-1}" ]; then
     log "building the trees (200k files in 200 dirs; 1M in 10k dirs)"
     python3 - "$W/disk" "${BIG:-1}" <<'PY'
 import os, sys
@@ -50,6 +50,6 @@ if big:
     tree("e1m", 10000, 100)
 PY
     sync
-    touch "$W/.done"
+    touch "$W/.done${BIG:-1}"
 fi
 python3 "$BENCH_DIR/usage_scale.py" "$SEALINIT" "$TINI" "$BIN/churn" "$W" "${BIG:-1}"
