@@ -118,6 +118,8 @@ pub struct MountTracker {
     figures: Figures,
     /// The first complete measurement is done.
     ready: bool,
+    /// The tree was built once (the start-up walk is over).
+    built: bool,
     reported: HashSet<PathBuf>,
     settle: Option<Instant>,
     exec: ExecQueue,
@@ -182,6 +184,7 @@ impl MountTracker {
             no_inotify: false,
             figures: Figures::default(),
             ready: false,
+            built: false,
             reported: HashSet::new(),
             settle: None,
             exec: ExecQueue::new(exec),

@@ -138,7 +138,11 @@ impl MountTracker {
         let old = self.tree.replace(tree);
         self.dirty.clear();
         self.next_list.clear();
-        let found = self.exec.on && (!self.ready || self.exec.live);
+        // The first build runs while the workload already writes: what it
+        // finds changed since the start is judged (as is everything after
+        // an overflow, `live`); a safety rescan judges nothing.
+        let found = self.exec.on && (!self.built || self.exec.live);
+        self.built = true;
         self.list(hub, root_wd, found)?;
         if let (Some(old), Some(new)) = (old, &self.tree) {
             let stale: Vec<Wd> = old.watches().filter(|w| !new.contains(*w)).collect();
