@@ -15,7 +15,7 @@ def bind(src, dst):
     os.makedirs(dst, exist_ok=True)
     subprocess.run(["mount", "--bind", src, dst], check=True)
 
-BASE = [sealinit, "--root", "any", "--on-violation", "warn", "--log-format", "json",
+BASE = [sealinit, "-v", "--root", "any", "--on-violation", "warn", "--log-format", "json",
         "--rescan", "1h"]
 
 def tte(argv):

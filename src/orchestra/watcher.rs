@@ -302,7 +302,7 @@ impl Watcher {
             entries += t.figures().inodes;
         }
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        tracing::info!(
+        tracing::debug!(
             event = "usage.ready",
             duration_ms = ms,
             entries,
