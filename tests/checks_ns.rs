@@ -74,6 +74,7 @@ fn spec(root: RootPolicy, mounts: &[(&Path, MountKind, Option<u64>)]) -> Spec {
                 path: p.to_path_buf(),
                 kind: *kind,
                 size_limit: *size_limit,
+                allow_exec: false,
             })
             .collect(),
         ..Spec::default()

@@ -117,6 +117,7 @@ fn spec(path: &Path, kind: MountKind) -> MountSpec {
         path: path.to_path_buf(),
         kind,
         size_limit: None,
+        allow_exec: false,
     }
 }
 

@@ -96,6 +96,7 @@ pub(crate) fn mount(path: &str, kind: MountKind, size_limit: Option<u64>) -> Mou
         path: PathBuf::from(path),
         kind,
         size_limit,
+        allow_exec: false,
     }
 }
 

@@ -193,6 +193,7 @@ fn mounts_table_lists_visible_mounts_classified() {
         path: PathBuf::from("/tmp"),
         kind: MountKind::Tmpfs,
         size_limit: Some(64 << 20),
+        allow_exec: false,
     }];
     let out = render_mounts_table(&t, &declared);
     let lines: Vec<&str> = out.lines().collect();
@@ -306,6 +307,7 @@ fn permission_fix_picks_the_group() {
         path: PathBuf::from("/data"),
         kind: MountKind::Pvc,
         size_limit: None,
+        allow_exec: false,
     };
     let cases = [
         ("group-writable by owner group", 999, 0o775, "fsGroup: 999"),

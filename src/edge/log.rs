@@ -21,15 +21,21 @@ use crate::core::options::LogFormat;
 pub struct StderrLog {
     format: LogFormat,
     max: Level,
+    /// `--log-timestamps`: an RFC 3339 `ts` on every line (the formatting
+    /// is the `polish` branch's; the option is resolved and passed here).
+    #[allow(dead_code)]
+    timestamps: bool,
     lock: Mutex<()>,
     next_span: AtomicU64,
 }
 
 /// Installs the global subscriber. Only the first call has an effect.
-pub fn init(format: LogFormat, max: Level) {
+/// `timestamps`: `--log-timestamps`.
+pub fn init(format: LogFormat, max: Level, timestamps: bool) {
     let sub = StderrLog {
         format,
         max,
+        timestamps,
         lock: Mutex::new(()),
         next_span: AtomicU64::new(1),
     };

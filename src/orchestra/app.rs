@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use tracing::Level;
 
-use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
-use crate::core::config::{self, Output, Runtime, Verbosity};
+use crate::core::cli::{self, Layer, Parsed, UsageError};
+use crate::core::config::{Command, Config, Output, Verbosity};
 use crate::core::facts::SkippedLines;
-use crate::core::spec::{Resolved, ViolationPolicy};
-use crate::core::{exitcode, manifest, plan, report, spec};
+use crate::core::options::LogFormat;
+use crate::core::spec::{Spec, ViolationPolicy};
+use crate::core::{exitcode, help, manifest, plan, report};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
 use crate::orchestra::startup::{self, CheckOutcome};
@@ -29,19 +30,31 @@ use crate::orchestra::{contract, metrics};
 /// The live mount table.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 
+/// `sealinit --version`: the version and the commit it was built from
+/// (`build.rs`; "unknown" outside a git checkout).
+pub const VERSION_LINE: &str = concat!(
+    "sealinit ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SEALINIT_GIT_COMMIT"),
+    ")\n"
+);
+
 /// Runs sealinit and returns the process exit code.
 pub fn run(inherited: io::Result<Inherited>) -> i32 {
     // Before anything opens a descriptor: a closed stdin/stdout/stderr must
     // not be taken by the signalfd, a pipe or a socket.
     process::reserve_std_fds();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // Known before anything can fail, so a usage error is reported in it.
+    let hint = cli::log_format_hint(&args, std::env::var_os("SEALINIT_LOG_FORMAT").as_deref());
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,
-        Err(e) => return usage_error(&e),
+        Err(e) => return usage_error(&e, hint),
     };
-    let out = match config::output(&parsed.flags, &env) {
+    let out = match crate::core::config::output(&parsed.flags, &env) {
         Ok(o) => o,
-        Err(e) => return usage_error(&e),
+        Err(e) => return usage_error(&e, hint),
     };
     init_logging(out);
     for var in &env.unknown {
@@ -49,21 +62,32 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
             "{var} is not a sealinit setting and is ignored (see sealinit --help for the SEALINIT_* names)");
     }
     if parsed.help {
-        return print_stdout(&crate::core::help::text());
+        return print_stdout(&help::for_sub(parsed.sub));
     }
     if parsed.version {
-        return print_stdout(&format!("sealinit {}\n", env!("CARGO_PKG_VERSION")));
+        return print_stdout(VERSION_LINE);
     }
+    let config = match contract::load(&parsed, &env) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e, out.format),
+    };
     let inherited = match inherited {
         Ok(i) => i,
         Err(err) => return os_error(&format!("cannot block signals: {err}")),
     };
-    match parsed.sub {
-        Sub::Run => run_workload(&parsed, &env, inherited),
-        Sub::Check => run_check(&parsed, &env),
-        Sub::Mounts => run_mounts(&parsed, &env, out),
-        Sub::Manifest => run_manifest(&parsed, &env),
-        Sub::Plan => run_plan(&parsed, &env),
+    match &config.command {
+        Command::Run { argv } => run_workload(&config, argv, inherited),
+        Command::Check { print_spec: true } => print_stdout(&config.print_spec()),
+        Command::Check { print_spec: false } => run_check(&config.spec),
+        Command::Mounts => run_mounts(&config.spec, out),
+        Command::Manifest { options } => run_manifest(&config.spec, options),
+        Command::Plan { input } => run_plan(input),
+        // The `learn` branch provides `crate::orchestra::learn::run`; until
+        // it lands the subcommand parses but does not run.
+        Command::Learn { .. } => usage_error(
+            &UsageError("sealinit learn is not built yet in this binary".into()),
+            out.format,
+        ),
     }
 }
 
@@ -73,14 +97,14 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
     Ok((parsed, env))
 }
 
-fn usage_error(e: &UsageError) -> i32 {
-    if tracing::dispatcher::has_been_set() {
-        tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
-    } else {
-        // Logging is not set up yet (the error may be in --log-format
-        // itself): write the line directly in the text format.
-        let _ = writeln!(io::stderr(), "sealinit: error: {e}");
+/// Logs the usage error as an `exit` event (code 64) and returns 64. When
+/// logging is not set up yet (the error may be in the output options
+/// themselves), it is set up first in `format`, errors only.
+fn usage_error(e: &UsageError, format: LogFormat) -> i32 {
+    if !tracing::dispatcher::has_been_set() {
+        log::init(format, Level::ERROR, false);
     }
+    tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
     exitcode::USAGE
 }
 
@@ -92,7 +116,7 @@ fn init_logging(out: Output) {
         Verbosity::Debug => Level::DEBUG,
         Verbosity::Trace => Level::TRACE,
     };
-    log::init(out.format, level);
+    log::init(out.format, level, out.log_timestamps);
 }
 
 /// Logs `event = "exit"` for an operating-system failure before the
@@ -113,34 +137,17 @@ fn print_stdout(text: &str) -> i32 {
     }
 }
 
-/// The contract and the runtime settings, or a usage error (exit 64).
-fn resolve(parsed: &Parsed, env: &Layer) -> Result<(Resolved, Runtime), UsageError> {
-    let resolved = contract::resolve(&parsed.flags, env)?;
-    let rt = config::runtime(&parsed.flags, env, &resolved.settings)?;
-    Ok((resolved, rt))
-}
-
 /// Runs the start-up checks once and logs the report.
-fn check_contract(resolved: &Resolved) -> CheckOutcome {
-    let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
+fn check_contract(spec: &Spec) -> CheckOutcome {
+    let outcome = startup::run_checks(spec, Path::new(MOUNTINFO));
     startup::emit(&outcome);
     outcome
 }
 
-/// `sealinit [OPTIONS] -- COMMAND`: resolve, check, spawn, supervise.
-fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
-    if parsed.argv.is_empty() {
-        return usage_error(&UsageError(
-            "no command to run: sealinit [OPTIONS] -- COMMAND [ARG...] (see sealinit --help)"
-                .into(),
-        ));
-    }
-    let (resolved, rt) = match resolve(parsed, env) {
-        Ok(v) => v,
-        Err(e) => return usage_error(&e),
-    };
-    let outcome = check_contract(&resolved);
-    if outcome.has_failures() && resolved.spec.on_violation == ViolationPolicy::Fail {
+/// `sealinit [OPTIONS] -- COMMAND`: check, spawn, supervise.
+fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32 {
+    let outcome = check_contract(&config.spec);
+    if outcome.has_failures() && config.spec.on_violation == ViolationPolicy::Fail {
         let code = exitcode::VIOLATION;
         tracing::error!(event = "exit", code, reason = "start-up violation",
             "not starting the workload: the storage contract is violated (see the fixes above); exit {code}. \
@@ -160,26 +167,26 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         .ok();
     let snapshot = channels
         .as_ref()
-        .map(|ch| start_usage_watcher(&resolved, &rt, ch))
+        .map(|ch| start_usage_watcher(config, ch))
         .unwrap_or_default();
-    let child = match spawn_workload(&parsed.argv, inherited) {
+    let child = match spawn_workload(argv, inherited) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
     if let Some(ch) = &channels {
-        start_tamper_watch(&resolved, &rt, &outcome, ch);
+        start_tamper_watch(config, &outcome, ch);
     }
     let requests = channels.map(|ch| ch.requests);
     let counters = metrics::SharedCounters::default();
-    start_metrics(&rt, snapshot, &outcome, &counters);
+    start_metrics(config, snapshot, &outcome, &counters);
     let outcome = supervisor::run(
         child,
         &sigfd,
         supervisor::Settings {
-            pgroup: rt.pgroup,
-            grace: rt.grace,
-            limit_action: rt.limit_action,
+            pgroup: config.pgroup,
+            grace: config.grace,
+            limit_action: config.limit_action,
             counters,
         },
         requests,
@@ -214,17 +221,17 @@ impl Channels {
 
     /// A tamper sink of its own: a clone of the sender, a dup of the
     /// wake pipe's write end.
-    fn tamper_sink(&self, rt: &Runtime) -> Option<TamperSink> {
+    fn tamper_sink(&self, config: &Config) -> Option<TamperSink> {
         let wake = self.wake_tx.try_clone().ok()?;
-        Some(TamperSink::new(rt.on_tamper, self.req_tx.clone(), wake))
+        Some(TamperSink::new(config.on_tamper, self.req_tx.clone(), wake))
     }
 }
 
 /// Starts the usage watcher (with exec-drop detection) for the writable
 /// mounts, and waits until its watches are in place, so that nothing the
 /// workload writes goes unseen. Failures are logged; supervision goes on.
-fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watcher::Snapshot {
-    let mounts: Vec<WatchedMount> = resolved
+fn start_usage_watcher(config: &Config, ch: &Channels) -> watcher::Snapshot {
+    let mounts: Vec<WatchedMount> = config
         .spec
         .mounts
         .iter()
@@ -246,12 +253,12 @@ fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watc
         return watcher::Snapshot::default();
     };
     let cfg = WatchConfig {
-        warn_at: rt.warn_at,
-        act_at: rt.act_at,
-        rescan: rt.rescan,
-        ephemeral_limit: rt.ephemeral_limit,
+        warn_at: config.warn_at,
+        act_at: config.act_at,
+        rescan: config.rescan,
+        ephemeral_limit: config.ephemeral_limit,
     };
-    let exec_drop = ch.tamper_sink(rt).map(ExecDropConfig::new);
+    let exec_drop = ch.tamper_sink(config).map(ExecDropConfig::new);
     match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
         Ok(handle) => {
             if !handle.wait_ready(Duration::from_secs(10)) {
@@ -270,22 +277,22 @@ fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watc
 /// Starts the mount-table tamper watch against the table the start-up
 /// checks judged. (After the spawn is fine: its first read diffs against
 /// that snapshot, so nothing in between is missed.)
-fn start_tamper_watch(resolved: &Resolved, rt: &Runtime, checks: &CheckOutcome, ch: &Channels) {
-    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(rt)) {
+fn start_tamper_watch(config: &Config, checks: &CheckOutcome, ch: &Channels) {
+    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(config)) {
         // None: already said why (warning), and supervision goes on.
-        let _ = tamper::spawn_tamper_watch(baseline.clone(), resolved.spec.mounts.clone(), sink);
+        let _ = tamper::spawn_tamper_watch(baseline.clone(), config.spec.mounts.clone(), sink);
     }
 }
 
 /// `--metrics ADDR`: serves Prometheus text from its own thread. A bind
 /// failure is logged and supervision goes on without metrics.
 fn start_metrics(
-    rt: &Runtime,
+    config: &Config,
     snapshot: watcher::Snapshot,
     checks: &CheckOutcome,
     counters: &metrics::SharedCounters,
 ) {
-    let Some(addr) = rt.metrics.as_deref() else {
+    let Some(addr) = config.metrics else {
         return;
     };
     let source = metrics::MetricsSource {
@@ -293,7 +300,7 @@ fn start_metrics(
         checks: checks.summary,
         counters: counters.clone(),
     };
-    match metrics::spawn_metrics_server(addr, source) {
+    match metrics::spawn_metrics_server(&addr.to_string(), source) {
         // The server logs its own address once it listens.
         Ok(_server) => {}
         Err(err) => {
@@ -308,19 +315,9 @@ fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         .map_err(io::Error::from)
 }
 
-/// `sealinit check`: exit 0 clean, 1 violations; `--print-spec` prints the
-/// resolved contract instead.
-fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
-    let (resolved, rt) = match resolve(parsed, env) {
-        Ok(v) => v,
-        Err(e) => return usage_error(&e),
-    };
-    if parsed.flags.count("print-spec") > 0 {
-        let settings = contract::effective_settings(&resolved, &rt);
-        return print_stdout(&spec::render_toml(&resolved.spec, &settings));
-    }
-    let outcome = check_contract(&resolved);
-    if outcome.has_failures() {
+/// `sealinit check`: exit 0 clean, 1 violations.
+fn run_check(spec: &Spec) -> i32 {
+    if check_contract(spec).has_failures() {
         exitcode::CHECK_VIOLATIONS
     } else {
         0
@@ -328,10 +325,7 @@ fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
 }
 
 /// `sealinit mounts`: the live mount table, classified, on stdout.
-fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
-    let declared = contract::resolve(&parsed.flags, env)
-        .map(|r| r.spec.mounts)
-        .unwrap_or_default();
+fn run_mounts(declared: &Spec, out: Output) -> i32 {
     let table = match probe::read_mount_table(Path::new(MOUNTINFO)) {
         Ok((t, skipped)) => {
             if let Some(s) = SkippedLines::of(&skipped) {
@@ -351,136 +345,27 @@ fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
         Err(err) => return os_error(&format!("cannot read {MOUNTINFO}: {err}")),
     };
     let text = match out.format {
-        crate::core::options::LogFormat::Json => report::render_mounts_json(&table, &declared),
-        crate::core::options::LogFormat::Text => report::render_mounts_table(&table, &declared),
+        LogFormat::Json => report::render_mounts_json(&table, &declared.mounts),
+        LogFormat::Text => report::render_mounts_table(&table, &declared.mounts),
     };
     print_stdout(&text)
 }
 
 /// `sealinit manifest`: pod-side YAML (or docker/compose) for the contract.
-fn run_manifest(parsed: &Parsed, env: &Layer) -> i32 {
-    let result = resolve(parsed, env).and_then(|(resolved, _rt)| {
-        let opts = manifest_options(parsed, env)?;
-        manifest::render(&resolved.spec, &opts).map_err(UsageError)
-    });
-    match result {
+fn run_manifest(spec: &Spec, options: &manifest::ManifestOptions) -> i32 {
+    match manifest::render(spec, options) {
         Ok(text) => print_stdout(&text),
-        Err(e) => usage_error(&e),
+        Err(e) => usage_error(&UsageError(e), LogFormat::Text),
     }
-}
-
-fn manifest_options(parsed: &Parsed, env: &Layer) -> Result<manifest::ManifestOptions, UsageError> {
-    let f = &parsed.flags;
-    let size = |s: &str| crate::core::quantity::parse(s).map_err(|e| e.to_string());
-    // Only an explicit --ephemeral-limit overrides the seed's Part 4 rule: a
-    // profile's runtime limit (the seed's example manifests) is not a sizing.
-    let mut o = manifest::ManifestOptions {
-        ephemeral_limit: cli::typed(cli::pick(f, env, "ephemeral-limit"), size)?,
-        ..Default::default()
-    };
-    if let Some(v) = cli::typed(cli::pick(f, env, "format"), |s| {
-        manifest::Format::parse(s).ok_or_else(|| {
-            format!(
-                "expected one of {}, got {s:?}",
-                manifest::Format::NAMES.join(", ")
-            )
-        })
-    })? {
-        o.format = v;
-    }
-    o.workload = cli::typed(cli::pick(f, env, "workload"), |s| {
-        manifest::Workload::parse(s)
-            .ok_or_else(|| format!("expected deployment or statefulset, got {s:?}"))
-    })?;
-    let id = |s: &str| {
-        s.parse::<u32>()
-            .map_err(|_| format!("expected a numeric id, got {s:?}"))
-    };
-    if let Some(v) = cli::typed(cli::pick(f, env, "run-as-user"), id)? {
-        o.run_as_user = v;
-    }
-    if let Some(v) = cli::typed(cli::pick(f, env, "run-as-group"), id)? {
-        o.run_as_group = v;
-    }
-    if let Some(v) = cli::typed(cli::pick(f, env, "fs-group"), id)? {
-        o.fs_group = v;
-    }
-    if let Some((v, _)) = cli::pick(f, env, "name") {
-        o.name = v.to_string();
-    }
-    if let Some((v, _)) = cli::pick(f, env, "image") {
-        o.image = v.to_string();
-    }
-    o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
-    o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
-    Ok(o)
 }
 
 /// `sealinit plan KIND --key value...`: the seed's sizing rules with their
 /// arithmetic, as a spec file `--spec` accepts.
-fn run_plan(parsed: &Parsed, env: &Layer) -> i32 {
-    match plan_input(parsed, env).and_then(|input| plan::plan(&input).map_err(UsageError)) {
+fn run_plan(input: &plan::PlanInput) -> i32 {
+    match plan::plan(input) {
         Ok(p) => print_stdout(&p.spec_toml()),
-        Err(e) => usage_error(&e),
+        Err(e) => usage_error(&UsageError(e), LogFormat::Text),
     }
-}
-
-fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageError> {
-    let f = &parsed.flags;
-    let kind = match parsed.argv.as_slice() {
-        [k] => k.to_string_lossy().into_owned(),
-        [] => {
-            return Err(UsageError(
-                "sealinit plan: which workload? expected web, data, postgres or kafka".into(),
-            ))
-        }
-        _ => {
-            return Err(UsageError(
-                "sealinit plan takes one workload kind (web, data, postgres or kafka)".into(),
-            ))
-        }
-    };
-    // The plan parsers name the source in their messages themselves.
-    let picked = |name: &str,
-                  parse: fn(&str, &str) -> Result<u64, String>|
-     -> Result<Option<u64>, UsageError> {
-        match cli::pick(f, env, name) {
-            None => Ok(None),
-            Some((v, src)) => parse(&src, v).map(Some).map_err(UsageError),
-        }
-    };
-    let need = |name: &str, v: Option<u64>| {
-        v.ok_or_else(|| UsageError(format!("sealinit plan {kind}: --{name} is required")))
-    };
-    let get_size = |name: &str| picked(name, plan::parse_size);
-    let get_count = |name: &str| picked(name, plan::parse_count);
-    Ok(match kind.as_str() {
-        "web" => plan::PlanInput::Web {
-            concurrency: need("concurrency", get_count("concurrency")?)?,
-            cache: get_size("cache")?,
-            working_memory: get_size("working-memory")?,
-        },
-        "data" => plan::PlanInput::Data {
-            input: need("input", get_size("input")?)?,
-            intermediate: need("intermediate", get_size("intermediate")?)?,
-            factor: get_count("factor")?.unwrap_or(3),
-            output: need("output", get_size("output")?)?,
-        },
-        "postgres" => plan::PlanInput::Postgres {
-            shared_buffers: need("shared-buffers", get_size("shared-buffers")?)?,
-            sort_hash: get_size("sort-hash")?,
-            data: get_size("data")?,
-        },
-        "kafka" => plan::PlanInput::Kafka {
-            daily: need("daily", get_size("daily")?)?,
-            retention_days: need("retention-days", get_count("retention-days")?)?,
-        },
-        other => {
-            return Err(UsageError(format!(
-            "sealinit plan: unknown workload kind {other:?}; expected web, data, postgres or kafka"
-        )))
-        }
-    })
 }
 
 fn become_reaper() {

@@ -159,6 +159,7 @@ mod tests {
                 path: dir.join("missing"),
                 kind: MountKind::EmptyDir,
                 size_limit: Some(1 << 20),
+                allow_exec: false,
             }],
             ..Spec::default()
         };
