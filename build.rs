@@ -1,6 +1,9 @@
 //! Records the git commit sealinit is built from, for `sealinit --version`
-//! (`SEALINIT_GIT_COMMIT`): `git rev-parse --short=12 HEAD` when git and a
-//! checkout are there, "unknown" otherwise. Never fails the build.
+//! (`BUILD_GIT_COMMIT`): `git rev-parse --short=12 HEAD` when git and a
+//! checkout are there, "unknown" otherwise. Never fails the build. The name
+//! is not a `SEALINIT_*` one on purpose: cargo also sets it in the
+//! environment of `cargo test`/`cargo run`, where sealinit would warn about
+//! it as a misspelt setting.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +18,7 @@ fn main() {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=SEALINIT_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=BUILD_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=build.rs");
     // Rebuild when HEAD moves: .git/HEAD itself (a checkout) and the ref it
     // points to (a commit). In a worktree .git is a file naming the real

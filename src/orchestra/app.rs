@@ -36,7 +36,7 @@ pub const VERSION_LINE: &str = concat!(
     "sealinit ",
     env!("CARGO_PKG_VERSION"),
     " (",
-    env!("SEALINIT_GIT_COMMIT"),
+    env!("BUILD_GIT_COMMIT"),
     ")\n"
 );
 
