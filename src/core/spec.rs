@@ -8,25 +8,19 @@
 //! the resolved contract in [`render`], the built-in layouts in
 //! [`crate::core::profiles`].
 //!
-//! # How the CLI resolves the contract
+//! # How the contract is resolved
 //!
 //! ```text
 //! profile  <  spec file  <  SEALINIT_MOUNTS + SEALINIT_* env  <  flags
 //! ```
 //!
-//! 1. `profiles::profile(name)` → `Option<SpecFile>`.
-//! 2. `edge::specfile::read_spec_file(path)` then `parse_spec_toml(&text, path)`.
-//! 3. `parse_mounts_env(value)` for `SEALINIT_MOUNTS`; env settings go in a
-//!    [`Settings`] the CLI fills from `SEALINIT_<NAME>`.
-//! 4. `parse_mount_flag(kind, value)` per `--tmpfs`/... flag; flag settings
-//!    likewise.
-//! 5. [`Sources::resolve`] merges them: a path declared by a later source
-//!    replaces the earlier entry's kind and size, keeping the position of its
-//!    first declaration; each setting comes from the latest source that sets
-//!    it. The result's [`Resolved::spec`] carries the defaults of DESIGN.md
-//!    for `root`, `on_violation` and `require_non_root`; the runtime settings
-//!    stay `Option` in [`Resolved::settings`] so the caller can see what was
-//!    set and apply [`Settings::defaults`].
+//! [`crate::core::config::fold`] turns each source into a [`SpecFile`]
+//! (`profiles::profile(name)`, [`parse_spec_toml`] of the text the edge
+//! read, and the env and flag layers with [`parse_mounts_env`] and
+//! [`parse_mount_flag`]) and calls [`merge`] once. The result's
+//! [`Resolved::spec`] carries the defaults of DESIGN.md for `root`,
+//! `on_violation` and `require_non_root`; the other settings stay `Option`
+//! in [`Resolved::settings`], laid over [`Settings::defaults`] by the fold.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -416,21 +410,6 @@ pub fn merge_mounts(into: &mut Vec<MountSpec>, mounts: &[MountSpec]) {
     }
 }
 
-/// The contract's sources, lowest precedence first.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Sources {
-    /// `--profile NAME` ([`crate::core::profiles::profile`]).
-    pub profile: Option<SpecFile>,
-    /// `--spec FILE`, or `/etc/sealinit/spec.toml` if present.
-    pub file: Option<SpecFile>,
-    /// `SEALINIT_MOUNTS` ([`parse_mounts_env`]) and the `SEALINIT_<NAME>`
-    /// settings.
-    pub env: SpecFile,
-    /// `--tmpfs/--emptydir/--pvc/--readonly/--secret` ([`parse_mount_flag`])
-    /// and the setting flags.
-    pub flags: SpecFile,
-}
-
 /// The merged contract.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resolved {
@@ -442,19 +421,11 @@ pub struct Resolved {
     pub settings: Settings,
 }
 
-impl Sources {
-    /// Merges profile < file < env < flags (see the module docs).
-    pub fn resolve(&self) -> Resolved {
-        let layers = [self.profile.as_ref(), self.file.as_ref()]
-            .into_iter()
-            .flatten()
-            .chain([&self.env, &self.flags]);
-        merge(layers)
-    }
-}
-
-/// Merges sources given lowest precedence first (the general form of
-/// [`Sources::resolve`]).
+/// Merges sources given lowest precedence first: a path declared by a
+/// later source replaces the earlier entry's kind and size, keeping the
+/// position of its first declaration; each setting comes from the latest
+/// source that sets it. [`crate::core::config::fold`] calls it once with
+/// profile, spec file, env, flags.
 pub fn merge<'a>(layers: impl IntoIterator<Item = &'a SpecFile>) -> Resolved {
     let mut settings = Settings::default();
     let mut mounts = Vec::new();

@@ -375,13 +375,7 @@ fn later_sources_override_per_path_keeping_first_position() {
             m(Secret, "/etc/tls", None),
         ],
     };
-    let r = Sources {
-        profile: Some(profile),
-        file: Some(file),
-        env,
-        flags,
-    }
-    .resolve();
+    let r = merge([&profile, &file, &env, &flags]);
     assert_eq!(
         r.spec.mounts,
         vec![
@@ -412,7 +406,7 @@ fn later_sources_override_per_path_keeping_first_position() {
 
 #[test]
 fn nothing_declared_resolves_to_defaults() {
-    let r = Sources::default().resolve();
+    let r = merge([]);
     assert_eq!(r.spec, Spec::default());
     assert_eq!(r.settings, Settings::default());
     let mut eff = Settings::defaults();
