@@ -250,15 +250,35 @@ pub fn parse_args(args: &[OsString]) -> Result<Parsed, UsageError> {
     }
     for (opt, _) in &p.flags.values {
         if !opt.def().applies_to(p.sub) {
-            return Err(UsageError(format!(
-                "{} does not apply to sealinit {} (see sealinit {} --help)",
-                opt.flag(),
-                p.sub.name(),
-                p.sub.name()
-            )));
+            return Err(not_here(*opt, p.sub));
         }
     }
     Ok(p)
+}
+
+/// `--out does not apply to sealinit check; it is an option of sealinit learn`.
+fn not_here(opt: Opt, sub: Sub) -> UsageError {
+    let spell = |s: Sub| match s {
+        Sub::Run => "sealinit [OPTIONS] -- COMMAND".to_string(),
+        s => format!("sealinit {}", s.name()),
+    };
+    let takers: Vec<String> = Sub::ALL
+        .into_iter()
+        .filter(|s| opt.def().applies_to(*s))
+        .map(spell)
+        .collect();
+    let (here, help) = match sub {
+        Sub::Run => (
+            "running a command".to_string(),
+            "sealinit --help".to_string(),
+        ),
+        s => (spell(s), format!("sealinit {} --help", s.name())),
+    };
+    UsageError(format!(
+        "{} does not apply to {here}; it is an option of {} (see {help})",
+        opt.flag(),
+        takers.join(", ")
+    ))
 }
 
 fn take_value(

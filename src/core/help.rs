@@ -137,6 +137,25 @@ mod tests {
         }
     }
 
+    /// The defaults are written once, in `config`; the help lines that
+    /// quote them must agree.
+    #[test]
+    fn help_quotes_the_defaults_of_config() {
+        use crate::core::cli::Opt;
+        use crate::core::config as c;
+        let secs = |d: std::time::Duration| format!("default {}s", d.as_secs());
+        let cases = [
+            (Opt::WarnAt, format!("default {}", c::DEFAULT_WARN_AT)),
+            (Opt::ActAt, format!("default {}", c::DEFAULT_ACT_AT)),
+            (Opt::Rescan, secs(c::DEFAULT_RESCAN)),
+            (Opt::Grace, secs(c::DEFAULT_GRACE)),
+            (Opt::ReportEvery, secs(c::DEFAULT_REPORT_EVERY)),
+        ];
+        for (opt, want) in cases {
+            assert!(opt.def().help.contains(&want), "--{}: {want}", opt.name());
+        }
+    }
+
     #[test]
     fn every_option_has_a_help_section() {
         for o in super::OPTIONS {

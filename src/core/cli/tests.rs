@@ -134,7 +134,15 @@ fn bad_arguments_name_the_flag() {
         ),
         (
             &["learn", "--metrics", ":9090", "--", "x"],
-            "--metrics does not apply to sealinit learn",
+            "--metrics does not apply to sealinit learn; it is an option of sealinit [OPTIONS] -- COMMAND",
+        ),
+        (
+            &["--report-every", "5s", "--", "x"],
+            "--report-every does not apply to running a command; it is an option of sealinit learn (see sealinit --help)",
+        ),
+        (
+            &["plan", "web", "--grace", "1s"],
+            "it is an option of sealinit [OPTIONS] -- COMMAND, sealinit learn (see sealinit plan --help)",
         ),
     ];
     for (args, want) in cases {
