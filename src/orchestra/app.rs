@@ -50,11 +50,11 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     let hint = cli::log_format_hint(&args, std::env::var_os("SEALINIT_LOG_FORMAT").as_deref());
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,
-        Err(e) => return usage_error(&e, hint),
+        Err(e) => return early_usage_error(&e, hint),
     };
     let out = match crate::core::config::output(&parsed.flags, &env) {
         Ok(o) => o,
-        Err(e) => return usage_error(&e, hint),
+        Err(e) => return early_usage_error(&e, hint),
     };
     init_logging(out);
     for var in &env.unknown {
@@ -69,7 +69,7 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     }
     let config = match contract::load(&parsed, &env) {
         Ok(c) => c,
-        Err(e) => return usage_error(&e, out.format),
+        Err(e) => return usage_error(&e),
     };
     let inherited = match inherited {
         Ok(i) => i,
@@ -79,15 +79,14 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
         Command::Run { argv } => run_workload(&config, argv, inherited),
         Command::Check { print_spec: true } => print_stdout(&config.print_spec()),
         Command::Check { print_spec: false } => run_check(&config.spec),
-        Command::Mounts => run_mounts(&config.spec, out),
+        Command::Mounts => run_mounts(&config.spec, config.output),
         Command::Manifest { options } => run_manifest(&config.spec, options),
         Command::Plan { input } => run_plan(input),
         // The `learn` branch provides `crate::orchestra::learn::run`; until
         // it lands the subcommand parses but does not run.
-        Command::Learn { .. } => usage_error(
-            &UsageError("sealinit learn is not built yet in this binary".into()),
-            out.format,
-        ),
+        Command::Learn { .. } => usage_error(&UsageError(
+            "sealinit learn is not built yet in this binary".into(),
+        )),
     }
 }
 
@@ -97,15 +96,18 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
     Ok((parsed, env))
 }
 
-/// Logs the usage error as an `exit` event (code 64) and returns 64. When
-/// logging is not set up yet (the error may be in the output options
-/// themselves), it is set up first in `format`, errors only.
-fn usage_error(e: &UsageError, format: LogFormat) -> i32 {
-    if !tracing::dispatcher::has_been_set() {
-        log::init(format, Level::ERROR, false);
-    }
+/// Logs the usage error as an `exit` event (code 64) and returns 64.
+fn usage_error(e: &UsageError) -> i32 {
     tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
     exitcode::USAGE
+}
+
+/// A usage error found before logging is set up (the error may be in the
+/// output options themselves): logging is set up in `format` (the hint
+/// found without failing), errors only, then it is reported as usual.
+fn early_usage_error(e: &UsageError, format: LogFormat) -> i32 {
+    log::init(format, Level::ERROR, false);
+    usage_error(e)
 }
 
 fn init_logging(out: Output) {
@@ -355,7 +357,7 @@ fn run_mounts(declared: &Spec, out: Output) -> i32 {
 fn run_manifest(spec: &Spec, options: &manifest::ManifestOptions) -> i32 {
     match manifest::render(spec, options) {
         Ok(text) => print_stdout(&text),
-        Err(e) => usage_error(&UsageError(e), LogFormat::Text),
+        Err(e) => usage_error(&UsageError(e)),
     }
 }
 
@@ -364,7 +366,7 @@ fn run_manifest(spec: &Spec, options: &manifest::ManifestOptions) -> i32 {
 fn run_plan(input: &plan::PlanInput) -> i32 {
     match plan::plan(input) {
         Ok(p) => print_stdout(&p.spec_toml()),
-        Err(e) => usage_error(&UsageError(e), LogFormat::Text),
+        Err(e) => usage_error(&UsageError(e)),
     }
 }
 
