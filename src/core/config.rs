@@ -257,19 +257,10 @@ pub fn fold(
     };
     let sources = match parsed.sub {
         Sub::Plan => Sources::default(),
-        Sub::Mounts => {
-            // Only the declared mounts matter here; a broken contract shows none.
-            let mut s = contract_sources(flags, env, spec_file).unwrap_or_default();
-            s.env.settings = Settings::default();
-            s.flags.settings = Settings::default();
-            if let Some(p) = s.profile.as_mut() {
-                p.settings = Settings::default();
-            }
-            if let Some(f) = s.file.as_mut() {
-                f.settings = Settings::default();
-            }
-            s
-        }
+        // Only the declared mounts matter here; a broken contract shows none.
+        Sub::Mounts => contract_sources(flags, env, spec_file)
+            .map(Sources::mounts_only)
+            .unwrap_or_default(),
         _ => contract_sources(flags, env, spec_file)?,
     };
     settle(command, output, &sources)
@@ -297,6 +288,19 @@ struct Sources {
     flags: SpecFile,
     /// The spelling of each layer for `--allow-exec` errors.
     labels: [String; 2],
+}
+
+impl Sources {
+    /// The same sources without their settings (for `sealinit mounts`).
+    fn mounts_only(mut self) -> Sources {
+        let layers = (self.profile.iter_mut())
+            .chain(self.file.iter_mut())
+            .chain([&mut self.env, &mut self.flags]);
+        for layer in layers {
+            layer.settings = Settings::default();
+        }
+        self
+    }
 }
 
 fn contract_sources(
