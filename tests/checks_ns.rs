@@ -244,7 +244,7 @@ fn inner_directory_that_is_not_a_mount() {
                 "writes fail: EROFS",
                 "\"Read-only file system\"",
                 "- name: ",
-                &format!("mountPath: {}", p.display()),
+                &format!("mountPath: \"{}\"", p.display()),
                 "emptyDir:",
             ],
         )],

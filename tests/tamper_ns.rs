@@ -136,7 +136,7 @@ impl Ev {
         self.f.get(k).map_or("", String::as_str)
     }
     fn is(&self, kind: &str) -> bool {
-        self.get("event") == "tamper" && self.get("kind") == kind
+        self.get("event") == "tamper" && self.get("finding") == kind
     }
 }
 

@@ -263,7 +263,12 @@ pub fn fold(
             .unwrap_or_default(),
         _ => contract_sources(flags, env, spec_file)?,
     };
-    settle(command, output, &sources)
+    let mut config = settle(command, output, &sources)?;
+    if let Command::Manifest { options } = &mut config.command {
+        // `--metrics` in a manifest declares the port it will listen on.
+        options.metrics_port = config.metrics.map(|a| a.port());
+    }
+    Ok(config)
 }
 
 fn need_argv(parsed: &Parsed, usage: &str) -> Result<Vec<OsString>, UsageError> {

@@ -142,7 +142,7 @@ fn print_stdout(text: &str) -> i32 {
 /// Runs the start-up checks once and logs the report.
 fn check_contract(spec: &Spec) -> CheckOutcome {
     let outcome = startup::run_checks(spec, Path::new(MOUNTINFO));
-    startup::emit(&outcome);
+    startup::emit(&outcome, spec);
     outcome
 }
 
@@ -317,9 +317,14 @@ fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         .map_err(io::Error::from)
 }
 
-/// `sealinit check`: exit 0 clean, 1 violations.
+/// `sealinit check`: exit 0 clean, 1 violations. A report, not a log: on
+/// stdout, so `sealinit check | jq` works.
 fn run_check(spec: &Spec) -> i32 {
-    if check_contract(spec).has_failures() {
+    let outcome = startup::run_checks(spec, Path::new(MOUNTINFO));
+    if let Err(err) = startup::print(&outcome) {
+        return os_error(&format!("cannot write the report to stdout: {err}"));
+    }
+    if outcome.has_failures() {
         exitcode::CHECK_VIOLATIONS
     } else {
         0
@@ -392,7 +397,8 @@ fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
                 .map(|a| a.to_string_lossy())
                 .collect::<Vec<_>>()
                 .join(" ");
-            tracing::info!(event = "spawn", pid, command = %cmd, "started {cmd} as pid {pid}");
+            // Debug: a clean run of an init says nothing (tini, catatonit).
+            tracing::debug!(event = "spawn", pid, command = %cmd, "started {cmd} as pid {pid}");
             Ok(pid)
         }
         Err(e) => {
@@ -418,7 +424,13 @@ fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
 }
 
 fn finish(outcome: supervisor::Outcome) -> i32 {
-    tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
-        "exiting with code {}: {}", outcome.code, outcome.reason);
+    // A clean exit is debug: an init that says nothing on a clean run.
+    if outcome.code == 0 {
+        tracing::debug!(event = "exit", code = outcome.code, reason = %outcome.reason,
+            "exiting with code {}: {}", outcome.code, outcome.reason);
+    } else {
+        tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
+            "exiting with code {}: {}", outcome.code, outcome.reason);
+    }
     outcome.code
 }

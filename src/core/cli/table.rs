@@ -207,7 +207,7 @@ pub const OPTIONS: &[OptDef] = &[
     opt!(LimitAction, "limit-action", None, Some("warn|signal:SIG|stop"), false, RUN, "usage", "what to do at --act-at (default warn); stop exits 75"),
     opt!(Rescan, "rescan", None, Some("DURATION"), false, RUN, "usage", "full usage rescan period, the safety net under inotify (default 60s, at least 1s)"),
     opt!(EphemeralLimit, "ephemeral-limit", None, Some("SIZE"), false, RUN | MANIFEST, "usage", "the pod's limits.ephemeral-storage (set from the downward API)"),
-    opt!(Metrics, "metrics", None, Some("IP:PORT"), false, RUN, "usage", "serve Prometheus text on http://IP:PORT/metrics ([V6]:PORT, :PORT = all; off by default)"),
+    opt!(Metrics, "metrics", None, Some("IP:PORT"), false, RUN | MANIFEST, "usage", "serve Prometheus text on http://IP:PORT/metrics ([V6]:PORT, :PORT = all; off by default); manifest: declare its port"),
     opt!(OnTamper, "on-tamper", None, Some("warn|stop"), false, RUN, "usage", "what a tamper event does (default warn); stop exits 77"),
     opt!(Grace, "grace", None, Some("DURATION"), false, INIT, "init", "TERM-to-KILL delay for processes left at shutdown (default 10s)"),
     opt!(Pgroup, "pgroup", Some('g'), None, false, INIT, "init", "forward signals to the child's whole process group"),

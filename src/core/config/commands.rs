@@ -54,6 +54,14 @@ pub fn manifest_options(
     }
     o.ephemeral_request = typed(pick(f, e, Opt::EphemeralRequest), size)?;
     o.host_dir = pick(f, e, Opt::HostDir).map(|(v, _)| v.to_string());
+    o.profile = pick(f, e, Opt::Profile).map(|(v, _)| v.to_string());
+    if pick(f, e, Opt::Name).is_none() {
+        // `--profile postgres` names its objects postgres (a DNS label).
+        if let Some(p) = &o.profile {
+            o.name.clone_from(p);
+        }
+    }
+    // `metrics_port` comes from the resolved `--metrics` (config::fold).
     Ok(o)
 }
 
