@@ -1,8 +1,10 @@
 //! The recipe `main` follows, one function per step in call order:
-//! parse the command line, set up logging, resolve the configuration, check
-//! the storage contract, spawn the workload, supervise it, and return the
-//! exit code. Before the spawn any step may fail with an exit code; after
-//! it, nothing returns early.
+//! parse the command line, set up logging, resolve the configuration (one
+//! [`Config`], folded by [`crate::core::config::fold`] from profile, spec
+//! file, env and flags), then run its [`Command`]: for a workload, check the
+//! storage contract, spawn, supervise, and return the exit code. Before the
+//! spawn any step may fail with an exit code; after it, nothing returns
+//! early.
 
 use std::ffi::OsString;
 use std::io::{self, Write};
