@@ -149,7 +149,12 @@ pub fn stat_facts(path: &Path, follow: bool) -> Result<StatFacts, i32> {
 /// read-only kinds (and secrets above all) are never written to.
 pub fn path_facts(m: &MountSpec) -> PathFacts {
     let lstat = stat_facts(&m.path, false);
-    let stat = stat_facts(&m.path, true).ok();
+    // Following links changes nothing unless the path itself is one: one
+    // syscall per declared path saved on the start path.
+    let stat = match &lstat {
+        Ok(l) if !l.is_symlink => Some(*l),
+        _ => stat_facts(&m.path, true).ok(),
+    };
     let resolved = std::fs::canonicalize(&m.path).ok().filter(|r| *r != m.path);
     let probe = match stat {
         Some(s) if s.is_dir && m.kind.is_writable() => Some(write_probe(&m.path)),
