@@ -40,8 +40,11 @@ build_helpers() {
     local src
     for src in "$BENCH_DIR"/*.c; do
         local out="$BIN/$(basename "$src" .c)"
+        local flags=()
+        # stamp.c is the timed workload: no libc start-up (x86-64 only).
+        [ "$(basename "$src")" = stamp.c ] && flags=(-nostdlib -static -fno-stack-protector)
         if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
-            gcc -O2 -Wall -o "$out" "$src" || die "gcc $src failed"
+            gcc -O2 -Wall "${flags[@]}" -o "$out" "$src" || die "gcc $src failed"
         fi
     done
 }
