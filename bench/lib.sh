@@ -56,8 +56,10 @@ find_sealinit() {
         log "building sealinit (cargo build --release)"
         (cd "$REPO_DIR" && cargo build --release >&2) || die "cargo build failed"
     fi
-    SEALINIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    export SEALINIT SEALINIT_REV
+    # Not SEALINIT_*: sealinit warns about unknown SEALINIT_* variables,
+    # which would add a log line to every measured run.
+    BENCH_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    export SEALINIT BENCH_REV
 }
 
 # Prints a one-line description of the machine for the results header.

@@ -38,7 +38,7 @@ def verdict(ok):
 
 
 def header(title):
-    rev = os.environ.get("SEALINIT_REV", "?")
+    rev = os.environ.get("BENCH_REV", "?")
     mach = os.environ.get("BENCH_MACHINE", "")
     return f"## {title}\n\nsealinit `{rev}`; {mach}\n"
 
@@ -333,7 +333,8 @@ def scale(raw):
             s_ = d["syscalls"]
             out.append(f"\nSyscalls made by sealinit itself in one run (`strace -f`, all its threads, "
                        f"not the workload after its exec): `--root any` {s_['root any']}, "
-                       f"`--profile postgres` {s_['postgres']}.")
+                       f"`--profile postgres` {s_['postgres']}"
+                       + (f"; tini-static -s {s_['tini-static']}." if "tini-static" in s_ else "."))
         out.append("")
 
     if "cpu" in d:

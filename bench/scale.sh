@@ -12,7 +12,8 @@
 # Knobs (env): FILES (largest tree; sizes are 0, 10k, 100k, 1M up to it),
 # CHURN_SECS (15), TAR_ENTRIES (67000), CPU_ROUNDS (2), PG_ROUNDS (300),
 # LAT_ROUNDS (10), CPU (the CPU both inits are pinned to, 1), SKIP_COLD=1
-# (no drop_caches / cgroup step), KEEP=1 (keep the fixture images in
+# (no drop_caches / cgroup step), PARTS (a subset of "exec rss pg cpu
+# latency cold" to rerun, keeping the other results), KEEP=1 (keep the fixture images in
 # /var/tmp/sealinit-bench-scale for the next run), SEALINIT (binary).
 #
 # Fixtures (built once, reused with KEEP=1): one ext4 image per size,
@@ -37,7 +38,7 @@ if [ "${BENCH_IN_NS:-}" != 1 ]; then
     build_helpers
     find_sealinit
     export BENCH_MACHINE="$(machine)"
-    rm -f "$RAW"/scale-*
+    [ -n "${PARTS:-}" ] || rm -f "$RAW"/scale-*
     mkdir -p "$W"
     SIZES=""
     for n in 0 10000 100000 1000000; do [ "$n" -le "$FILES" ] && SIZES="$SIZES $n"; done
