@@ -96,14 +96,15 @@ with tarfile.open(out, "w") as t:
 PY
     fi
     export TAR="$W/tree-$TAR_ENTRIES.tar" TAR_ENTRIES
+    # Mount points of the postgres case: only what did not exist is made,
+    # and removed again (deepest first).
     made=()
-    for d in /var/lib/postgresql/data /var/run/postgresql; do
-        if [ ! -d "$d" ]; then mkdir -p "$d"; made+=("$d"); fi
+    for d in /var/lib/postgresql /var/lib/postgresql/data /var/run/postgresql; do
+        if [ ! -d "$d" ]; then mkdir "$d"; made=("$d" "${made[@]}"); fi
     done
     rc=0
     env BENCH_IN_NS=1 unshare -m --propagation private "$0" "$@" || rc=$?
     for d in "${made[@]}"; do rmdir "$d" 2>/dev/null || true; done
-    rmdir /var/lib/postgresql 2>/dev/null || true
     if [ "${KEEP:-}" = 1 ]; then
         log "fixtures kept in $W"
     else
