@@ -596,9 +596,31 @@ struct BinServer {
 
 impl BinServer {
     fn start() -> BinServer {
+        BinServer::start_with_fd_limit(None)
+    }
+
+    /// With `RLIMIT_NOFILE` set to `limit` in sealinit.
+    fn start_with_fd_limit(limit: Option<u64>) -> BinServer {
         use std::io::{BufRead, BufReader};
+        use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sealinit"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealinit"));
+        if let Some(n) = limit {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let r = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
             .args([
                 "--root",
                 "any",
@@ -711,4 +733,19 @@ fn binary_clients_that_never_read_do_not_stall_a_scrape() {
     quick_scrape(server.addr);
     drop(mute);
     quick_scrape(server.addr);
+}
+
+#[test]
+fn binary_scrape_answers_when_idle_connections_exhaust_the_fd_limit() {
+    // 20 descriptors: about 14 left for connections, so accepting the 100
+    // idle ones fails with EMFILE; the server closes its oldest idle
+    // connection and accepts again at once (resting 200 ms per refused
+    // connection would keep the scrape queued for ~17 s).
+    let server = BinServer::start_with_fd_limit(Some(20));
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(server.addr).expect("connect idle"))
+        .collect();
+    quick_scrape(server.addr);
+    quick_scrape(server.addr);
+    drop(idle);
 }

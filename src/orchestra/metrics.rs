@@ -170,6 +170,8 @@ fn after(t: Instant, d: Duration) -> Instant {
 /// How long `accept(2)` rests after an error such as `EMFILE` (which would
 /// otherwise repeat at once: the listener stays readable).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
+/// Connections accepted per wake-up at most.
+const ACCEPT_BATCH: usize = 64;
 /// Reading what a refused client still sends, so that closing does not
 /// reset the connection before it read the response (bounded).
 const DRAIN_TIME: Duration = Duration::from_millis(100);
@@ -230,6 +232,8 @@ struct Server {
     /// Set after an accept error: the listener is left out of `poll` until
     /// then.
     accept_paused_until: Option<Instant>,
+    /// Accept is failing (said once until it works again).
+    accept_failing: bool,
 }
 
 impl Server {
@@ -240,6 +244,7 @@ impl Server {
             limits,
             conns: Vec::new(),
             accept_paused_until: None,
+            accept_failing: false,
         }
     }
 
@@ -323,9 +328,13 @@ impl Server {
     /// Accepts every pending connection; one over the cap closes the oldest
     /// idle connection first.
     fn accept_all(&mut self) {
-        loop {
+        // Bounded, so that a connection flood cannot keep the thread from
+        // serving the connections it holds: the listener is still readable
+        // at the next poll.
+        for _ in 0..ACCEPT_BATCH {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
+                    self.accept_failing = false;
                     if stream.set_nonblocking(true).is_err() {
                         continue; // dropped: closed
                     }
@@ -346,12 +355,17 @@ impl Server {
                     if e.kind() == io::ErrorKind::Interrupted
                         || e.kind() == io::ErrorKind::ConnectionAborted => {}
                 Err(e) => {
-                    // EMFILE/ENFILE/ENOBUFS: free a slot if we hold one,
-                    // and rest the listener briefly (logged once per run).
-                    if self.accept_paused_until.is_none() && !self.evict_oldest() {
+                    // EMFILE/ENFILE/ENOBUFS: close our oldest idle
+                    // connection and try again at once; holding none, rest
+                    // the listener briefly. Said once per run of failures.
+                    if self.evict_oldest() {
+                        continue;
+                    }
+                    if !self.accept_failing {
                         tracing::warn!(event = "metrics", error = %e,
                             "metrics server cannot accept a connection (accept): {e}; retrying");
                     }
+                    self.accept_failing = true;
                     self.accept_paused_until = Some(after(Instant::now(), ACCEPT_BACKOFF));
                     return;
                 }
