@@ -3,7 +3,7 @@
 # the line `N passed, N failed`; exits non-zero on any failure.
 #
 #   container-tests/run.sh                 every scenario
-#   container-tests/run.sh infra image     groups: infra, image, apps
+#   container-tests/run.sh infra image     groups: infra, image, apps, manifests
 #   container-tests/run.sh image_watcher_stop app_nginx   single scenarios
 #
 # Environment: SEALINIT_BIN (default target/release/sealinit, must be static),
@@ -24,14 +24,16 @@ IMAGE_S=(image_clean_readonly image_writable_root image_missing_mount image_secr
   image_stop_sigterm image_kill_usr1 image_orphans_reaped image_watcher_stop image_manifest_roundtrip)
 APPS=(app_postgres app_postgres_no_socket_dir app_redis_cache app_redis_db
   app_nginx app_nginx_no_cache_dir app_gunicorn)
+MANIFESTS=(manifest_kube_validate manifest_checkov manifest_nginx_file_bind readme_dockerfiles)
 
 selected=()
-if (($# == 0)); then set -- infra image apps; fi
+if (($# == 0)); then set -- infra image apps manifests; fi
 for a in "$@"; do
   case $a in
     infra) selected+=("${INFRA[@]}") ;;
     image) selected+=("${IMAGE_S[@]}") ;;
     apps) selected+=("${APPS[@]}") ;;
+    manifests) selected+=("${MANIFESTS[@]}") ;;
     *)
       declare -F "s_$a" >/dev/null || { echo "run.sh: no scenario '$a'" >&2; exit 64; }
       selected+=("$a")
@@ -72,7 +74,7 @@ run_scenario setup s_setup
 # The image is needed by the infra and image groups; build it once.
 needs_image=0 needs_rootfs=0
 for s in "${selected[@]}"; do
-  [[ $s == infra_* || $s == image_* ]] && needs_image=1
+  [[ $s == infra_* || $s == image_* || $s == manifest_nginx_file_bind || $s == readme_* ]] && needs_image=1
   [[ $s == app_* || $s == infra_rootfs* ]] && needs_rootfs=1
 done
 if ((needs_image)); then

@@ -74,6 +74,7 @@ fn spec(root: RootPolicy, mounts: &[(&Path, MountKind, Option<u64>)]) -> Spec {
                 path: p.to_path_buf(),
                 kind: *kind,
                 size_limit: *size_limit,
+                allow_exec: false,
             })
             .collect(),
         ..Spec::default()
@@ -243,7 +244,7 @@ fn inner_directory_that_is_not_a_mount() {
                 "writes fail: EROFS",
                 "\"Read-only file system\"",
                 "- name: ",
-                &format!("mountPath: {}", p.display()),
+                &format!("mountPath: \"{}\"", p.display()),
                 "emptyDir:",
             ],
         )],

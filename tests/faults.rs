@@ -642,7 +642,7 @@ fn inner_filled_mounts() {
         c.args(["check", "--root", "any", &fa, &fb]);
         c
     });
-    let check_err = String::from_utf8_lossy(&check.stderr).into_owned();
+    let check_err = String::from_utf8_lossy(&check.stdout).into_owned(); // the report
     assert_eq!(check.status.code(), Some(1), "{}", common::show(&check));
     assert!(check_err.contains("ENOSPC"), "{}", common::show(&check));
     // sealinit holds no regular file open for writing.

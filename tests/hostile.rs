@@ -337,7 +337,7 @@ fn inner_proc_not_mounted() {
     // check: the unreadable table is a failing finding with a fix.
     let out = sealinit(["check", "--root", "any", flag.as_str()]);
     expect_code(&out, 1, "check without /proc");
-    assert!(stderr(&out).contains("mount /proc"), "{}", show(&out));
+    assert!(stdout(&out).contains("mount /proc"), "{}", show(&out));
     // run: refused before the spawn (78), or started under warn.
     let out = sealinit(["--root", "any", "--", "sh", "-c", "echo RAN"]);
     expect_code(&out, 78, "run without /proc");
@@ -480,7 +480,7 @@ fn inner_declared_symlink_is_checked_at_its_target() {
         &format!("--tmpfs={link}:1Mi"),
     ]);
     expect_code(&out, 0, "check through a symlink");
-    let err = stderr(&out);
+    let err = stdout(&out); // the report
     let events = check_events(&err, &link);
     let via = format!("via symlink to {}", run_dir.display());
     assert!(
@@ -499,7 +499,7 @@ fn inner_declared_symlink_is_checked_at_its_target() {
         &format!("--emptydir={}", dangling.display()),
     ]);
     expect_code(&out, 1, "check of a dangling symlink");
-    assert!(stderr(&out).contains("dangling symlink"), "{}", show(&out));
+    assert!(stdout(&out).contains("dangling symlink"), "{}", show(&out));
 }
 
 // ---------------------------------------------------------------------------
@@ -643,7 +643,7 @@ fn inner_unprivileged_without_capabilities() {
     // A mount root owns: EACCES, said as such.
     let out = setpriv(&["check", "--root", "any", &locked_flag]);
     expect_code(&out, 1, "check of a root-only mount as 65532");
-    assert!(stderr(&out).contains("EACCES"), "{}", show(&out));
+    assert!(stdout(&out).contains("EACCES"), "{}", show(&out));
     // --require-non-root holds.
     let out = setpriv(&["check", "--root", "any", "--require-non-root"]);
     expect_code(&out, 0, "--require-non-root as 65532");
@@ -717,7 +717,7 @@ fn inner_read_only_dev_shm() {
     // Declared writable: a failing check that names the read-only mount.
     let out = sealinit(["check", "--root", "any", "--tmpfs", "/dev/shm:1Mi"]);
     expect_code(&out, 1, "check --tmpfs /dev/shm (ro)");
-    let err = stderr(&out);
+    let err = stdout(&out); // the report
     assert!(
         err.contains("/dev/shm") && err.contains("EROFS"),
         "{}",

@@ -159,7 +159,11 @@ fn inner_probes_leave_nothing_behind() {
     let out = run(c);
     // readonly/secret on writable tmpfs fail; that is not the point here.
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert!(stderr(&out).contains("writable by uid 0"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("writable by uid 0"),
+        "{}",
+        show(&out)
+    );
     let mut c = Command::new(bin());
     c.args(["--root", "any", "--on-violation", "warn", "-v"])
         .args(&flags)

@@ -117,6 +117,7 @@ fn spec(path: &Path, kind: MountKind) -> MountSpec {
         path: path.to_path_buf(),
         kind,
         size_limit: None,
+        allow_exec: false,
     }
 }
 
@@ -135,7 +136,7 @@ impl Ev {
         self.f.get(k).map_or("", String::as_str)
     }
     fn is(&self, kind: &str) -> bool {
-        self.get("event") == "tamper" && self.get("kind") == kind
+        self.get("event") == "tamper" && self.get("finding") == kind
     }
 }
 

@@ -99,7 +99,7 @@ pub const OPTIONS: &[OptDef] = &[
     opt!("limit-action", None, Some("warn|signal:SIG|stop"), false, RUN, "usage", "what to do at --act-at (default warn); stop exits 75"),
     opt!("rescan", None, Some("DURATION"), false, RUN, "usage", "full usage rescan period, the safety net under inotify (default 60s)"),
     opt!("ephemeral-limit", None, Some("SIZE"), false, RUN | MANIFEST, "usage", "the pod's limits.ephemeral-storage (set from the downward API)"),
-    opt!("metrics", None, Some("ADDR"), false, RUN, "usage", "serve Prometheus text on http://ADDR/metrics (off by default)"),
+    opt!("metrics", None, Some("ADDR"), false, RUN | MANIFEST, "usage", "serve Prometheus text on http://ADDR/metrics (off by default); manifest: declare its port"),
     opt!("on-tamper", None, Some("warn|stop"), false, RUN, "usage", "what a tamper event does (default warn); stop exits 77"),
     opt!("grace", None, Some("DURATION"), false, RUN, "init", "TERM-to-KILL delay for processes left at shutdown (default 10s)"),
     opt!("pgroup", Some('g'), None, false, RUN, "init", "forward signals to the child's whole process group"),

@@ -92,7 +92,8 @@ fn init_logging(out: Output) {
         Verbosity::Debug => Level::DEBUG,
         Verbosity::Trace => Level::TRACE,
     };
-    log::init(out.format, level);
+    // The `config` branch passes --log-timestamps here.
+    log::init(out.format, level, false);
 }
 
 /// Logs `event = "exit"` for an operating-system failure before the
@@ -123,7 +124,7 @@ fn resolve(parsed: &Parsed, env: &Layer) -> Result<(Resolved, Runtime), UsageErr
 /// Runs the start-up checks once and logs the report.
 fn check_contract(resolved: &Resolved) -> CheckOutcome {
     let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
-    startup::emit(&outcome);
+    startup::emit(&outcome, &resolved.spec);
     outcome
 }
 
@@ -334,7 +335,11 @@ fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
         let settings = contract::effective_settings(&resolved, &rt);
         return print_stdout(&spec::render_toml(&resolved.spec, &settings));
     }
-    let outcome = check_contract(&resolved);
+    // A report, not a log: on stdout, so `sealinit check | jq` works.
+    let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
+    if let Err(err) = startup::print(&outcome) {
+        return os_error(&format!("cannot write the report to stdout: {err}"));
+    }
     if outcome.has_failures() {
         exitcode::CHECK_VIOLATIONS
     } else {
@@ -428,6 +433,19 @@ fn manifest_options(parsed: &Parsed, env: &Layer) -> Result<manifest::ManifestOp
     }
     o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
     o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
+    o.profile = cli::pick(f, env, "profile").map(|(v, _)| v.to_string());
+    if cli::pick(f, env, "name").is_none() {
+        // `--profile postgres` names its objects postgres (a DNS label).
+        if let Some(p) = &o.profile {
+            o.name.clone_from(p);
+        }
+    }
+    o.metrics_port = cli::typed(cli::pick(f, env, "metrics"), |s| {
+        s.rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("expected ADDR:PORT, got {s:?}"))
+    })?;
     Ok(o)
 }
 
@@ -520,7 +538,8 @@ fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
                 .map(|a| a.to_string_lossy())
                 .collect::<Vec<_>>()
                 .join(" ");
-            tracing::info!(event = "spawn", pid, command = %cmd, "started {cmd} as pid {pid}");
+            // Debug: a clean run of an init says nothing (tini, catatonit).
+            tracing::debug!(event = "spawn", pid, command = %cmd, "started {cmd} as pid {pid}");
             Ok(pid)
         }
         Err(e) => {
@@ -546,7 +565,13 @@ fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
 }
 
 fn finish(outcome: supervisor::Outcome) -> i32 {
-    tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
-        "exiting with code {}: {}", outcome.code, outcome.reason);
+    // A clean exit is debug: an init that says nothing on a clean run.
+    if outcome.code == 0 {
+        tracing::debug!(event = "exit", code = outcome.code, reason = %outcome.reason,
+            "exiting with code {}: {}", outcome.code, outcome.reason);
+    } else {
+        tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
+            "exiting with code {}: {}", outcome.code, outcome.reason);
+    }
     outcome.code
 }

@@ -288,7 +288,7 @@ impl State {
                             format!("was killed by {}", signal_name(n)),
                         ),
                     };
-                    tracing::info!(
+                    tracing::debug!(
                         event = "child.exit",
                         pid,
                         code,

@@ -174,7 +174,7 @@ pub fn spawn_tamper_watch_with(
 }
 
 fn warn_mount_watch_off(error: &str) {
-    tracing::warn!(event = "tamper", kind = "mount-watch", error = %error, detection = "off",
+    tracing::warn!(event = "tamper", finding = "mount-watch", error = %error, detection = "off",
         "cannot watch the mount table ({error}): a remount of / read-write, a changed \
          declared mount or a new writable mount will not be detected while the workload runs");
 }
@@ -200,7 +200,7 @@ impl MountThread {
         loop {
             match self.watch.read() {
                 Ok(text) => self.check(&text),
-                Err(e) => tracing::warn!(event = "tamper", kind = "mount-watch", error = %e,
+                Err(e) => tracing::warn!(event = "tamper", finding = "mount-watch", error = %e,
                     "cannot re-read the mount table ({e}); trying again at the next change"),
             }
             let timeout = self
@@ -243,7 +243,7 @@ impl MountThread {
                 continue;
             }
             let p = f.path.display();
-            tracing::info!(event = "tamper", kind = f.kind.as_str(), change = f.change.as_str(),
+            tracing::info!(event = "tamper", finding = f.kind.as_str(), change = f.change.as_str(),
                 path = %p, state = "cleared",
                 "{p}: the earlier {} finding ({}) no longer holds; the mount table matches the \
                  start-up snapshot there again", f.kind.as_str(), f.change.as_str());
@@ -254,7 +254,7 @@ impl MountThread {
         if let Some(e) = errors.first() {
             if !self.parse_warned {
                 self.parse_warned = true;
-                tracing::warn!(event = "tamper", kind = "mount-watch", error = %e,
+                tracing::warn!(event = "tamper", finding = "mount-watch", error = %e,
                     "the mount table has {} line(s) sealinit cannot parse (first: {e}); those \
                      mounts are left out of tamper detection", errors.len());
             }
@@ -267,7 +267,7 @@ fn log_mount_finding(f: &MountFinding, msg: &str, stopped: bool) {
     let note = stop_note(stopped);
     macro_rules! emit {
         ($lvl:ident) => {
-            tracing::$lvl!(event = "tamper", kind = f.kind.as_str(), path = %p,
+            tracing::$lvl!(event = "tamper", finding = f.kind.as_str(), path = %p,
                 change = f.change.as_str(), declared = f.declared.map_or("", |k| k.as_str()),
                 expected = %f.expected, observed = %f.observed, mount_id = u64::from(f.mount_id),
                 severity = f.severity.as_str(), state = "detected", "{msg}{note}")
@@ -295,7 +295,7 @@ fn log_summary(s: &Summary, limiter: &RateLimiter) {
             ($lvl:ident) => {
                 tracing::$lvl!(
                     event = "tamper",
-                    kind,
+                    finding = kind,
                     summary = true,
                     count,
                     window_ms,
@@ -433,7 +433,7 @@ impl ExecDetector {
         if !self.overflow_warned {
             self.overflow_warned = true;
             let p = mount.display();
-            tracing::warn!(event = "tamper", kind = "exec-drop", path = %p, error = "inotify queue overflow",
+            tracing::warn!(event = "tamper", finding = "exec-drop", path = %p, error = "inotify queue overflow",
                 fix = "raise fs.inotify.max_queued_events on the node",
                 "the inotify event queue for {p} overflowed during a burst of file changes: \
                  sealinit rescanned the mount and judged every file changed since start-up instead \
@@ -494,7 +494,7 @@ impl DropSeen<'_> {
         let mode = mode_string(self.mode);
         macro_rules! emit {
             ($lvl:ident) => {
-                tracing::$lvl!(event = "tamper", kind = "exec-drop", path = %p.display(),
+                tracing::$lvl!(event = "tamper", finding = "exec-drop", path = %p.display(),
                     mount = %self.mount.display(), mode = %mode, size = self.size,
                     recognised = self.recognised.as_str(), noexec = self.noexec,
                     trigger = self.trigger, severity = severity.as_str(), "{msg}{note}")
