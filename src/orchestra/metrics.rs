@@ -298,15 +298,9 @@ impl Server {
         for c in &self.conns {
             fds.push(PollFd::new(c.stream.as_fd(), c.events()));
         }
-        let timeout = match wake {
-            None => PollTimeout::NONE,
-            Some(t) => {
-                // Rounded up, so a deadline is never polled early.
-                let left = t.saturating_duration_since(Instant::now());
-                let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        // Rounded up (a deadline is never polled early), -1 for none.
+        let ms = crate::edge::poll::timeout_ms(wake, Instant::now());
+        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE);
         let none = (false, vec![PollFlags::empty(); self.conns.len()]);
         match poll(&mut fds, timeout) {
             Ok(0) | Err(Errno::EINTR) => Ok(none),
