@@ -14,7 +14,7 @@
 # LAT_ROUNDS (10), CPU (the CPU both inits are pinned to, 1), SKIP_COLD=1
 # (no drop_caches / cgroup step), PARTS (a subset of "exec rss pg cpu
 # latency cold" to rerun, keeping the other results), KEEP=1 (keep the fixture images in
-# /var/tmp/sealinit-bench-scale for the next run), SEALINIT (binary).
+# /var/tmp/sealinit-bench-atscale for the next run), SEALINIT (binary).
 #
 # Fixtures (built once, reused with KEEP=1): one ext4 image per size,
 # loop-mounted, holding data/dNNNN/fNNNN (1,000 empty files per directory).
@@ -30,7 +30,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-W=${SCALE_DIR:-/var/tmp/sealinit-bench-scale}
+W=${SCALE_DIR:-/var/tmp/sealinit-bench-atscale}
 FILES=${FILES:-1000000}
 export W FILES
 if [ "${BENCH_IN_NS:-}" != 1 ]; then
