@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cli::{pick, typed, Layer, Opt, Parsed, Sub, UsageError};
-use super::options::{self, LimitAction, LogFormat, TamperPolicy, TerminationLog};
+pub use super::options::TerminationLog;
+use super::options::{self, LimitAction, LogFormat, TamperPolicy};
 use super::spec::{self, MountKind, RootPolicy, Settings, Spec, SpecFile, ViolationPolicy};
-use super::{manifest, plan, profiles};
+use super::{initopts, manifest, plan, profiles};
 
 mod commands;
 
@@ -189,6 +190,28 @@ impl Config {
     pub fn print_spec(&self) -> String {
         spec::render_toml(&self.spec, &self.spec_settings())
     }
+}
+
+/// `--termination-log`/`SEALINIT_TERMINATION_LOG` as far as it can be
+/// read without failing, so that even a usage error in the rest of the
+/// command line is explained to Kubernetes: an unreadable value counts as
+/// the default (the fold then reports it).
+pub fn termination_log_of(flags: &Layer, env: &Layer) -> TerminationLog {
+    typed(
+        pick(flags, env, Opt::TerminationLog),
+        options::parse_termination_log,
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// [`termination_log_of`] from the raw variable alone, for a command line
+/// that did not parse.
+pub fn termination_log_hint(raw: Option<&std::ffi::OsStr>) -> TerminationLog {
+    raw.and_then(std::ffi::OsStr::to_str)
+        .and_then(|v| options::parse_termination_log(v).ok())
+        .unwrap_or_default()
 }
 
 /// The spec file as the edge read it.
@@ -398,8 +421,8 @@ fn layer_settings(layer: &Layer) -> Result<SpecFile, UsageError> {
         on_tamper: layer.typed(Opt::OnTamper, options::parse_tamper_policy)?,
         ephemeral_limit: layer.typed(Opt::EphemeralLimit, quantity)?,
         rescan: layer.typed(Opt::Rescan, options::parse_period)?,
-        rewrite: layer.typed_all(Opt::Rewrite, options::parse_rewrite)?,
-        remap_exit: layer.typed_all(Opt::RemapExit, options::parse_remap_exit)?,
+        rewrite: pairs(layer, Opt::Rewrite, initopts::parse_rewrite)?,
+        remap_exit: pairs(layer, Opt::RemapExit, initopts::parse_remap_exit)?,
         pdeathsig: layer.typed(Opt::Pdeathsig, options::parse_signal)?,
         allow_exec: layer.typed_all(Opt::AllowExec, spec::normalize_path)?,
         pgroup: layer.on(Opt::Pgroup).then_some(true),
@@ -407,6 +430,17 @@ fn layer_settings(layer: &Layer) -> Result<SpecFile, UsageError> {
         termination_log: layer.typed(Opt::TerminationLog, options::parse_termination_log)?,
     };
     Ok(SpecFile { settings, mounts })
+}
+
+/// A repeatable pair option (`--rewrite`, `--remap-exit`); a flag's value
+/// may itself be a comma-separated list, like its env mirror.
+fn pairs<T>(
+    layer: &Layer,
+    opt: Opt,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, UsageError> {
+    initopts::parse_list(layer.all(opt), parse)
+        .map_err(|e| UsageError(format!("{}: {e}", layer.label(opt))))
 }
 
 /// Merges the sources once and lays the result over the defaults.

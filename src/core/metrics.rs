@@ -2,6 +2,8 @@
 //! rendered from plain data ([`render`]), and the HTTP request-line routing
 //! and response bytes of the `/metrics` endpoint ([`route`], [`response`]).
 //! The server thread that feeds them lives in `orchestra::metrics`.
+//! Nothing here can panic (no unwrap, no indexing out of a checked range):
+//! the server runs in PID 1 under `panic = "abort"`.
 //!
 //! Series (names follow the Prometheus conventions: base unit bytes,
 //! `_total` on counters, HELP and TYPE lines, label values escaped):
@@ -149,7 +151,7 @@ pub fn render(mounts: &[MountSample], checks: &Summary, extra: &Counters) -> Str
         &mut out,
         "sealinit_tamper_events_total",
         "counter",
-        "Changes to the mount table seen after start-up.",
+        "Tamper findings after start-up: mount-table changes and executables dropped into writable mounts.",
     );
     sample(
         &mut out,

@@ -1,6 +1,7 @@
 //! Option values shared by the command line, the environment and the spec
-//! file: percentages, durations, signals, limit and tamper actions, signal
-//! rewrites, exit-code remaps and the metrics address. Each parser returns a
+//! file: percentages, durations, signals, limit and tamper actions, the
+//! termination log and the metrics address (signal rewrites and exit remaps:
+//! [`crate::core::initopts`]). Each parser returns a
 //! message saying what was expected.
 
 use std::fmt;
@@ -58,9 +59,6 @@ pub enum TerminationLog {
     /// `--termination-log ""`: write nothing.
     Off,
 }
-
-/// The default path of [`TerminationLog::Default`].
-pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
 
 /// An absolute path, or empty for off.
 pub fn parse_termination_log(s: &str) -> Result<TerminationLog, String> {
@@ -145,34 +143,6 @@ pub fn parse_period(s: &str) -> Result<Duration, String> {
         return Err(format!("expected a period of at least 1s, got {s:?}"));
     }
     Ok(d)
-}
-
-/// `FROM:TO`, two signals by name or number (`TERM:QUIT`, `15:3`).
-pub fn parse_rewrite(s: &str) -> Result<(i32, i32), String> {
-    let err = |why: String| format!("expected FROM:TO signals like TERM:QUIT, got {s:?} ({why})");
-    let (from, to) = s.split_once(':').ok_or_else(|| err("no ':'".into()))?;
-    let from = parse_signal(from).map_err(|_| err(format!("{from:?} is not a signal")))?;
-    let to = parse_signal(to).map_err(|_| err(format!("{to:?} is not a signal")))?;
-    if matches!(from, libc::SIGKILL | libc::SIGSTOP) {
-        return Err(err(format!(
-            "{} cannot be caught, so it cannot be rewritten",
-            signal_name(from)
-        )));
-    }
-    Ok((from, to))
-}
-
-/// `FROM:TO`, two exit codes 0..=255 (`143:0`).
-pub fn parse_remap_exit(s: &str) -> Result<(u8, u8), String> {
-    let err = || format!("expected FROM:TO exit codes from 0 to 255 like 143:0, got {s:?}");
-    let (from, to) = s.split_once(':').ok_or_else(err)?;
-    let code = |t: &str| {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        t.parse::<u8>().ok()
-    };
-    Ok((code(from).ok_or_else(err)?, code(to).ok_or_else(err)?))
 }
 
 /// `--metrics`: `IP:PORT`, `[IPv6]:PORT`, or `:PORT` (every IPv4
@@ -365,34 +335,6 @@ mod tests {
         assert!(parse_limit_action("signal:").is_err());
         assert!(parse_limit_action("kill").is_err());
         assert_eq!(LimitAction::Signal(10).to_string(), "signal:SIGUSR1");
-    }
-
-    #[test]
-    fn rewrites_take_two_signals() {
-        assert_eq!(parse_rewrite("TERM:QUIT"), Ok((15, 3)));
-        assert_eq!(parse_rewrite("15:SIGUSR1"), Ok((15, 10)));
-        assert_eq!(parse_rewrite("RTMIN+1:INT"), Ok((33, 2)));
-        for bad in [
-            "TERM",
-            "TERM:",
-            ":QUIT",
-            "TERM:NOPE",
-            "KILL:TERM",
-            "STOP:TERM",
-            "",
-        ] {
-            let e = parse_rewrite(bad).expect_err(bad);
-            assert!(e.contains("FROM:TO"), "{bad:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn exit_remaps_take_two_codes() {
-        assert_eq!(parse_remap_exit("143:0"), Ok((143, 0)));
-        assert_eq!(parse_remap_exit("0:255"), Ok((0, 255)));
-        for bad in ["143", "256:0", "1:-1", "+1:0", "a:b", ":", "1:2:3"] {
-            assert!(parse_remap_exit(bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 pub mod inotify;
 pub mod log;
+pub mod poll;
 pub mod probe;
 pub mod process;
+pub mod procfile;
 pub mod signals;
 pub mod specfile;
 pub mod tamper;

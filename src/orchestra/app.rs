@@ -15,14 +15,18 @@ use std::time::Duration;
 
 use tracing::Level;
 
-use crate::core::cli::{self, Layer, Parsed, UsageError};
-use crate::core::config::{Command, Config, Output, Verbosity};
+use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
+use crate::core::config::{self, Command, Config, Output, Verbosity};
 use crate::core::facts::SkippedLines;
 use crate::core::options::LogFormat;
 use crate::core::spec::{Spec, ViolationPolicy};
 use crate::core::{exitcode, help, manifest, plan, report};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
+use crate::orchestra::spawn::{
+    become_reaper, note_termination, note_violation, runs_a_workload, signals_before_spawn,
+    spawn_workload, TERMINATION_LOG,
+};
 use crate::orchestra::startup::{self, CheckOutcome};
 use crate::orchestra::supervisor::{self, Request, Requests};
 use crate::orchestra::tamper::{self, ExecDropConfig, TamperSink};
@@ -52,9 +56,19 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     let hint = cli::log_format_hint(&args, std::env::var_os("SEALINIT_LOG_FORMAT").as_deref());
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,
-        Err(e) => return early_usage_error(&e, hint),
+        Err(e) => {
+            if runs_a_workload(&args) {
+                let raw = std::env::var_os("SEALINIT_TERMINATION_LOG");
+                let _ = TERMINATION_LOG.set(config::termination_log_hint(raw.as_deref()));
+            }
+            return early_usage_error(&e, hint);
+        }
     };
-    let out = match crate::core::config::output(&parsed.flags, &env) {
+    // The init's own exits (64 included) are explained from here on.
+    if parsed.sub == Sub::Run {
+        let _ = TERMINATION_LOG.set(config::termination_log_of(&parsed.flags, &env));
+    }
+    let out = match config::output(&parsed.flags, &env) {
         Ok(o) => o,
         Err(e) => return early_usage_error(&e, hint),
     };
@@ -98,8 +112,10 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
     Ok((parsed, env))
 }
 
-/// Logs the usage error as an `exit` event (code 64) and returns 64.
+/// Logs the usage error as an `exit` event (code 64), writes it to the
+/// termination log of an init, and returns 64.
 fn usage_error(e: &UsageError) -> i32 {
+    note_termination(exitcode::USAGE, &e.0, None, Some("see sealinit --help"));
     tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
     exitcode::USAGE
 }
@@ -126,6 +142,7 @@ fn init_logging(out: Output) {
 /// Logs `event = "exit"` for an operating-system failure before the
 /// workload runs, and returns its exit code.
 fn os_error(msg: &str) -> i32 {
+    note_termination(exitcode::OS_ERROR, msg, None, None);
     tracing::error!(event = "exit", code = exitcode::OS_ERROR, "{msg}");
     exitcode::OS_ERROR
 }
@@ -156,6 +173,7 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         tracing::error!(event = "exit", code, reason = "start-up violation",
             "not starting the workload: the storage contract is violated (see the fixes above); exit {code}. \
              Use --on-violation warn to start anyway.");
+        note_violation(&outcome);
         return code;
     }
     become_reaper();
@@ -163,26 +181,40 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         Ok(fd) => fd,
         Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
     };
-    let channels = Channels::new()
-        .map_err(|err| {
-            tracing::error!(event = "error", error = %err,
-            "cannot create the watcher pipe: {err}; usage and tamper are not watched")
+    // Nothing starts that has nothing to do: no pipe, no thread.
+    let watch_mounts = mount_watch_needed(config, &outcome);
+    let watch_usage = config.spec.mounts.iter().any(|m| m.kind.is_writable());
+    let channels = (watch_mounts || watch_usage)
+        .then(|| {
+            Channels::new()
+                .map_err(|err| {
+                    tracing::error!(event = "error", error = %err,
+                    "cannot create the watcher pipe: {err}; usage and tamper are not watched")
+                })
+                .ok()
         })
-        .ok();
+        .flatten();
+    let counters = metrics::SharedCounters::default();
     let snapshot = channels
         .as_ref()
-        .map(|ch| start_usage_watcher(config, ch))
+        .map(|ch| start_usage_watcher(config, ch, &counters))
         .unwrap_or_default();
-    let child = match spawn_workload(argv, inherited) {
+    let early = match signals_before_spawn(&sigfd) {
+        Ok(early) => early,
+        Err(code) => return code,
+    };
+    let spawn_opts = process::SpawnOptions {
+        pdeathsig: config.pdeathsig,
+    };
+    let child = match spawn_workload(argv, inherited, spawn_opts) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
-    if let Some(ch) = &channels {
-        start_tamper_watch(config, &outcome, ch);
+    if let (Some(ch), true) = (&channels, watch_mounts) {
+        start_tamper_watch(config, &outcome, ch, &counters);
     }
     let requests = channels.map(|ch| ch.requests);
-    let counters = metrics::SharedCounters::default();
     start_metrics(config, snapshot, &outcome, &counters);
     let outcome = supervisor::run(
         child,
@@ -192,8 +224,11 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
             grace: config.grace,
             limit_action: config.limit_action,
             counters,
+            rewrite: config.rewrite.clone(),
+            remap_exit: config.remap_exit.clone(),
         },
         requests,
+        early,
     );
     finish(outcome)
 }
@@ -224,17 +259,28 @@ impl Channels {
     }
 
     /// A tamper sink of its own: a clone of the sender, a dup of the
-    /// wake pipe's write end.
-    fn tamper_sink(&self, config: &Config) -> Option<TamperSink> {
+    /// wake pipe's write end; its findings count into `counters`.
+    fn tamper_sink(
+        &self,
+        config: &Config,
+        counters: &metrics::SharedCounters,
+    ) -> Option<TamperSink> {
         let wake = self.wake_tx.try_clone().ok()?;
-        Some(TamperSink::new(config.on_tamper, self.req_tx.clone(), wake))
+        Some(
+            TamperSink::new(config.on_tamper, self.req_tx.clone(), wake)
+                .counting(counters.tamper_events.clone()),
+        )
     }
 }
 
 /// Starts the usage watcher (with exec-drop detection) for the writable
 /// mounts, and waits until its watches are in place, so that nothing the
 /// workload writes goes unseen. Failures are logged; supervision goes on.
-fn start_usage_watcher(config: &Config, ch: &Channels) -> watcher::Snapshot {
+fn start_usage_watcher(
+    config: &Config,
+    ch: &Channels,
+    counters: &metrics::SharedCounters,
+) -> watcher::Snapshot {
     let mounts: Vec<WatchedMount> = config
         .spec
         .mounts
@@ -262,7 +308,7 @@ fn start_usage_watcher(config: &Config, ch: &Channels) -> watcher::Snapshot {
         rescan: config.rescan,
         ephemeral_limit: config.ephemeral_limit,
     };
-    let exec_drop = ch.tamper_sink(config).map(ExecDropConfig::new);
+    let exec_drop = ch.tamper_sink(config, counters).map(ExecDropConfig::new);
     match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
         Ok(handle) => {
             if !handle.wait_ready(Duration::from_secs(10)) {
@@ -278,11 +324,26 @@ fn start_usage_watcher(config: &Config, ch: &Channels) -> watcher::Snapshot {
     }
 }
 
+/// Whether the mount-table watch has anything to find
+/// ([`crate::core::tamper::mount_watch_needed`]); never without a start-up
+/// table.
+fn mount_watch_needed(config: &Config, checks: &CheckOutcome) -> bool {
+    checks.facts.mountinfo.as_ref().is_ok_and(|baseline| {
+        crate::core::tamper::mount_watch_needed(config.spec.root, baseline, &config.spec.mounts)
+    })
+}
+
 /// Starts the mount-table tamper watch against the table the start-up
 /// checks judged. (After the spawn is fine: its first read diffs against
 /// that snapshot, so nothing in between is missed.)
-fn start_tamper_watch(config: &Config, checks: &CheckOutcome, ch: &Channels) {
-    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(config)) {
+fn start_tamper_watch(
+    config: &Config,
+    checks: &CheckOutcome,
+    ch: &Channels,
+    counters: &metrics::SharedCounters,
+) {
+    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(config, counters))
+    {
         // None: already said why (warning), and supervision goes on.
         let _ = tamper::spawn_tamper_watch(baseline.clone(), config.spec.mounts.clone(), sink);
     }
@@ -377,55 +438,10 @@ fn run_plan(input: &plan::PlanInput) -> i32 {
     }
 }
 
-fn become_reaper() {
-    if std::process::id() == 1 {
-        return;
-    }
-    match process::become_subreaper() {
-        Ok(()) => tracing::debug!(
-            event = "reaper",
-            "not PID 1: registered as a child subreaper, orphans will be re-parented to sealinit"
-        ),
-        Err(err) => tracing::warn!(event = "reaper", error = %err,
-            "not PID 1 and cannot become a child subreaper ({err}): orphans of the workload will not be reaped by sealinit"),
-    }
-}
-
-fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
-    match process::spawn(argv, inherited) {
-        Ok(pid) => {
-            let cmd = argv
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ");
-            // Debug: a clean run of an init says nothing (tini, catatonit).
-            tracing::debug!(event = "spawn", pid, command = %cmd, "started {cmd} as pid {pid}");
-            Ok(pid)
-        }
-        Err(e) => {
-            let program = e.program.to_string_lossy();
-            let (code, what) = match e.error.raw_os_error() {
-                Some(libc::ENOENT) => (exitcode::NOT_FOUND, "not found"),
-                Some(libc::EACCES) => (
-                    exitcode::NOT_EXECUTABLE,
-                    "not executable (permission denied or a noexec mount)",
-                ),
-                Some(libc::ENOEXEC) => (
-                    exitcode::NOT_EXECUTABLE,
-                    "not executable (unknown binary format)",
-                ),
-                Some(libc::EISDIR) => (exitcode::NOT_EXECUTABLE, "not executable (a directory)"),
-                _ => (exitcode::NOT_EXECUTABLE, "could not be executed"),
-            };
-            tracing::error!(event = "exit", code, path = %program, error = %e.error,
-                "cannot run {program}: {what}: {}", e.error);
-            Err(code)
-        }
-    }
-}
-
 fn finish(outcome: supervisor::Outcome) -> i32 {
+    if outcome.decided {
+        note_termination(outcome.code, &outcome.reason, None, None);
+    }
     // A clean exit is debug: an init that says nothing on a clean run.
     if outcome.code == 0 {
         tracing::debug!(event = "exit", code = outcome.code, reason = %outcome.reason,

@@ -1,14 +1,12 @@
 //! Resolving the configuration: the spec file is read here, at the edge
 //! (`--spec FILE`, `SEALINIT_SPEC`, or `/etc/sealinit/spec.toml` if present),
 //! then [`config::fold`] folds profile, spec file, env and flags into one
-//! [`Config`]. Also decides, at the edge, where the default termination log
-//! goes.
+//! [`Config`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::core::cli::{Layer, Parsed, UsageError};
 use crate::core::config::{self, Config, SpecText};
-use crate::core::options::{TerminationLog, DEFAULT_TERMINATION_LOG};
 use crate::edge::specfile;
 
 /// The configuration for `parsed` and `env`, or a usage error (exit 64)
@@ -37,23 +35,6 @@ fn read_spec(parsed: &Parsed, env: &Layer) -> Option<SpecText> {
         named_by,
         text,
     })
-}
-
-/// Where the reason for an exit sealinit decides goes: the path given, none
-/// when off, and for the default `/dev/termination-log` only when it exists
-/// and is writable (Kubernetes' `terminationMessagePath`; elsewhere it is
-/// usually absent).
-pub fn termination_log_path(t: &TerminationLog) -> Option<PathBuf> {
-    match t {
-        TerminationLog::Off => None,
-        TerminationLog::Path(p) => Some(p.clone()),
-        TerminationLog::Default => {
-            let p = Path::new(DEFAULT_TERMINATION_LOG);
-            nix::unistd::access(p, nix::unistd::AccessFlags::W_OK)
-                .is_ok()
-                .then(|| p.to_path_buf())
-        }
-    }
 }
 
 #[cfg(test)]
@@ -89,14 +70,5 @@ mod tests {
             assert!(err.0.starts_with(want), "case {name}: {err}");
             assert!(err.0.contains(&missing), "case {name}: {err}");
         }
-    }
-
-    #[test]
-    fn termination_log_off_and_path_are_taken_as_given() {
-        assert_eq!(termination_log_path(&TerminationLog::Off), None);
-        assert_eq!(
-            termination_log_path(&TerminationLog::Path("/x/y".into())),
-            Some(PathBuf::from("/x/y"))
-        );
     }
 }

@@ -5,6 +5,7 @@ pub mod contract;
 pub mod exec_queue;
 pub mod hub;
 pub mod metrics;
+pub mod spawn;
 pub mod startup;
 pub mod supervisor;
 pub mod tamper;

@@ -24,7 +24,9 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,8 @@ pub struct TamperSink {
     tx: Sender<Request>,
     wake: OwnedFd,
     stop_sent: bool,
+    /// `sealinit_tamper_events_total`: bumped once per finding reported.
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl TamperSink {
@@ -67,6 +71,20 @@ impl TamperSink {
             tx,
             wake,
             stop_sent: false,
+            counter: None,
+        }
+    }
+
+    /// Counts every finding into `counter` (the metrics' tamper counter).
+    pub fn counting(mut self, counter: Arc<AtomicU64>) -> TamperSink {
+        self.counter = Some(counter);
+        self
+    }
+
+    /// One finding was made (whether or not the rate limiter logs it).
+    fn found(&self) {
+        if let Some(c) = &self.counter {
+            c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -229,6 +247,7 @@ impl MountThread {
                 log_summary(&s, &self.limiter);
             }
             let msg = f.message();
+            self.sink.found();
             let stopping = self.sink.will_stop(f.severity);
             if self.limiter.admit(f.kind, f.severity, at) {
                 log_mount_finding(&f, &msg, stopping);
@@ -418,6 +437,7 @@ impl ExecDetector {
             noexec: looked.noexec,
             trigger: c.triggers.as_str(),
         };
+        self.sink.found();
         let stopping = self.sink.will_stop(severity);
         if self.limiter.admit(TamperKind::ExecDrop, severity, now) {
             drop.log(severity, stopping);

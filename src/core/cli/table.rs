@@ -211,7 +211,7 @@ pub const OPTIONS: &[OptDef] = &[
     opt!(OnTamper, "on-tamper", None, Some("warn|stop"), false, RUN, "usage", "what a tamper event does (default warn); stop exits 77"),
     opt!(Grace, "grace", None, Some("DURATION"), false, INIT, "init", "TERM-to-KILL delay for processes left at shutdown (default 10s)"),
     opt!(Pgroup, "pgroup", Some('g'), None, false, INIT, "init", "forward signals to the child's whole process group"),
-    opt!(Rewrite, "rewrite", None, Some("FROM:TO"), true, INIT, "init", "deliver signal TO when FROM arrives, e.g. TERM:QUIT (repeatable; TERM:TERM undoes a profile's)"),
+    opt!(Rewrite, "rewrite", None, Some("FROM:TO"), true, INIT, "init", "deliver signal TO when FROM arrives, e.g. TERM:QUIT; TO 0 drops FROM (repeatable; TERM:TERM undoes a profile's)"),
     opt!(RemapExit, "remap-exit", None, Some("FROM:TO"), true, INIT, "init", "report the workload's exit code FROM as TO, e.g. 143:0 for a JVM (repeatable)"),
     opt!(Pdeathsig, "pdeathsig", None, Some("SIG"), false, INIT, "init", "signal the workload gets if sealinit dies (default none)"),
     opt!(TerminationLog, "termination-log", None, Some("PATH"), false, INIT, "init", "where sealinit writes why it exited (default /dev/termination-log if writable; empty = off)"),

@@ -163,6 +163,12 @@ fn precedence_rewrites_merge_per_signal() {
             (libc::SIGUSR1, libc::SIGUSR2)
         ]
     );
+    let c = ok(&["--rewrite", "TERM:QUIT,HUP:0", "x"], &[], None);
+    assert_eq!(
+        c.rewrite,
+        vec![(15, 3), (1, 0)],
+        "a flag may list pairs; TO 0 drops"
+    );
     let c = ok(
         &["--remap-exit", "143:0", "x"],
         &[("SEALINIT_REMAP_EXIT", "143:1,2:3")],
@@ -269,10 +275,10 @@ fn new_options_parse_into_typed_fields() {
 fn bad_values_name_their_source() {
     type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], Option<&'a str>, &'a str);
     let cases: &[Case] = &[
-        ("rewrite flag", &["--rewrite", "TERM", "x"], &[], None, "--rewrite: expected FROM:TO signals"),
+        ("rewrite flag", &["--rewrite", "TERM", "x"], &[], None, "--rewrite: expected FROM:TO with signal names"),
         ("rewrite env", &["x"], &[("SEALINIT_REWRITE", "TERM:QUIT,NOPE:HUP")], None, "SEALINIT_REWRITE: expected FROM:TO"),
         ("rewrite spec", &["x"], &[], Some("\nrewrite = [\"TERM:9999\"]\n"), "/etc/sealinit/spec.toml:2: key `rewrite`"),
-        ("remap flag", &["--remap-exit", "143:256", "x"], &[], None, "--remap-exit: expected FROM:TO exit codes"),
+        ("remap flag", &["--remap-exit", "143:256", "x"], &[], None, "--remap-exit: expected FROM:TO with exit codes"),
         ("remap env", &["x"], &[("SEALINIT_REMAP_EXIT", "x:0")], None, "SEALINIT_REMAP_EXIT: expected FROM:TO"),
         ("remap spec", &["x"], &[], Some("remap_exit = [\"-1:0\"]"), "spec.toml:1: key `remap_exit`"),
         ("pdeathsig flag", &["--pdeathsig", "DIE", "x"], &[], None, "--pdeathsig: expected a signal"),
@@ -381,7 +387,7 @@ fn print_spec_round_trips_to_the_same_config() {
             ],
             &[
                 ("SEALINIT_GRACE", "1500ms"),
-                ("SEALINIT_REWRITE", "TERM:QUIT,RTMIN+2:USR1"),
+                ("SEALINIT_REWRITE", "TERM:QUIT,RTMIN+2:USR1,HUP:0"),
                 ("SEALINIT_REMAP_EXIT", "143:0"),
                 ("SEALINIT_PDEATHSIG", "KILL"),
                 ("SEALINIT_RESCAN", "2m"),

@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use super::ViolationPolicy;
 use super::{normalize, MountKind, MountSpec, Problem, RootPolicy, SpecError, SpecFile};
-use crate::core::options;
 use crate::core::quantity;
+use crate::core::{initopts, options};
 
 /// Top-level keys of the spec file, for "unknown key" messages.
 const TOP_KEYS: &str = "root, on_violation, require_non_root, warn_at, act_at, \
@@ -103,11 +103,11 @@ pub fn parse_spec_toml(text: &str, file: &Path) -> Result<SpecFile, SpecError> {
             }
             "rewrite" => {
                 let exp = "signal pairs \"FROM:TO\" like \"TERM:QUIT\"";
-                strings(v, exp, options::parse_rewrite).map(|x| s.rewrite = x)
+                strings(v, exp, initopts::parse_rewrite).map(|x| s.rewrite = x)
             }
             "remap_exit" => {
                 let exp = "exit-code pairs \"FROM:TO\" (0 to 255) like \"143:0\"";
-                strings(v, exp, options::parse_remap_exit).map(|x| s.remap_exit = x)
+                strings(v, exp, initopts::parse_remap_exit).map(|x| s.remap_exit = x)
             }
             "pdeathsig" => {
                 let exp = "a signal name like \"TERM\" or \"KILL\"";
