@@ -303,3 +303,36 @@ fn print_spec_carries_the_new_settings_and_reads_back() {
     assert_eq!(stdout(&again), text, "{}", show(&again));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The nginx profile delivers Kubernetes' TERM as QUIT (nginx's graceful
+/// stop); `--rewrite TERM:TERM` undoes it. Through the real binary: the
+/// profile's setting reaches the supervisor via the one Config.
+#[test]
+fn nginx_profile_turns_term_into_quit() {
+    let script = "trap 'echo QUIT; exit 0' QUIT; trap 'echo TERM; exit 1' TERM; \
+                  echo ready; while :; do sleep 0.05; done";
+    let cases: &[(&str, &[&str], &str, i32)] = &[
+        ("profile rewrites", &[], "QUIT", 0),
+        ("undone by a flag", &["--rewrite", "TERM:TERM"], "TERM", 1),
+    ];
+    for (name, extra, want, code) in cases {
+        let mut c = Command::new(bin());
+        c.args([
+            "-q",
+            "--root",
+            "any",
+            "--on-violation",
+            "warn",
+            "--profile",
+            "nginx",
+        ]);
+        c.args(*extra);
+        c.args(["--", "sh", "-c", script]);
+        let mut live = Live::start(c);
+        live.expect_line("ready");
+        live.signal(libc::SIGTERM);
+        let (status, seen) = live.wait();
+        assert!(seen.iter().any(|l| l == want), "{name}: {seen:?}");
+        assert_eq!(status.code(), Some(*code), "{name}: {seen:?}");
+    }
+}
