@@ -8,6 +8,7 @@ pub mod config;
 pub mod exitcode;
 pub mod facts;
 pub mod help;
+pub mod learn;
 pub mod logfmt;
 pub mod manifest;
 pub mod metrics;

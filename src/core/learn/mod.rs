@@ -1,0 +1,323 @@
+//! `sealinit learn`, the pure part: the image baseline, the accumulation of
+//! scans into per-mount high-water marks and findings, and the learned
+//! contract ([`Learned`]) with its spec TOML and summary.
+//!
+//! The edge walks the root filesystem and hands each entry's path and
+//! `ctime` to [`Baseline::record`] (before the spawn) or
+//! [`Baseline::change`] (at each scan): an entry absent from the baseline was
+//! created by the workload, one whose `ctime` moved was changed (content,
+//! metadata, or — for a directory — entries created or removed in it). A
+//! scan's changed entries go to [`Learner::add_scan`]; [`Learner::learned`]
+//! applies the [`rules`] and gives the contract.
+
+pub mod render;
+pub mod rules;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use crate::core::spec::{MountKind, MountSpec, Spec};
+pub use rules::EntryType;
+use rules::{Evidence, ImageFacts, Placement};
+
+/// How an entry differs from the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Change {
+    /// Not in the baseline: created by the workload.
+    Created,
+    /// In the baseline, `ctime` moved.
+    Modified,
+}
+
+/// The image as it was before the spawn: per path (hashed, 8 bytes) its
+/// `ctime`, and per directory how many entries it held.
+#[derive(Debug, Default)]
+pub struct Baseline {
+    ctimes: HashMap<u64, i128>,
+    children: HashMap<u64, u64>,
+}
+
+fn key(path: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
+}
+
+fn parent_bytes(path: &[u8]) -> Option<&[u8]> {
+    let i = path.iter().rposition(|&b| b == b'/')?;
+    if path.len() <= 1 {
+        return None;
+    }
+    Some(if i == 0 { &path[..1] } else { &path[..i] })
+}
+
+impl Baseline {
+    /// Records one entry of the image (its absolute path, raw bytes).
+    pub fn record(&mut self, path: &[u8], ctime_ns: i128) {
+        self.ctimes.insert(key(path), ctime_ns);
+        if let Some(p) = parent_bytes(path) {
+            *self.children.entry(key(p)).or_default() += 1;
+        }
+    }
+
+    /// How the entry at `path` differs from the image; `None`: unchanged.
+    pub fn change(&self, path: &[u8], ctime_ns: i128) -> Option<Change> {
+        match self.ctimes.get(&key(path)) {
+            None => Some(Change::Created),
+            Some(&c) if c != ctime_ns => Some(Change::Modified),
+            Some(_) => None,
+        }
+    }
+
+    /// Entries recorded.
+    pub fn len(&self) -> usize {
+        self.ctimes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ctimes.is_empty()
+    }
+}
+
+impl ImageFacts for Baseline {
+    fn existed(&self, dir: &Path) -> bool {
+        self.ctimes
+            .contains_key(&key(dir.as_os_str().as_encoded_bytes()))
+    }
+    fn image_entries(&self, dir: &Path) -> u64 {
+        self.children
+            .get(&key(dir.as_os_str().as_encoded_bytes()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// One changed entry a scan found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    pub etype: EntryType,
+    /// Allocated bytes (`st_blocks * 512`); a hard link counted once.
+    pub bytes: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MountAcc {
+    high_water: u64,
+    evidence: Evidence,
+    owners: BTreeSet<(u32, u32)>,
+    /// Image files the workload rewrote under this mount.
+    rewritten: BTreeSet<PathBuf>,
+}
+
+/// One drift finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub path: PathBuf,
+    /// `created`, `modified` or `entries created or removed`.
+    pub what: &'static str,
+    pub fix: String,
+}
+
+/// Accumulates scans; the high-water mark per mount is kept across them.
+#[derive(Debug, Default)]
+pub struct Learner {
+    mounts: BTreeMap<PathBuf, MountAcc>,
+    drift: BTreeMap<PathBuf, &'static str>,
+    strays: BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+    pub scans: u64,
+}
+
+impl Learner {
+    /// Adds one scan's changed entries, judged against `image`.
+    pub fn add_scan(&mut self, written: &[Written], image: &dyn ImageFacts) {
+        self.scans += 1;
+        let parents: BTreeSet<&Path> = written.iter().filter_map(|w| w.path.parent()).collect();
+        let mut bytes: BTreeMap<PathBuf, u64> = BTreeMap::new();
+        for w in written {
+            // A changed image directory with a changed entry directly in it
+            // is explained by that entry.
+            let explained = w.etype == EntryType::Dir
+                && w.change == Change::Modified
+                && parents.contains(w.path.as_path());
+            if explained {
+                continue;
+            }
+            match rules::place(&w.path, w.etype, image) {
+                Placement::Mount(m) => {
+                    let acc = self.mounts.entry(m.clone()).or_default();
+                    if w.path != m {
+                        acc.evidence.add(&w.path, w.etype);
+                        *bytes.entry(m).or_default() += w.bytes;
+                    } else {
+                        bytes.entry(m).or_default();
+                    }
+                    acc.owners.insert((w.uid, w.gid));
+                    if w.change == Change::Modified && w.etype != EntryType::Dir {
+                        acc.rewritten.insert(w.path.clone());
+                    }
+                }
+                Placement::Drift => {
+                    let what = match (w.change, w.etype) {
+                        (_, EntryType::Dir) if w.change == Change::Modified => {
+                            "entries created or removed"
+                        }
+                        (Change::Created, _) => "created",
+                        (Change::Modified, _) => "modified",
+                    };
+                    self.drift.entry(w.path.clone()).or_insert(what);
+                }
+                Placement::Stray(dir) => {
+                    let set = self.strays.entry(dir).or_default();
+                    if set.len() < 5 {
+                        set.insert(w.path.clone());
+                    }
+                }
+                Placement::Ignore => {}
+            }
+        }
+        // A scan's per-mount evidence is a union over scans; bytes are a
+        // high-water mark.
+        for (m, b) in bytes {
+            let acc = self.mounts.entry(m).or_default();
+            acc.high_water = acc.high_water.max(b);
+        }
+    }
+
+    /// The learned contract: `declared` mounts (already given, not
+    /// scanned) first, then the learned ones. `user_name` maps a uid to a
+    /// name for the ownership advice.
+    pub fn learned(
+        &self,
+        declared: &[MountSpec],
+        user_name: &dyn Fn(u32) -> Option<String>,
+    ) -> Learned {
+        let mut mounts = Vec::new();
+        for (path, acc) in &self.mounts {
+            if declared.iter().any(|d| path.starts_with(&d.path)) {
+                continue;
+            }
+            let class = rules::classify(path, &acc.evidence);
+            let size = rules::size_limit(acc.high_water, class.floor);
+            let mut notes = Vec::new();
+            for &(uid, gid) in acc.owners.iter().filter(|(u, _)| *u != 0) {
+                if let Some(a) = rules::ownership_advice(path, uid, gid, user_name(uid).as_deref())
+                {
+                    notes.push(a);
+                }
+            }
+            if let Some(f) = acc.rewritten.iter().next() {
+                notes.push(format!(
+                    "the image ships files here that the workload rewrites ({}{}): a new volume \
+                     starts empty, so the workload must recreate them (or an initContainer copies them in)",
+                    f.display(),
+                    if acc.rewritten.len() > 1 { ", ..." } else { "" }
+                ));
+            }
+            mounts.push(LearnedMount {
+                spec: MountSpec {
+                    path: path.clone(),
+                    kind: class.kind,
+                    size_limit: Some(size),
+                },
+                role: class.role,
+                reason: class.reason,
+                high_water: acc.high_water,
+                owner: acc.owners.iter().copied().find(|(u, _)| *u != 0),
+                notes,
+            });
+        }
+        let drift = self
+            .drift
+            .iter()
+            .map(|(p, what)| Drift {
+                path: p.clone(),
+                what,
+                fix: rules::drift_fix(p),
+            })
+            .collect();
+        let strays = self
+            .strays
+            .iter()
+            .map(|(dir, files)| Stray {
+                dir: dir.clone(),
+                files: files.iter().cloned().collect(),
+            })
+            .collect();
+        Learned {
+            declared: declared.to_vec(),
+            mounts,
+            drift,
+            strays,
+            scans: self.scans,
+        }
+    }
+}
+
+/// A learned mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnedMount {
+    pub spec: MountSpec,
+    pub role: &'static str,
+    pub reason: String,
+    /// Highest allocated bytes seen under it in one scan.
+    pub high_water: u64,
+    /// The first non-root (uid, gid) that wrote here.
+    pub owner: Option<(u32, u32)>,
+    /// Ownership advice and other notes.
+    pub notes: Vec<String>,
+}
+
+/// Files written directly in a directory that holds image content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stray {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+impl Stray {
+    pub fn advice(&self) -> String {
+        format!(
+            "the workload writes files directly in {}, which holds image content: a volume there \
+             would hide it; make the workload write them into a subdirectory (or /tmp) and mount that",
+            self.dir.display()
+        )
+    }
+}
+
+/// The learned contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    /// Mounts the contract options already declared (kept as given).
+    pub declared: Vec<MountSpec>,
+    pub mounts: Vec<LearnedMount>,
+    pub drift: Vec<Drift>,
+    pub strays: Vec<Stray>,
+    pub scans: u64,
+}
+
+impl Learned {
+    /// The contract as a spec: read-only root, declared then learned mounts.
+    pub fn spec(&self) -> Spec {
+        let mut mounts = self.declared.clone();
+        mounts.extend(self.mounts.iter().map(|m| m.spec.clone()));
+        Spec {
+            mounts,
+            ..Spec::default()
+        }
+    }
+
+    /// The kinds seen, for a test or a summary.
+    pub fn kinds(&self) -> Vec<(PathBuf, MountKind)> {
+        self.mounts
+            .iter()
+            .map(|m| (m.spec.path.clone(), m.spec.kind))
+            .collect()
+    }
+}
