@@ -202,7 +202,14 @@ fn ev(files: &[(&str, EntryType)]) -> rules::Evidence {
 #[test]
 fn classification_rules() {
     use EntryType::*;
-    let cases: &[(&str, &str, &[(&str, EntryType)], MountKind, &str)] = &[
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [(&'a str, EntryType)],
+        MountKind,
+        &'a str,
+    );
+    let cases: &[Case] = &[
         (
             "/dev/shm is a tmpfs",
             "/dev/shm",
