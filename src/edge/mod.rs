@@ -5,6 +5,7 @@ pub mod inotify;
 pub mod log;
 pub mod probe;
 pub mod process;
+pub mod scan;
 pub mod signals;
 pub mod specfile;
 pub mod tamper;

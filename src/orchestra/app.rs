@@ -64,7 +64,34 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
         Sub::Mounts => run_mounts(&parsed, &env, out),
         Sub::Manifest => run_manifest(&parsed, &env),
         Sub::Plan => run_plan(&parsed, &env),
+        Sub::Learn => match learn_params(&parsed, &env, out) {
+            Ok(p) => crate::orchestra::learn::run(p, inherited),
+            Err(e) => usage_error(&e),
+        },
     }
+}
+
+/// `sealinit learn`: the plain parameters of [`crate::orchestra::learn::run`].
+fn learn_params(
+    parsed: &Parsed,
+    env: &Layer,
+    out: Output,
+) -> Result<crate::orchestra::learn::LearnParams, UsageError> {
+    let (resolved, rt) = resolve(parsed, env)?;
+    let report_every = cli::typed(
+        cli::pick(&parsed.flags, env, "report-every"),
+        crate::core::options::parse_duration,
+    )?
+    .unwrap_or(Duration::from_secs(60));
+    Ok(crate::orchestra::learn::LearnParams {
+        argv: parsed.argv.clone(),
+        out: cli::pick(&parsed.flags, env, "out").map(|(v, _)| v.into()),
+        report_every,
+        declared: resolved.spec.mounts,
+        grace: rt.grace,
+        pgroup: rt.pgroup,
+        log_format: out.format,
+    })
 }
 
 fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> {
@@ -483,7 +510,7 @@ fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageErro
     })
 }
 
-fn become_reaper() {
+pub(crate) fn become_reaper() {
     if std::process::id() == 1 {
         return;
     }
@@ -497,7 +524,7 @@ fn become_reaper() {
     }
 }
 
-fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
+pub(crate) fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
     match process::spawn(argv, inherited) {
         Ok(pid) => {
             let cmd = argv
@@ -530,7 +557,7 @@ fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
     }
 }
 
-fn finish(outcome: supervisor::Outcome) -> i32 {
+pub(crate) fn finish(outcome: supervisor::Outcome) -> i32 {
     tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
         "exiting with code {}: {}", outcome.code, outcome.reason);
     outcome.code

@@ -1,0 +1,115 @@
+//! Black-box test of `sealinit learn` on a real root filesystem, without
+//! podman: a private mount namespace, a tmpfs laid out as an image root
+//! (the host's /usr bind-mounted read-only, /proc, /dev, an /etc with a
+//! config file), the real binary chrooted into it. The workload writes a
+//! cache, a pid file, a database marker, logs as uid 33, a file it removes
+//! again, and edits its config; the learned spec must say each of them.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{is_root, scratch, show};
+
+/// The set-up and the run, as one shell script in `unshare -m`.
+const SCRIPT: &str = r#"
+set -eu
+R="$SCRATCH/root"
+mkdir -p "$R"
+mount -t tmpfs -o size=64m tmpfs "$R"
+mkdir -p "$R/usr" "$R/proc" "$R/dev" "$R/etc" "$R/tmp" "$R/run" "$R/var/lib" "$R/var/log" \
+         "$R/var/cache" "$R/out" "$R/app"
+chmod 1777 "$R/tmp"
+mount --rbind /usr "$R/usr"
+mount -o remount,bind,ro "$R/usr"
+ln -s usr/bin "$R/bin"; ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"; ln -s usr/sbin "$R/sbin"
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+mkdir -p "$SCRATCH/out"
+mount --bind "$SCRATCH/out" "$R/out"
+printf 'root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\n' > "$R/etc/passwd"
+echo 'listen 80;' > "$R/etc/app.conf"
+echo 'print(1)' > "$R/app/main.py"
+cp "$SEALINIT" "$R/sealinit"
+# The image is ready: learn from here on.
+chroot "$R" /sealinit learn --out /out/learned.toml --report-every 1h -- /bin/sh -c '
+  mkdir -p /var/cache/app && head -c 3000000 /dev/urandom > /var/cache/app/blob
+  ln /var/cache/app/blob /var/cache/app/blob.link
+  echo $$ > /run/app.pid
+  echo "listen 8080;" > /etc/app.conf
+  echo scratch > /tmp/gone && rm /tmp/gone
+  mkdir -p /var/lib/db && echo 15 > /var/lib/db/PG_VERSION
+  mkdir -p /var/log/web && echo hit > /var/log/web/access.log && chown -R 33:33 /var/log/web
+  mkdir -p /app/__pycache__ && echo x > /app/__pycache__/main.pyc
+  exit 3'
+"#;
+
+#[test]
+fn learn_finds_each_kind_of_write_on_a_real_root() {
+    assert!(is_root(), "this test needs root (CI runs as root)");
+    let dir = scratch(std::env::temp_dir());
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", SCRIPT])
+        .env("SCRATCH", &dir)
+        .env("SEALINIT", common::bin())
+        .output()
+        .expect("run unshare");
+    let learned = std::fs::read_to_string(dir.join("out/learned.toml"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "the workload's exit code\n{}", show(&out));
+    let text = learned.unwrap_or_else(|e| panic!("no learned spec: {e}\n{}", show(&out)));
+    let doc: toml::Table = text.parse().unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mounts: Vec<(String, String, String)> = doc["mount"]
+        .as_array()
+        .expect("[[mount]]")
+        .iter()
+        .map(|m| {
+            (
+                m["path"].as_str().unwrap_or_default().to_string(),
+                m["kind"].as_str().unwrap_or_default().to_string(),
+                m["size_limit"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("/app/__pycache__", "emptydir", "100Mi"),
+        ("/run", "emptydir", "10Mi"),
+        ("/tmp", "emptydir", "10Mi"),
+        ("/var/cache/app", "emptydir", "100Mi"),
+        ("/var/lib/db", "pvc", "1Gi"),
+        ("/var/log/web", "emptydir", "100Mi"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(mounts, want, "{text}\n{stderr}");
+    assert!(
+        text.contains("drift: /etc/app.conf modified") && text.contains("ConfigMap"),
+        "{text}"
+    );
+    assert!(!text.contains("path = \"/etc"), "never a writable /etc: {text}");
+    assert!(
+        text.contains("fsGroup: 33") && text.contains("www-data"),
+        "ownership: {text}"
+    );
+    assert!(stderr.contains("--- podman run flags ---"), "{stderr}");
+    assert!(stderr.contains("emptyDir"), "Kubernetes YAML: {stderr}");
+    assert!(
+        stderr.contains("learn report (final)"),
+        "summary line: {stderr}"
+    );
+    // The spec is one `--spec` accepts.
+    let spec_path = std::env::temp_dir().join(format!("learned-{}.toml", std::process::id()));
+    std::fs::write(&spec_path, &text).expect("write spec");
+    let check = Command::new(common::bin())
+        .args(["check", "--root", "any", "--print-spec", "--spec"])
+        .arg(&spec_path)
+        .output()
+        .expect("run check");
+    let _ = std::fs::remove_file(&spec_path);
+    assert!(check.status.success(), "--spec accepts it\n{}", show(&check));
+    assert!(Path::new(common::bin()).exists());
+}
