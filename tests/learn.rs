@@ -58,7 +58,12 @@ fn learn_finds_each_kind_of_write_on_a_real_root() {
     let learned = std::fs::read_to_string(dir.join("out/learned.toml"));
     let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(3), "the workload's exit code\n{}", show(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the workload's exit code\n{}",
+        show(&out)
+    );
     let text = learned.unwrap_or_else(|e| panic!("no learned spec: {e}\n{}", show(&out)));
     let doc: toml::Table = text.parse().unwrap_or_else(|e| panic!("{e}\n{text}"));
     let mounts: Vec<(String, String, String)> = doc["mount"]
@@ -76,7 +81,7 @@ fn learn_finds_each_kind_of_write_on_a_real_root() {
     let want = [
         ("/app/__pycache__", "emptydir", "100Mi"),
         ("/run", "emptydir", "10Mi"),
-        ("/tmp", "emptydir", "10Mi"),
+        ("/tmp", "emptydir", "100Mi"),
         ("/var/cache/app", "emptydir", "100Mi"),
         ("/var/lib/db", "pvc", "1Gi"),
         ("/var/log/web", "emptydir", "100Mi"),
@@ -90,12 +95,15 @@ fn learn_finds_each_kind_of_write_on_a_real_root() {
         text.contains("drift: /etc/app.conf modified") && text.contains("ConfigMap"),
         "{text}"
     );
-    assert!(!text.contains("path = \"/etc"), "never a writable /etc: {text}");
+    assert!(
+        !text.contains("path = \"/etc"),
+        "never a writable /etc: {text}"
+    );
     assert!(
         text.contains("fsGroup: 33") && text.contains("www-data"),
         "ownership: {text}"
     );
-    assert!(stderr.contains("--- podman run flags ---"), "{stderr}");
+    assert!(stderr.contains("--- podman ---"), "{stderr}");
     assert!(stderr.contains("emptyDir"), "Kubernetes YAML: {stderr}");
     assert!(
         stderr.contains("learn report (final)"),
@@ -110,6 +118,10 @@ fn learn_finds_each_kind_of_write_on_a_real_root() {
         .output()
         .expect("run check");
     let _ = std::fs::remove_file(&spec_path);
-    assert!(check.status.success(), "--spec accepts it\n{}", show(&check));
+    assert!(
+        check.status.success(),
+        "--spec accepts it\n{}",
+        show(&check)
+    );
     assert!(Path::new(common::bin()).exists());
 }

@@ -20,9 +20,9 @@ use crate::core::learn::{render, Baseline, Learner, Written};
 use crate::core::options::LogFormat;
 use crate::core::spec::MountSpec;
 use crate::core::{exitcode, options::LimitAction};
+use crate::edge::probe;
 use crate::edge::scan::{self, Facts};
 use crate::edge::signals::{self, Inherited};
-use crate::edge::probe;
 use crate::orchestra::{app, metrics, supervisor};
 
 /// The live mount table.
@@ -104,7 +104,10 @@ impl Scanner {
         let mut b = Baseline::default();
         let (n, errors) = self.walk(&mut |path, f| b.record(path, f.ctime_ns));
         for e in errors {
-            tracing::warn!(event = "learn", "baseline scan: {e}; what is below is not learned");
+            tracing::warn!(
+                event = "learn",
+                "baseline scan: {e}; what is below is not learned"
+            );
         }
         (b, n)
     }
@@ -228,7 +231,7 @@ impl Reporter {
             LogFormat::Text => {
                 let text = format!(
                     "sealinit: --- learned spec (sealinit --spec FILE) ---\n{toml}\
-                     sealinit: --- podman run flags ---\n{podman}\n\
+                     sealinit: --- podman ---\n{podman}\
                      sealinit: --- Kubernetes ---\n{kube}sealinit: --- end of learned contract ---\n"
                 );
                 let _ = std::io::stderr().lock().write_all(text.as_bytes());

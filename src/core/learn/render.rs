@@ -71,10 +71,10 @@ pub fn manifest_options(l: &Learned, format: Format) -> ManifestOptions {
     o
 }
 
-/// The podman run flags, one line.
+/// The podman commands: a `podman volume create` per named volume (owned
+/// by the uid that wrote there) and the `podman run` flags.
 pub fn podman_flags(l: &Learned) -> Result<String, String> {
-    let args = manifest::docker_args(&l.spec(), &manifest_options(l, Format::Podman))?;
-    Ok(args.join(" "))
+    manifest::render(&l.spec(), &manifest_options(l, Format::Podman))
 }
 
 /// The Kubernetes pod-spec YAML.

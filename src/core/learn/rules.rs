@@ -263,7 +263,8 @@ pub fn classify(path: &Path, ev: &Evidence) -> Class {
             floor: GI,
         };
     }
-    if ev.other_files == 0 {
+    let scratch_dir = path == Path::new("/tmp") || path == Path::new("/var/tmp");
+    if ev.other_files == 0 && !scratch_dir {
         return Class {
             kind: MountKind::EmptyDir,
             role: "runtime",
@@ -276,8 +277,8 @@ pub fn classify(path: &Path, ev: &Evidence) -> Class {
             floor: 10 * MI,
         };
     }
-    let (role, what) = if path.starts_with("/tmp") || path.starts_with("/var/tmp") {
-        ("scratch", "scratch files")
+    let (role, what) = if scratch_dir {
+        ("scratch", "scratch files (seen or created and removed)")
     } else if ev.logs > 0 && ev.logs * 2 >= ev.other_files {
         ("logs", "log files")
     } else if path.starts_with("/var/cache") || path.ends_with("__pycache__") {
