@@ -166,6 +166,8 @@ pub struct Evidence {
     pub database: Option<&'static str>,
     /// Files ending in `.log`.
     pub logs: u64,
+    /// Directories created below the mount.
+    pub dirs: u64,
 }
 
 /// Database markers: a name (or suffix) and what it says.
@@ -201,7 +203,7 @@ impl Evidence {
                 .map(|(_, why)| *why);
         }
         match etype {
-            EntryType::Dir => {}
+            EntryType::Dir => self.dirs += 1,
             EntryType::Socket | EntryType::Fifo => self.runtime_files += 1,
             _ if is_runtime_name(&name) => self.runtime_files += 1,
             _ => {
@@ -218,6 +220,7 @@ impl Evidence {
         self.runtime_files = self.runtime_files.max(o.runtime_files);
         self.other_files = self.other_files.max(o.other_files);
         self.logs = self.logs.max(o.logs);
+        self.dirs = self.dirs.max(o.dirs);
         self.database = self.database.or(o.database);
     }
 }
@@ -264,7 +267,9 @@ pub fn classify(path: &Path, ev: &Evidence) -> Class {
         };
     }
     let scratch_dir = path == Path::new("/tmp") || path == Path::new("/var/tmp");
-    if ev.other_files == 0 && !scratch_dir {
+    let runtime_only = ev.runtime_files > 0 && ev.other_files == 0;
+    let nothing_left = ev.runtime_files == 0 && ev.other_files == 0 && ev.dirs == 0;
+    if (runtime_only || nothing_left) && !scratch_dir {
         return Class {
             kind: MountKind::EmptyDir,
             role: "runtime",
