@@ -11,13 +11,14 @@
 # write below it (the overlay copies up; the read-only run cannot write).
 
 LSEAL=/sealinit/sealinit
-FARM=""
+FARM=""  # set by learn_ready: $CT_WORK/farm
 
 # Builds the farm once per run.
 learn_ready() {
   need_sealinit
-  [[ -n $FARM && -x $FARM/sealinit/sealinit ]] && return 0
+  # scenarios run in subshells: the farm on disk is the memo
   FARM=$CT_WORK/farm
+  [[ -x $FARM/sealinit/sealinit ]] && return 0
   mkdir -p "$FARM"
   chmod 755 "$FARM"
   cp -al /usr "$FARM/usr" || fail "cannot hard-link /usr into the farm" || return 1
@@ -178,14 +179,14 @@ s_learn_postgres() {
     INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g;" >/dev/null || fail "INSERT failed under learn"
   learn_stop "$name" "$out" "$dir"
   mounts=$(learned_mounts "$dir/learned.toml")
-  grep -q '^/var/lib/postgresql/data pvc ' <<<"$mounts" || fail "the data directory is not a pvc: $mounts"
+  grep -q '^/var/lib/postgresql pvc ' <<<"$mounts" || fail "postgres's own directory is not a pvc: $mounts"
   grep -qx '/run/postgresql emptydir 10Mi' <<<"$mounts" || fail "/run/postgresql not a 10Mi emptydir: $mounts"
   grep -q 'PG_VERSION' "$dir/learned.toml" || fail "the pvc reason does not name PG_VERSION"
   ro=$(ct_name lpg-ro)
   ro_start "$ro" "$dir/learned.toml" postgres -- /bin/sh -c "$(pg_cmd)"
   poll 480 pod exec "$ro" "$(pg_bin)/pg_isready" -q -h /var/run/postgresql || { pod_logs "$ro"; fail "postgres never ready read-only"; }
   pod_logs "$ro" >"$out.ro"
-  assert_clean_report "$out.ro" /var/lib/postgresql/data /run/postgresql
+  assert_clean_report "$out.ro" /var/lib/postgresql /run/postgresql
   psql_in "$ro" "CREATE TABLE t (id int PRIMARY KEY, v text);
     INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g;" >/dev/null || fail "INSERT failed read-only"
   expect_code 0 "$(app_stop "$ro" "$out.ro")" "postgres read-only after podman stop"
