@@ -112,37 +112,36 @@ impl Scanner {
         (b, n)
     }
 
-    /// One scan: the entries that differ from the baseline, a hard link's
-    /// bytes counted once.
-    fn scan(&self, base: &Baseline) -> (Vec<Written>, u64) {
-        let mut out = Vec::new();
+    /// One scan into `learner`: the entries that differ from the
+    /// baseline, a hard link's bytes counted once. Returns the entries walked.
+    fn scan(&self, base: &Baseline, learner: &mut Learner) -> u64 {
         let mut seen: HashSet<(u64, u64)> = HashSet::new();
+        learner.begin_scan();
         let (n, errors) = self.walk(&mut |path, f| {
             let Some(change) = base.change(path, f.ctime_ns) else {
                 return;
             };
-            let bytes = if f.nlink > 1 && f.etype != crate::core::learn::EntryType::Dir {
-                if seen.insert((f.dev, f.ino)) {
-                    f.bytes
-                } else {
-                    0
-                }
+            let linked = f.nlink > 1 && f.etype != crate::core::learn::EntryType::Dir;
+            let bytes = if linked && !seen.insert((f.dev, f.ino)) {
+                0
             } else {
                 f.bytes
             };
-            out.push(Written {
+            let w = Written {
                 path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
                 etype: f.etype,
                 bytes,
                 uid: f.uid,
                 gid: f.gid,
                 change,
-            });
+            };
+            learner.add(&w, base);
         });
+        learner.end_scan(base);
         for e in errors {
             tracing::debug!(event = "learn", "scan: {e}");
         }
-        (out, n)
+        n
     }
 }
 
@@ -160,8 +159,7 @@ impl Reporter {
     /// Scans, then reports; `why` is `periodic` or `final`.
     fn scan_and_report(&mut self, why: &str) {
         let t = Instant::now();
-        let (written, entries) = self.scanner.scan(&self.baseline);
-        self.learner.add_scan(&written, self.baseline.as_ref());
+        let entries = self.scanner.scan(&self.baseline, &mut self.learner);
         let scan_ms = t.elapsed().as_millis() as u64;
         self.report(why, entries, scan_ms);
     }

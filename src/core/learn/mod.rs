@@ -7,7 +7,7 @@
 //! [`Baseline::change`] (at each scan): an entry absent from the baseline was
 //! created by the workload, one whose `ctime` moved was changed (content,
 //! metadata, or — for a directory — entries created or removed in it). A
-//! scan's changed entries go to [`Learner::add_scan`]; [`Learner::learned`]
+//! scan's changed entries go to [`Learner::add`]; [`Learner::learned`]
 //! applies the [`rules`] and gives the contract.
 
 pub mod render;
@@ -125,68 +125,117 @@ pub struct Drift {
     pub fix: String,
 }
 
+/// At most this many drift paths are kept; the rest are counted.
+pub const MAX_DRIFT: usize = 200;
+
 /// Accumulates scans; the high-water mark per mount is kept across them.
+/// A scan is streamed ([`Learner::begin_scan`], [`Learner::add`] per changed
+/// entry in walk order — a directory before its entries —,
+/// [`Learner::end_scan`]), so memory grows with mounts and findings, not
+/// with the number of files written.
 #[derive(Debug, Default)]
 pub struct Learner {
     mounts: BTreeMap<PathBuf, MountAcc>,
     drift: BTreeMap<PathBuf, &'static str>,
+    drift_dropped: u64,
     strays: BTreeMap<PathBuf, BTreeSet<PathBuf>>,
     pub scans: u64,
+    /// This scan: bytes per mount.
+    cur: BTreeMap<PathBuf, u64>,
+    /// This scan: changed image directories, and whether a changed entry
+    /// directly in them explains the change.
+    pending: HashMap<PathBuf, (Written, bool)>,
 }
 
 impl Learner {
-    /// Adds one scan's changed entries, judged against `image`.
+    /// Adds one scan's changed entries (in walk order), judged against
+    /// `image`.
     pub fn add_scan(&mut self, written: &[Written], image: &dyn ImageFacts) {
-        self.scans += 1;
-        let parents: BTreeSet<&Path> = written.iter().filter_map(|w| w.path.parent()).collect();
-        let mut bytes: BTreeMap<PathBuf, u64> = BTreeMap::new();
+        self.begin_scan();
         for w in written {
-            // A changed image directory with a changed entry directly in it
-            // is explained by that entry.
-            let explained = w.etype == EntryType::Dir
-                && w.change == Change::Modified
-                && parents.contains(w.path.as_path());
-            if explained {
-                continue;
+            self.add(w, image);
+        }
+        self.end_scan(image);
+    }
+
+    pub fn begin_scan(&mut self) {
+        self.cur.clear();
+        self.pending.clear();
+    }
+
+    /// One changed entry of the current scan.
+    pub fn add(&mut self, w: &Written, image: &dyn ImageFacts) {
+        if let Some(p) = w.path.parent() {
+            if let Some(entry) = self.pending.get_mut(p) {
+                entry.1 = true;
             }
-            match rules::place(&w.path, w.etype, image) {
-                Placement::Mount(m) => {
-                    let acc = self.mounts.entry(m.clone()).or_default();
-                    if w.path != m {
-                        acc.evidence.add(&w.path, w.etype);
-                        *bytes.entry(m).or_default() += w.bytes;
-                    } else {
-                        bytes.entry(m).or_default();
-                    }
-                    acc.owners.insert((w.uid, w.gid));
-                    if w.change == Change::Modified && w.etype != EntryType::Dir {
-                        acc.rewritten.insert(w.path.clone());
-                    }
+        }
+        if w.etype == EntryType::Dir && w.change == Change::Modified {
+            // Judged at the end of the scan, unless an entry explains it.
+            self.pending.insert(w.path.clone(), (w.clone(), false));
+            return;
+        }
+        self.place(w, image);
+    }
+
+    /// Ends the scan: places the changed directories nothing explained
+    /// (files created and removed again) and updates the high-water marks.
+    pub fn end_scan(&mut self, image: &dyn ImageFacts) {
+        self.scans += 1;
+        let pending: Vec<Written> = self
+            .pending
+            .drain()
+            .filter(|(_, (_, explained))| !explained)
+            .map(|(_, (w, _))| w)
+            .collect();
+        for w in &pending {
+            self.place(w, image);
+        }
+        for (m, b) in std::mem::take(&mut self.cur) {
+            let acc = self.mounts.entry(m).or_default();
+            acc.high_water = acc.high_water.max(b);
+        }
+    }
+
+    fn place(&mut self, w: &Written, image: &dyn ImageFacts) {
+        match rules::place(&w.path, w.etype, image) {
+            Placement::Mount(m) => {
+                let acc = self.mounts.entry(m.clone()).or_default();
+                if w.path != m {
+                    acc.evidence.add(&w.path, w.etype);
+                    *self.cur.entry(m).or_default() += w.bytes;
+                } else {
+                    self.cur.entry(m).or_default();
                 }
-                Placement::Drift => {
-                    let what = match (w.change, w.etype) {
-                        (_, EntryType::Dir) if w.change == Change::Modified => {
-                            "entries created or removed"
-                        }
-                        (Change::Created, _) => "created",
-                        (Change::Modified, _) => "modified",
-                    };
+                acc.owners.insert((w.uid, w.gid));
+                if w.change == Change::Modified
+                    && w.etype != EntryType::Dir
+                    && acc.rewritten.len() < 5
+                {
+                    acc.rewritten.insert(w.path.clone());
+                }
+            }
+            Placement::Drift => {
+                let what = match (w.change, w.etype) {
+                    (Change::Modified, EntryType::Dir) => "entries created or removed",
+                    (Change::Created, _) => "created",
+                    (Change::Modified, _) => "modified",
+                };
+                if self.drift.len() < MAX_DRIFT || self.drift.contains_key(&w.path) {
                     self.drift.entry(w.path.clone()).or_insert(what);
+                } else {
+                    self.drift_dropped += 1;
                 }
-                Placement::Stray(dir) => {
+            }
+            Placement::Stray(dir) => {
+                if self.strays.len() < MAX_DRIFT || self.strays.contains_key(&dir) {
                     let set = self.strays.entry(dir).or_default();
                     if set.len() < 5 {
                         set.insert(w.path.clone());
                     }
                 }
-                Placement::Ignore => {}
             }
-        }
-        // A scan's per-mount evidence is a union over scans; bytes are a
-        // high-water mark.
-        for (m, b) in bytes {
-            let acc = self.mounts.entry(m).or_default();
-            acc.high_water = acc.high_water.max(b);
+            Placement::Ignore => {}
         }
     }
 
@@ -254,6 +303,7 @@ impl Learner {
             declared: declared.to_vec(),
             mounts,
             drift,
+            drift_dropped: self.drift_dropped,
             strays,
             scans: self.scans,
         }
@@ -298,6 +348,8 @@ pub struct Learned {
     pub declared: Vec<MountSpec>,
     pub mounts: Vec<LearnedMount>,
     pub drift: Vec<Drift>,
+    /// Drift findings past [`MAX_DRIFT`], counted only.
+    pub drift_dropped: u64,
     pub strays: Vec<Stray>,
     pub scans: u64,
 }

@@ -49,6 +49,9 @@ pub fn spec_toml(l: &Learned) -> String {
             comment(&d.fix)
         );
     }
+    if l.drift_dropped > 0 {
+        let _ = writeln!(out, "# drift: {} more path(s) not listed", l.drift_dropped);
+    }
     for s in &l.strays {
         let _ = writeln!(out, "# stray: {}", comment(&s.advice()));
     }

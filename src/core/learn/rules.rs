@@ -204,6 +204,8 @@ impl Evidence {
         }
         match etype {
             EntryType::Dir => self.dirs += 1,
+            // A link says nothing about the data; neither a mount's kind.
+            EntryType::Symlink => {}
             EntryType::Socket | EntryType::Fifo => self.runtime_files += 1,
             _ if is_runtime_name(&name) => self.runtime_files += 1,
             _ => {

@@ -509,3 +509,23 @@ fn baseline_tells_created_from_modified_and_counts_children() {
     assert_eq!(b.image_entries(Path::new("/")), 1);
     assert!(b.existed(Path::new("/etc")) && !b.existed(Path::new("/nope")));
 }
+
+#[test]
+fn drift_is_capped_and_counted_so_memory_does_not_grow_with_files() {
+    let mut l = Learner::default();
+    let many: Vec<Written> = (0..MAX_DRIFT + 100)
+        .map(|i| {
+            w(
+                &format!("/etc/gen/{i}.conf"),
+                EntryType::File,
+                4096,
+                Change::Created,
+            )
+        })
+        .collect();
+    l.add_scan(&many, &debian());
+    let got = l.learned(&[], &|_| None);
+    assert_eq!(got.drift.len(), MAX_DRIFT);
+    assert_eq!(got.drift_dropped, 100);
+    assert!(render::spec_toml(&got).contains("100 more path(s)"));
+}
