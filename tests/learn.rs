@@ -125,3 +125,80 @@ fn learn_finds_each_kind_of_write_on_a_real_root() {
     );
     assert!(Path::new(common::bin()).exists());
 }
+
+/// A declared mount is part of the contract and not learned again, even when
+/// it is not mounted (the learning environment lacks it), and `--log-format
+/// json` gives the spec, the podman commands and the YAML as event fields.
+const DECLARED: &str = r#"
+set -eu
+R="$SCRATCH/root"
+mkdir -p "$R"
+mount -t tmpfs -o size=64m tmpfs "$R"
+mkdir -p "$R/usr" "$R/proc" "$R/dev" "$R/scratch" "$R/var/cache"
+mount --rbind /usr "$R/usr"
+mount -o remount,bind,ro "$R/usr"
+ln -s usr/bin "$R/bin"; ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"
+mount -t proc proc "$R/proc"
+cp "$SEALINIT" "$R/sealinit"
+chroot "$R" /sealinit learn --log-format json --tmpfs /scratch:1Gi -- /bin/sh -c '
+  echo data > /scratch/a; mkdir -p /var/cache/x && echo c > /var/cache/x/y'
+"#;
+
+#[test]
+fn learn_keeps_declared_mounts_and_reports_json_fields() {
+    assert!(is_root(), "this test needs root (CI runs as root)");
+    let dir = scratch(std::env::temp_dir());
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", DECLARED])
+        .env("SCRATCH", &dir)
+        .env("SEALINIT", common::bin())
+        .output()
+        .expect("run unshare");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let blocks: Vec<&str> = common::events(&stderr, "learn")
+        .into_iter()
+        .filter(|l| l.contains("\"spec\":"))
+        .collect();
+    let last = blocks
+        .last()
+        .unwrap_or_else(|| panic!("no spec event\n{stderr}"));
+    let spec = last
+        .split("\"spec\":\"")
+        .nth(1)
+        .and_then(|s| s.split("\",\"podman\"").next())
+        .unwrap_or_else(|| panic!("spec field: {last}"));
+    assert!(
+        spec.contains("path = \\\"/scratch\\\"\\nkind = \\\"tmpfs\\\"\\nsize_limit = \\\"1Gi\\\""),
+        "the declared mount is kept as given: {spec}"
+    );
+    assert_eq!(
+        spec.matches("/scratch").count(),
+        1,
+        "not learned again: {spec}"
+    );
+    assert!(spec.contains("/var/cache/x"), "{spec}");
+    assert!(
+        last.contains("\"podman\":") && last.contains("\"kubernetes\":"),
+        "{last}"
+    );
+}
+
+#[test]
+fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
+    let dir = scratch(std::env::temp_dir());
+    let f = dir.join("learned.toml");
+    std::fs::write(&f, "old").expect("write");
+    sealinit::edge::scan::write_atomic(&f, b"new").expect("write_atomic");
+    assert_eq!(std::fs::read_to_string(&f).expect("read"), "new");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("learned.toml")]);
+    let err = sealinit::edge::scan::write_atomic(&dir.join("no/such/f"), b"x")
+        .expect_err("a missing directory");
+    assert!(err.to_string().contains("no/such"), "names the path: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
