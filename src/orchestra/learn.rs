@@ -219,17 +219,19 @@ impl Reporter {
     /// raw blocks in text mode, one `learn` event with them as fields in
     /// JSON mode.
     fn print_blocks(&self, learned: &crate::core::learn::Learned, toml: &str) {
-        let podman = render::podman_flags(learned).unwrap_or_else(|e| format!("(none: {e})"));
-        let kube = render::kubernetes(learned).unwrap_or_else(|e| format!("(none: {e})"));
+        let podman = render::podman_flags(learned).unwrap_or_else(|e| format!("(none: {e})\n"));
+        let docker = render::docker_line(learned).unwrap_or_else(|e| format!("(none: {e})"));
+        let kube = render::kubernetes(learned).unwrap_or_else(|e| format!("(none: {e})\n"));
         match self.params.log_format {
             LogFormat::Json => {
-                tracing::info!(event = "learn", spec = %toml, podman = %podman, kubernetes = %kube,
+                tracing::info!(event = "learn", spec = %toml, podman = %podman, docker = %docker, kubernetes = %kube,
                     "the learned contract as a spec file, podman flags and Kubernetes YAML");
             }
             LogFormat::Text => {
                 let text = format!(
                     "sealinit: --- learned spec (sealinit --spec FILE) ---\n{toml}\
                      sealinit: --- podman ---\n{podman}\
+                     sealinit: --- docker ---\n{docker}\n\
                      sealinit: --- Kubernetes ---\n{kube}sealinit: --- end of learned contract ---\n"
                 );
                 let _ = std::io::stderr().lock().write_all(text.as_bytes());

@@ -80,6 +80,25 @@ pub fn podman_flags(l: &Learned) -> Result<String, String> {
     manifest::render(&l.spec(), &manifest_options(l, Format::Podman))
 }
 
+/// The docker flags, one `docker run ...` line (arguments shell-quoted).
+pub fn docker_line(l: &Learned) -> Result<String, String> {
+    let args = manifest::docker_args(&l.spec(), &manifest_options(l, Format::Docker))?;
+    let mut line = String::from("docker run");
+    for a in args {
+        line.push(' ');
+        let safe = !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_./:=,@%+-".contains(c));
+        if safe {
+            line.push_str(&a);
+        } else {
+            line.push_str(&format!("'{}'", a.replace('\'', "'\\''")));
+        }
+    }
+    line.push_str(" IMAGE");
+    Ok(line)
+}
+
 /// The Kubernetes pod-spec YAML.
 pub fn kubernetes(l: &Learned) -> Result<String, String> {
     manifest::render(&l.spec(), &manifest_options(l, Format::Kubernetes))

@@ -464,6 +464,15 @@ fn learned_toml_is_a_spec_the_parser_accepts() {
     );
     let flags = render::podman_flags(&learned).expect("podman");
     assert!(flags.contains("/var/lib/postgresql/data"), "{flags}");
+    let docker = render::docker_line(&learned).expect("docker");
+    assert!(
+        docker.starts_with("docker run --read-only") && docker.ends_with(" IMAGE"),
+        "{docker}"
+    );
+    assert!(
+        !docker.contains("--read-only-tmpfs"),
+        "podman-only flag: {docker}"
+    );
     let yaml = render::kubernetes(&learned).expect("yaml");
     assert!(
         yaml.contains("persistentVolumeClaim") || yaml.contains("claimName"),
