@@ -26,6 +26,8 @@ mount -o remount,bind,ro "$R/usr"
 ln -s usr/bin "$R/bin"; ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"; ln -s usr/sbin "$R/sbin"
 mount -t proc proc "$R/proc"
 mount --rbind /dev "$R/dev"
+# a private /dev/shm: the host's is shared with every other process
+mount -t tmpfs -o size=1m tmpfs "$R/dev/shm"
 mkdir -p "$SCRATCH/out"
 mount --bind "$SCRATCH/out" "$R/out"
 printf 'root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\n' > "$R/etc/passwd"
