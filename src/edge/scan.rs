@@ -32,6 +32,8 @@ pub struct Facts {
     pub etype: EntryType,
     /// `st_ctime` in nanoseconds.
     pub ctime_ns: i128,
+    /// `st_mtime` in nanoseconds.
+    pub mtime_ns: i128,
     /// `st_blocks * 512`.
     pub bytes: u64,
     pub uid: u32,
@@ -81,6 +83,7 @@ fn facts(st: &FileStat) -> Facts {
     Facts {
         etype,
         ctime_ns: i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec),
+        mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
         bytes: u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512),
         uid: st.st_uid,
         gid: st.st_gid,

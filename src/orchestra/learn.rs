@@ -3,9 +3,11 @@
 //! baseline taken before the spawn, and reports the learned contract every
 //! `--report-every` and when the workload has exited.
 //!
-//! Steps: baseline scan (before the spawn: the image as it is), spawn,
-//! a reporter thread that scans and reports periodically, the supervisor
-//! loop, then a final scan and report. Errors after the spawn are logged;
+//! Steps: note the start time, spawn, a reporter thread that walks the
+//! baseline beside the starting workload (entries with a `ctime` after the
+//! start are the workload's, so the spawn is not delayed by a walk) and then
+//! scans and reports periodically, the supervisor loop, then a final scan
+//! and report. Errors after the spawn are logged;
 //! the exit code is the workload's, as the init's.
 
 use std::collections::HashSet;
@@ -13,7 +15,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::core::learn::{render, Baseline, Learner, Written};
@@ -100,9 +102,9 @@ impl Scanner {
         (entries, errors)
     }
 
-    fn baseline(&self) -> (Baseline, u64) {
-        let mut b = Baseline::default();
-        let (n, errors) = self.walk(&mut |path, f| b.record(path, f.ctime_ns));
+    fn baseline(&self, since_ns: i128) -> (Baseline, u64) {
+        let mut b = Baseline::new(Some(since_ns));
+        let (n, errors) = self.walk(&mut |path, f| b.record(path, f.ctime_ns, f.mtime_ns));
         for e in errors {
             tracing::warn!(
                 event = "learn",
@@ -149,7 +151,7 @@ impl Scanner {
 struct Reporter {
     params: LearnParams,
     scanner: Scanner,
-    baseline: Arc<Baseline>,
+    baseline: Baseline,
     learner: Learner,
     last_toml: Option<String>,
     passwd: String,
@@ -271,14 +273,15 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
             own.push(dir.join(tmp).as_os_str().as_bytes().to_vec());
         }
     }
+    // sealinit's own binary (copied into the image just before, in tests).
+    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
+        own.push(exe.as_os_str().as_bytes().to_vec());
+    }
     let scanner = Scanner {
         declared: params.declared.clone(),
         own,
     };
-    let t = Instant::now();
-    let (baseline, entries) = scanner.baseline();
-    tracing::info!(event = "learn", entries, scan_ms = t.elapsed().as_millis() as u64,
-        "learn: baseline of {entries} entries in {} ms; writes outside the declared mounts are learned", t.elapsed().as_millis());
+    let since_ns = start_ctime_ns();
     app::become_reaper();
     let sigfd = match signals::signalfd_all() {
         Ok(fd) => fd,
@@ -293,20 +296,26 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
         Err(code) => return code,
     };
     // From here on nothing returns early.
-    let reporter = Reporter {
-        scanner,
-        baseline: Arc::new(baseline),
-        learner: Learner::default(),
-        last_toml: None,
-        passwd: std::fs::read_to_string("/etc/passwd").unwrap_or_default(),
-        params: params.clone(),
-    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let every = params.report_every;
+    let p = params.clone();
     let periodic = std::thread::Builder::new()
         .name("learn".into())
         .spawn(move || {
-            let mut r = reporter;
+            let t = Instant::now();
+            let (baseline, entries) = scanner.baseline(since_ns);
+            tracing::info!(event = "learn", entries, scan_ms = t.elapsed().as_millis() as u64,
+                "learn: baseline of {entries} entries in {} ms (beside the workload); writes outside the declared mounts are learned",
+                t.elapsed().as_millis());
+            let mut r = Reporter {
+                scanner,
+                baseline,
+                learner: Learner::default(),
+                last_toml: None,
+                passwd,
+                params: p,
+            };
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
                 r.scan_and_report("periodic");
             }
@@ -334,4 +343,15 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
         }
     }
     app::finish(outcome)
+}
+
+/// The start as a `ctime`: now (`CLOCK_REALTIME`) minus 20 ms, because
+/// `ctime` comes from the coarse clock, which lags by up to a tick; an image
+/// file changed in those 20 ms before the start is taken for the workload's.
+fn start_ctime_ns() -> i128 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    now - 20_000_000
 }

@@ -3,10 +3,12 @@
 //! contract ([`Learned`]) with its spec TOML and summary.
 //!
 //! The edge walks the root filesystem and hands each entry's path and
-//! `ctime` to [`Baseline::record`] (before the spawn) or
-//! [`Baseline::change`] (at each scan): an entry absent from the baseline was
-//! created by the workload, one whose `ctime` moved was changed (content,
-//! metadata, or — for a directory — entries created or removed in it). A
+//! `ctime` to [`Baseline::record`] (the first walk, which runs beside the
+//! just-started workload) or [`Baseline::change`] (at each scan): an entry
+//! absent from the baseline was created by the workload, one whose `ctime`
+//! moved was changed (content, metadata, or — for a directory — entries
+//! created or removed in it), and one the baseline saw with a `ctime` at or
+//! after the workload's start was written before the walk reached it. A
 //! scan's changed entries go to [`Learner::add`]; [`Learner::learned`]
 //! applies the [`rules`] and gives the contract.
 
@@ -30,14 +32,20 @@ pub enum Change {
     Created,
     /// In the baseline, `ctime` moved.
     Modified,
+    /// In the baseline with a `ctime` at or after the start: written by the
+    /// workload before the baseline walk reached it (created or modified).
+    Early,
 }
 
-/// The image as it was before the spawn: per path (hashed, 8 bytes) its
-/// `ctime`, and per directory how many entries it held.
+/// The image as it was at the spawn: per path (hashed, 8 bytes) its
+/// `ctime`, and per directory how many entries it held. Entries with a
+/// `ctime` at or after `since` (the start) are the workload's, not the
+/// image's.
 #[derive(Debug, Default)]
 pub struct Baseline {
     ctimes: HashMap<u64, i128>,
     children: HashMap<u64, u64>,
+    since: Option<i128>,
 }
 
 fn key(path: &[u8]) -> u64 {
@@ -55,9 +63,29 @@ fn parent_bytes(path: &[u8]) -> Option<&[u8]> {
 }
 
 impl Baseline {
-    /// Records one entry of the image (its absolute path, raw bytes).
-    pub fn record(&mut self, path: &[u8], ctime_ns: i128) {
+    /// A baseline for a workload started at `since_ns` (a `ctime`, with the
+    /// margin the caller chose for coarse timestamps); `None`: every entry
+    /// recorded is the image's (the walk ended before the start).
+    pub fn new(since_ns: Option<i128>) -> Baseline {
+        Baseline {
+            since: since_ns,
+            ..Baseline::default()
+        }
+    }
+
+    fn is_early(&self, ctime_ns: i128) -> bool {
+        self.since.is_some_and(|s| ctime_ns >= s)
+    }
+
+    /// Records one entry (its absolute path, raw bytes). It counts as image
+    /// content of its directory unless both its `ctime` and `mtime` are at
+    /// or after the start (an image file the workload only touched keeps an
+    /// old `mtime`: the safe side, a mount never hides it).
+    pub fn record(&mut self, path: &[u8], ctime_ns: i128, mtime_ns: i128) {
         self.ctimes.insert(key(path), ctime_ns);
+        if self.is_early(ctime_ns) && self.is_early(mtime_ns) {
+            return;
+        }
         if let Some(p) = parent_bytes(path) {
             *self.children.entry(key(p)).or_default() += 1;
         }
@@ -67,6 +95,7 @@ impl Baseline {
     pub fn change(&self, path: &[u8], ctime_ns: i128) -> Option<Change> {
         match self.ctimes.get(&key(path)) {
             None => Some(Change::Created),
+            Some(&c) if self.is_early(c) => Some(Change::Early),
             Some(&c) if c != ctime_ns => Some(Change::Modified),
             Some(_) => None,
         }
@@ -170,7 +199,7 @@ impl Learner {
                 entry.1 = true;
             }
         }
-        if w.etype == EntryType::Dir && w.change == Change::Modified {
+        if w.etype == EntryType::Dir && w.change != Change::Created {
             // Judged at the end of the scan, unless an entry explains it.
             self.pending.insert(w.path.clone(), (w.clone(), false));
             return;
@@ -217,9 +246,12 @@ impl Learner {
             }
             Placement::Drift => {
                 let what = match (w.change, w.etype) {
-                    (Change::Modified, EntryType::Dir) => "entries created or removed",
+                    (Change::Modified | Change::Early, EntryType::Dir) => {
+                        "entries created or removed"
+                    }
                     (Change::Created, _) => "created",
                     (Change::Modified, _) => "modified",
+                    (Change::Early, _) => "written",
                 };
                 if self.drift.len() < MAX_DRIFT || self.drift.contains_key(&w.path) {
                     self.drift.entry(w.path.clone()).or_insert(what);

@@ -507,10 +507,10 @@ fn nothing_written_learns_an_empty_contract() {
 #[test]
 fn baseline_tells_created_from_modified_and_counts_children() {
     let mut b = Baseline::default();
-    b.record(b"/", 1);
-    b.record(b"/etc", 1);
-    b.record(b"/etc/a", 5);
-    b.record(b"/etc/b", 5);
+    b.record(b"/", 1, 1);
+    b.record(b"/etc", 1, 1);
+    b.record(b"/etc/a", 5, 5);
+    b.record(b"/etc/b", 5, 5);
     assert_eq!(b.change(b"/etc/a", 5), None);
     assert_eq!(b.change(b"/etc/a", 6), Some(Change::Modified));
     assert_eq!(b.change(b"/etc/c", 6), Some(Change::Created));
@@ -537,4 +537,67 @@ fn drift_is_capped_and_counted_so_memory_does_not_grow_with_files() {
     assert_eq!(got.drift.len(), MAX_DRIFT);
     assert_eq!(got.drift_dropped, 100);
     assert!(render::spec_toml(&got).contains("100 more path(s)"));
+}
+
+#[test]
+fn baseline_taken_beside_the_workload_knows_its_early_writes() {
+    // The walk ran after the start (since = 100): /app/app.py is the
+    // image's, /app/__pycache__ and /etc/x.conf were written before the
+    // walk reached them.
+    let mut b = Baseline::new(Some(100));
+    b.record(b"/", 5, 5);
+    b.record(b"/app", 120, 120);
+    b.record(b"/app/app.py", 5, 5);
+    b.record(b"/app/__pycache__", 120, 120);
+    b.record(b"/app/__pycache__/m.pyc", 121, 121);
+    b.record(b"/etc", 5, 5);
+    b.record(b"/etc/x.conf", 130, 130);
+    assert_eq!(
+        b.image_entries(Path::new("/app")),
+        1,
+        "only the image's entries count"
+    );
+    let mut touched = Baseline::new(Some(100));
+    touched.record(b"/app/app.py", 150, 5);
+    assert_eq!(
+        touched.image_entries(Path::new("/app")),
+        1,
+        "an old mtime is image content"
+    );
+    assert_eq!(b.image_entries(Path::new("/app/__pycache__")), 0);
+    assert_eq!(
+        b.change(b"/app/__pycache__/m.pyc", 121),
+        Some(Change::Early)
+    );
+    assert_eq!(b.change(b"/app/app.py", 5), None);
+    let mut l = Learner::default();
+    let early = |p: &str, t| Written {
+        path: PathBuf::from(p),
+        etype: t,
+        bytes: 4096,
+        uid: 0,
+        gid: 0,
+        change: Change::Early,
+    };
+    l.add_scan(
+        &[
+            early("/app", EntryType::Dir),
+            early("/app/__pycache__", EntryType::Dir),
+            early("/app/__pycache__/m.pyc", EntryType::File),
+            early("/etc/x.conf", EntryType::File),
+        ],
+        &b,
+    );
+    let got = l.learned(&[], &|_| None);
+    assert_eq!(
+        got.kinds(),
+        vec![(PathBuf::from("/app/__pycache__"), MountKind::EmptyDir)],
+        "never /app"
+    );
+    assert!(
+        got.mounts[0].notes.is_empty(),
+        "no 'rewrites image files' note: {:?}",
+        got.mounts[0].notes
+    );
+    assert_eq!(got.drift[0].what, "written");
 }
