@@ -109,9 +109,10 @@ ro_flags() {
   while read -r line; do
     case $line in
       "podman volume create "*)
-        # shellcheck disable=SC2086  # the manifest's words, split on purpose
         pod volume rm -f "${line##* }" >/dev/null 2>&1 || true
-        pod ${line#podman } >/dev/null || { fail "cannot create a volume: $line"; return 1; }
+        local words
+        read -ra words <<<"${line#podman }"
+        pod "${words[@]}" >/dev/null || { fail "cannot create a volume: $line"; return 1; }
         ;;
     esac
   done <<<"$text"
