@@ -67,6 +67,12 @@ impl Scanner {
         for d in &self.declared {
             skip.insert(d.path.as_os_str().as_bytes().to_vec());
         }
+        // Another walk root below this one is walked once, on its own.
+        for r in self.roots() {
+            if r != root {
+                skip.insert(r.as_os_str().as_bytes().to_vec());
+            }
+        }
         skip.extend(self.own.iter().cloned());
         skip
     }
