@@ -209,3 +209,55 @@ fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
     assert!(err.to_string().contains("no/such"), "names the path: {err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const SCRATCH_ENV: &str = "SEALINIT_LEARN_SCRATCH";
+
+/// The scan walk: it visits the tree, does not follow a symlink (a loop to
+/// the root), does not enter a nested mount nor a skipped path, and reports
+/// the ctime the kernel keeps.
+#[test]
+fn scan_walk_stays_on_its_filesystem_and_skips_what_it_is_told() {
+    assert!(is_root(), "this test needs root (CI runs as root)");
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("learn-walk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    common::rerun_in_mount_ns("scan_walk_inner", &dir, SCRATCH_ENV, &[], &[]);
+}
+
+#[test]
+fn scan_walk_inner() {
+    let Some(scratch) = std::env::var_os(SCRATCH_ENV) else {
+        return; // only inside the namespace (see the test above)
+    };
+    let t = std::path::PathBuf::from(scratch).join("t");
+    common::mount_tmpfs(&t, "4m");
+    std::fs::create_dir_all(t.join("a")).expect("mkdir");
+    std::fs::write(t.join("a/f"), "x").expect("write");
+    std::os::unix::fs::symlink(&t, t.join("loop")).expect("symlink");
+    std::fs::create_dir_all(t.join("skip")).expect("mkdir");
+    std::fs::write(t.join("skip/y"), "y").expect("write");
+    common::mount_tmpfs(&t.join("nested"), "1m");
+    std::fs::write(t.join("nested/x"), "x").expect("write");
+    let rel = |p: &[u8]| {
+        String::from_utf8_lossy(p)
+            .trim_start_matches(&*t.to_string_lossy())
+            .to_string()
+    };
+    let skip: std::collections::HashSet<Vec<u8>> =
+        [t.join("skip").into_os_string().into_encoded_bytes()].into();
+    let mut seen = Vec::new();
+    let stats = sealinit::edge::scan::walk(&t, &skip, &mut |p, f| {
+        seen.push((rel(p), f.etype));
+    });
+    seen.sort();
+    use sealinit::core::learn::EntryType::*;
+    let want = vec![
+        ("".to_string(), Dir),
+        ("/a".to_string(), Dir),
+        ("/a/f".to_string(), File),
+        ("/loop".to_string(), Symlink),
+        ("/nested".to_string(), Dir),
+    ];
+    assert_eq!(seen, want, "{stats:?}");
+    assert_eq!(stats.error_count, 0);
+}
