@@ -261,3 +261,52 @@ fn scan_walk_inner() {
     assert_eq!(seen, want, "{stats:?}");
     assert_eq!(stats.error_count, 0);
 }
+
+/// SIGTERM to sealinit: a report at once (beside the workload's shutdown),
+/// then the final one when the workload has exited.
+const STOPPED: &str = r#"
+set -eu
+R="$SCRATCH/root"
+mkdir -p "$R"
+mount -t tmpfs -o size=64m tmpfs "$R"
+mkdir -p "$R/usr" "$R/proc" "$R/run"
+mount --rbind /usr "$R/usr"
+mount -o remount,bind,ro "$R/usr"
+ln -s usr/bin "$R/bin"; ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"
+mount -t proc proc "$R/proc"
+cp "$SEALINIT" "$R/sealinit"
+sleep 0.1
+chroot "$R" /sealinit learn --report-every 1h -- /bin/sh -c '
+  trap "echo workload got TERM >&2; sleep 1; exit 0" TERM
+  echo $$ > /run/app.pid; : > /run/ready
+  while :; do sleep 0.1; done' &
+i=0
+while [ ! -e "$R/run/ready" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+kill -TERM $!
+wait $!
+"#;
+
+#[test]
+fn learn_reports_when_stopped_before_the_workload_exits() {
+    assert!(is_root(), "this test needs root (CI runs as root)");
+    let dir = scratch(std::env::temp_dir());
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", STOPPED])
+        .env("SCRATCH", &dir)
+        .env("SEALINIT", common::bin())
+        .output()
+        .expect("run unshare");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let pos = |needle: &str| {
+        stderr
+            .find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{stderr}"))
+    };
+    let stop = pos("learn report (stop-signal)");
+    assert!(stop < pos("exited with code 0"), "{stderr}");
+    assert!(pos("learn report (final)") > stop, "{stderr}");
+    assert_eq!(stderr.matches("learn report (stop-signal)").count(), 1);
+    assert!(stderr.contains("learned /run as emptydir"), "{stderr}");
+}

@@ -208,6 +208,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             grace: rt.grace,
             limit_action: rt.limit_action,
             counters,
+            on_stop_signal: None,
         },
         requests,
     );

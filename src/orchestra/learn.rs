@@ -164,7 +164,7 @@ struct Reporter {
 }
 
 impl Reporter {
-    /// Scans, then reports; `why` is `periodic` or `final`.
+    /// Scans, then reports; `why` is `periodic`, `stop-signal` or `final`.
     fn scan_and_report(&mut self, why: &str) {
         let t = Instant::now();
         let entries = self.scanner.scan(&self.baseline, &mut self.learner);
@@ -303,7 +303,9 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
     };
     // From here on nothing returns early.
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    // The supervisor tells each forwarded SIGTERM/SIGINT; when it returns
+    // and `wake_tx` is dropped, the channel disconnects: the final report.
+    let (wake_tx, wake_rx) = mpsc::channel::<i32>();
     let every = params.report_every;
     let p = params.clone();
     let periodic = std::thread::Builder::new()
@@ -322,8 +324,22 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
                 passwd,
                 params: p,
             };
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
-                r.scan_and_report("periodic");
+            let mut stop_scanned = false;
+            loop {
+                match wake_rx.recv_timeout(every) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => r.scan_and_report("periodic"),
+                    // Stopped: a result now, in case the workload outlives
+                    // the pod's grace period and the final one never comes.
+                    // Once: a storm of TERMs must not queue scans.
+                    Ok(_) => {
+                        while wake_rx.try_recv().is_ok() {}
+                        if !stop_scanned {
+                            stop_scanned = true;
+                            r.scan_and_report("stop-signal");
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
             }
             r
         });
@@ -335,10 +351,10 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
             grace: params.grace,
             limit_action: LimitAction::Warn,
             counters: metrics::SharedCounters::default(),
+            on_stop_signal: Some(wake_tx),
         },
         None,
     );
-    drop(stop_tx);
     match periodic.map(|h| h.join()) {
         Ok(Ok(mut r)) => r.scan_and_report("final"),
         Ok(Err(_)) | Err(_) => {

@@ -42,6 +42,9 @@ pub struct Settings {
     pub limit_action: LimitAction,
     /// Counters exported by `--metrics`.
     pub counters: SharedCounters,
+    /// Told the number of each SIGTERM or SIGINT forwarded to the workload
+    /// (`sealinit learn` scans at once, beside the workload's shutdown).
+    pub on_stop_signal: Option<std::sync::mpsc::Sender<i32>>,
 }
 
 /// Requests from the watcher threads: a channel plus the read end of a pipe
@@ -254,6 +257,11 @@ impl State {
         } else {
             self.child
         };
+        if s.signo == libc::SIGTERM || s.signo == libc::SIGINT {
+            if let Some(tx) = &self.settings.on_stop_signal {
+                let _ = tx.send(s.signo);
+            }
+        }
         let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
         match signals::send(target, s.signo, queued) {
             Ok(()) => {
