@@ -310,3 +310,47 @@ fn learn_reports_when_stopped_before_the_workload_exits() {
     assert_eq!(stderr.matches("learn report (stop-signal)").count(), 1);
     assert!(stderr.contains("learned /run as emptydir"), "{stderr}");
 }
+
+/// `--out` on the root filesystem: sealinit's own write into /tmp is not
+/// taken for the workload's. The workload waits for the first report's file,
+/// so the last scan runs after sealinit wrote there.
+const OWN_OUT: &str = r#"
+set -eu
+R="$SCRATCH/root"
+mkdir -p "$R"
+mount -t tmpfs -o size=64m tmpfs "$R"
+mkdir -p "$R/usr" "$R/proc" "$R/tmp"
+mount --rbind /usr "$R/usr"
+mount -o remount,bind,ro "$R/usr"
+ln -s usr/bin "$R/bin"; ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"
+mount -t proc proc "$R/proc"
+cp "$SEALINIT" "$R/sealinit"
+sleep 0.1
+chroot "$R" /sealinit learn --out /tmp/learned.toml --report-every 100ms -- /bin/sh -c '
+  i=0; while [ ! -e /tmp/learned.toml ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+  [ -e /tmp/learned.toml ]'
+cat "$R/tmp/learned.toml"
+"#;
+
+#[test]
+fn learn_does_not_learn_its_own_out_file() {
+    assert!(is_root(), "this test needs root (CI runs as root)");
+    let dir = scratch(std::env::temp_dir());
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", OWN_OUT])
+        .env("SCRATCH", &dir)
+        .env("SEALINIT", common::bin())
+        .output()
+        .expect("run unshare");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(stdout.contains("root = \"read-only\""), "{}", show(&out));
+    assert!(
+        !stdout.contains("[[mount]]"),
+        "nothing learned: {}",
+        show(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("learn report (periodic)"), "{stderr}");
+}

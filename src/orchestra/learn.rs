@@ -51,6 +51,9 @@ struct Scanner {
     declared: Vec<MountSpec>,
     /// The out file and its temporary file: sealinit's own writes.
     own: Vec<Vec<u8>>,
+    /// The out file's directory and its `ctime` right after sealinit's last
+    /// write there: that change is sealinit's, not the workload's.
+    own_dir: Option<(Vec<u8>, i128)>,
 }
 
 impl Scanner {
@@ -75,6 +78,16 @@ impl Scanner {
         }
         skip.extend(self.own.iter().cloned());
         skip
+    }
+
+    /// Remembers the `ctime` of `out`'s directory after sealinit wrote there.
+    fn note_own_write(&mut self, out: &Path) {
+        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let Some(dir) = abs.parent() else { return };
+        if let Ok(st) = nix::sys::stat::lstat(dir) {
+            let ctime = i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec);
+            self.own_dir = Some((dir.as_os_str().as_bytes().to_vec(), ctime));
+        }
     }
 
     /// The trees to walk: `/`, and `/dev/shm` (its own mount in containers).
@@ -126,6 +139,13 @@ impl Scanner {
         let mut seen: HashSet<(u64, u64)> = HashSet::new();
         learner.begin_scan();
         let (n, errors) = self.walk(&mut |path, f| {
+            if self
+                .own_dir
+                .as_ref()
+                .is_some_and(|(p, c)| p.as_slice() == path && *c == f.ctime_ns)
+            {
+                return;
+            }
             let Some(change) = base.change(path, f.ctime_ns) else {
                 return;
             };
@@ -212,6 +232,7 @@ impl Reporter {
             if changed || why == "final" {
                 match scan::write_atomic(out, toml.as_bytes()) {
                     Ok(()) => {
+                        self.scanner.note_own_write(out);
                         tracing::info!(event = "learn", out = %out.display(), "wrote the learned spec to {}", out.display())
                     }
                     Err(e) => {
@@ -286,6 +307,7 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
     let scanner = Scanner {
         declared: params.declared.clone(),
         own,
+        own_dir: None,
     };
     let since_ns = start_ctime_ns();
     app::become_reaper();
