@@ -55,139 +55,36 @@ fn m(p: &str) -> Placement {
 }
 
 #[test]
+#[rustfmt::skip]
 fn roll_up_rules() {
     use EntryType::*;
     let cases: &[(&str, &str, EntryType, Placement)] = &[
-        (
-            "a server's own cache directory",
-            "/var/cache/nginx/proxy/1/ab",
-            File,
-            m("/var/cache/nginx"),
-        ),
-        (
-            "a /var/lib data directory that was empty in the image",
-            "/var/lib/redis/dump.rdb",
-            File,
-            m("/var/lib/redis"),
-        ),
-        (
-            "a socket directory under /run",
-            "/run/postgresql/.s.PGSQL.5432",
-            Socket,
-            m("/run/postgresql"),
-        ),
-        (
-            "a pid file directly in /run makes /run the mount",
-            "/run/nginx.pid",
-            File,
-            m("/run"),
-        ),
-        (
-            "anything under /tmp is /tmp",
-            "/tmp/tmpa1b2/x/y",
-            File,
-            m("/tmp"),
-        ),
-        (
-            "anything under /var/tmp is /var/tmp",
-            "/var/tmp/x",
-            File,
-            m("/var/tmp"),
-        ),
+        ("a server's own cache directory", "/var/cache/nginx/proxy/1/ab", File, m("/var/cache/nginx")),
+        ("a /var/lib data directory that was empty in the image", "/var/lib/redis/dump.rdb", File, m("/var/lib/redis")),
+        ("a socket directory under /run", "/run/postgresql/.s.PGSQL.5432", Socket, m("/run/postgresql")),
+        ("a pid file directly in /run makes /run the mount", "/run/nginx.pid", File, m("/run")),
+        ("anything under /tmp is /tmp", "/tmp/tmpa1b2/x/y", File, m("/tmp")),
+        ("anything under /var/tmp is /var/tmp", "/var/tmp/x", File, m("/var/tmp")),
         ("/dev/shm", "/dev/shm/PostgreSQL.123", File, m("/dev/shm")),
-        (
-            "a log directory below /var/log",
-            "/var/log/nginx/access.log",
-            File,
-            m("/var/log/nginx"),
-        ),
-        (
-            "a log file directly in /var/log makes /var/log the mount",
-            "/var/log/app.log",
-            File,
-            m("/var/log"),
-        ),
-        (
-            "a directory the workload created below image content",
-            "/var/lib/postgresql/data/base/1/112",
-            File,
-            m("/var/lib/postgresql/data"),
-        ),
-        (
-            "an application directory with code: one level deeper",
-            "/app/__pycache__/x.pyc",
-            File,
-            m("/app/__pycache__"),
-        ),
-        (
-            "an empty top-level data directory",
-            "/data/appendonlydir/x.aof",
-            File,
-            m("/data"),
-        ),
-        (
-            "below /opt/<app>, which holds code",
-            "/opt/app/logs/a.log",
-            File,
-            m("/opt/app/logs"),
-        ),
-        (
-            "a home directory's new subdirectory",
-            "/home/app/.cache/pip/x",
-            File,
-            m("/home/app/.cache"),
-        ),
-        (
-            "a file directly in /root",
-            "/root/.python_history",
-            File,
-            m("/root"),
-        ),
-        (
-            "a file created in /etc is drift, not a writable /etc",
-            "/etc/nginx/conf.d/default.conf",
-            File,
-            Placement::Drift,
-        ),
-        (
-            "a file written in /usr is drift",
-            "/usr/lib/python3/x.pyc",
-            File,
-            Placement::Drift,
-        ),
-        (
-            "a file directly in an app directory with code is stray",
-            "/app/app.pid",
-            File,
-            Placement::Stray(PathBuf::from("/app")),
-        ),
-        (
-            "a file directly in /var/lib is stray, never a /var/lib mount",
-            "/var/lib/foo.db",
-            File,
-            Placement::Stray(PathBuf::from("/var/lib")),
-        ),
-        (
-            "a file directly in / is stray, never a / mount",
-            "/x",
-            File,
-            Placement::Stray(PathBuf::from("/")),
-        ),
+        ("a log directory below /var/log", "/var/log/nginx/access.log", File, m("/var/log/nginx")),
+        ("a log file directly in /var/log makes /var/log the mount", "/var/log/app.log", File, m("/var/log")),
+        ("a directory the workload created below image content", "/var/lib/postgresql/data/base/1/112", File, m("/var/lib/postgresql/data")),
+        ("an application directory with code: one level deeper", "/app/__pycache__/x.pyc", File, m("/app/__pycache__")),
+        ("an empty top-level data directory", "/data/appendonlydir/x.aof", File, m("/data")),
+        ("below /opt/<app>, which holds code", "/opt/app/logs/a.log", File, m("/opt/app/logs")),
+        ("a home directory's new subdirectory", "/home/app/.cache/pip/x", File, m("/home/app/.cache")),
+        ("a file directly in /root", "/root/.python_history", File, m("/root")),
+        ("a file created in /etc is drift, not a writable /etc", "/etc/nginx/conf.d/default.conf", File, Placement::Drift),
+        ("a file written in /usr is drift", "/usr/lib/python3/x.pyc", File, Placement::Drift),
+        ("a file directly in an app directory with code is stray", "/app/app.pid", File, Placement::Stray(PathBuf::from("/app"))),
+        ("a file directly in /var/lib is stray, never a /var/lib mount", "/var/lib/foo.db", File, Placement::Stray(PathBuf::from("/var/lib"))),
+        ("a file directly in / is stray, never a / mount", "/x", File, Placement::Stray(PathBuf::from("/"))),
         ("a changed /var is ignored", "/var", Dir, Placement::Ignore),
-        (
-            "a changed /run (created and removed) is /run",
-            "/run",
-            Dir,
-            m("/run"),
-        ),
+        ("a changed /run (created and removed) is /run", "/run", Dir, m("/run")),
     ];
     let img = debian();
     for (name, path, t, want) in cases {
-        assert_eq!(
-            rules::place(Path::new(path), *t, &img),
-            *want,
-            "case {name}"
-        );
+        assert_eq!(rules::place(Path::new(path), *t, &img), *want, "case {name}");
     }
 }
 
@@ -200,114 +97,31 @@ fn ev(files: &[(&str, EntryType)]) -> rules::Evidence {
 }
 
 #[test]
+#[rustfmt::skip]
 fn classification_rules() {
     use EntryType::*;
-    type Case<'a> = (
-        &'a str,
-        &'a str,
-        &'a [(&'a str, EntryType)],
-        MountKind,
-        &'a str,
-    );
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, EntryType)], MountKind, &'a str);
     let cases: &[Case] = &[
-        (
-            "/dev/shm is a tmpfs",
-            "/dev/shm",
-            &[("/dev/shm/x", File)],
-            MountKind::Tmpfs,
-            "shm",
-        ),
-        (
-            "sockets are a small emptyDir",
-            "/run/postgresql",
-            &[
-                ("/run/postgresql/.s.PGSQL.5432", Socket),
-                ("/run/postgresql/.s.PGSQL.5432.lock", File),
-            ],
-            MountKind::EmptyDir,
-            "runtime",
-        ),
-        (
-            "pid files are a small emptyDir",
-            "/run",
-            &[("/run/nginx.pid", File)],
-            MountKind::EmptyDir,
-            "runtime",
-        ),
-        (
-            "created and removed: a small emptyDir",
-            "/run/x",
-            &[],
-            MountKind::EmptyDir,
-            "runtime",
-        ),
-        (
-            "a PostgreSQL data directory is a pvc",
-            "/var/lib/postgresql/data",
-            &[
-                ("/var/lib/postgresql/data/PG_VERSION", File),
-                ("/var/lib/postgresql/data/base/1/1", File),
-            ],
-            MountKind::Pvc,
-            "data",
-        ),
-        (
-            "a Redis AOF directory is a pvc",
-            "/data",
-            &[
-                ("/data/appendonlydir", Dir),
-                ("/data/appendonlydir/a.aof", File),
-            ],
-            MountKind::Pvc,
-            "data",
-        ),
-        (
-            "a Redis snapshot is a pvc",
-            "/var/lib/redis",
-            &[("/var/lib/redis/dump.rdb", File)],
-            MountKind::Pvc,
-            "data",
-        ),
-        (
-            "logs are an emptyDir",
-            "/var/log/nginx",
-            &[
-                ("/var/log/nginx/access.log", File),
-                ("/var/log/nginx/error.log", File),
-            ],
-            MountKind::EmptyDir,
-            "logs",
-        ),
-        (
-            "a cache is an emptyDir",
-            "/var/cache/nginx",
-            &[("/var/cache/nginx/a/b", File)],
-            MountKind::EmptyDir,
-            "cache",
-        ),
-        (
-            "scratch in /tmp is an emptyDir",
-            "/tmp",
-            &[("/tmp/upload123", File)],
-            MountKind::EmptyDir,
-            "scratch",
-        ),
+        ("/dev/shm is a tmpfs", "/dev/shm", &[("/dev/shm/x", File)], MountKind::Tmpfs, "shm"),
+        ("sockets are a small emptyDir", "/run/postgresql", &[("/run/postgresql/.s.PGSQL.5432", Socket), ("/run/postgresql/.s.PGSQL.5432.lock", File)], MountKind::EmptyDir, "runtime"),
+        ("pid files are a small emptyDir", "/run", &[("/run/nginx.pid", File)], MountKind::EmptyDir, "runtime"),
+        ("a fifo and a symlink beside a socket stay runtime", "/run", &[("/run/fifo", Fifo), ("/run/link", Symlink), ("/run/a.sock", Socket)], MountKind::EmptyDir, "runtime"),
+        ("created and removed: a small emptyDir", "/run/x", &[], MountKind::EmptyDir, "runtime"),
+        ("a PostgreSQL data directory is a pvc", "/var/lib/postgresql/data", &[("/var/lib/postgresql/data/PG_VERSION", File), ("/var/lib/postgresql/data/base/1/1", File)], MountKind::Pvc, "data"),
+        ("a Redis AOF directory is a pvc", "/data", &[("/data/appendonlydir", Dir), ("/data/appendonlydir/a.aof", File)], MountKind::Pvc, "data"),
+        ("a Redis snapshot is a pvc", "/var/lib/redis", &[("/var/lib/redis/dump.rdb", File)], MountKind::Pvc, "data"),
+        ("logs are an emptyDir", "/var/log/nginx", &[("/var/log/nginx/access.log", File), ("/var/log/nginx/error.log", File)], MountKind::EmptyDir, "logs"),
+        ("a cache is an emptyDir", "/var/cache/nginx", &[("/var/cache/nginx/a/b", File)], MountKind::EmptyDir, "cache"),
+        ("empty temp directories are a cache, not runtime", "/var/cache/nginx", &[("/var/cache/nginx/client_temp", Dir)], MountKind::EmptyDir, "cache"),
+        ("scratch in /tmp is an emptyDir", "/tmp", &[("/tmp/upload123", File)], MountKind::EmptyDir, "scratch"),
+        ("/tmp with files created and removed is still scratch", "/tmp", &[], MountKind::EmptyDir, "scratch"),
     ];
     for (name, path, files, kind, role) in cases {
         let c = rules::classify(Path::new(path), &ev(files));
-        assert_eq!(
-            (c.kind, c.role),
-            (*kind, *role),
-            "case {name}: {}",
-            c.reason
-        );
+        assert_eq!((c.kind, c.role), (*kind, *role), "case {name}: {}", c.reason);
     }
     let pvc = rules::classify(Path::new("/d"), &ev(&[("/d/PG_VERSION", File)]));
-    assert!(
-        pvc.reason.contains("PG_VERSION") && pvc.reason.contains("survive"),
-        "the pvc reason is said: {}",
-        pvc.reason
-    );
+    assert!(pvc.reason.contains("PG_VERSION") && pvc.reason.contains("survive"), "the pvc reason is said: {}", pvc.reason);
 }
 
 #[test]
