@@ -3,7 +3,7 @@
 # the line `N passed, N failed`; exits non-zero on any failure.
 #
 #   container-tests/run.sh                 every scenario
-#   container-tests/run.sh infra image     groups: infra, image, apps, learn
+#   container-tests/run.sh infra image     groups: infra, image, apps, manifests, learn
 #   container-tests/run.sh image_watcher_stop app_nginx   single scenarios
 #
 # Environment: SEALINIT_BIN (default target/release/sealinit, must be static),
@@ -25,15 +25,17 @@ IMAGE_S=(image_clean_readonly image_writable_root image_missing_mount image_secr
 APPS=(app_postgres app_postgres_no_socket_dir app_redis_cache app_redis_db
   app_nginx app_nginx_no_cache_dir app_gunicorn)
 LEARN=(learn_nginx learn_postgres learn_redis_cache learn_redis_aof learn_gunicorn)
+MANIFESTS=(manifest_kube_validate manifest_checkov manifest_nginx_file_bind readme_dockerfiles)
 
 selected=()
-if (($# == 0)); then set -- infra image apps learn; fi
+if (($# == 0)); then set -- infra image apps manifests learn; fi
 for a in "$@"; do
   case $a in
     infra) selected+=("${INFRA[@]}") ;;
     image) selected+=("${IMAGE_S[@]}") ;;
     apps) selected+=("${APPS[@]}") ;;
     learn) selected+=("${LEARN[@]}") ;;
+    manifests) selected+=("${MANIFESTS[@]}") ;;
     *)
       declare -F "s_$a" >/dev/null || { echo "run.sh: no scenario '$a'" >&2; exit 64; }
       selected+=("$a")
@@ -74,7 +76,7 @@ run_scenario setup s_setup
 # The image is needed by the infra and image groups; build it once.
 needs_image=0 needs_rootfs=0
 for s in "${selected[@]}"; do
-  [[ $s == infra_* || $s == image_* ]] && needs_image=1
+  [[ $s == infra_* || $s == image_* || $s == manifest_nginx_file_bind || $s == readme_* ]] && needs_image=1
   [[ $s == app_* || $s == infra_rootfs* ]] && needs_rootfs=1
 done
 if ((needs_image)); then

@@ -20,6 +20,17 @@ PACKAGES=(
   "jq:/usr/bin/jq"
   "curl:/usr/bin/curl"
   "shellcheck:/usr/bin/shellcheck"
+  "python3-venv:/usr/share/doc/python3-venv"
+)
+
+# Manifest validators from PyPI, each in its own venv under a cache dir
+# (the Debian python3, not whatever python3 is first on PATH):
+# kubernetes-validate ships the Kubernetes OpenAPI schemas (offline, strict);
+# checkov is the policy scanner. name -> the executable the venv provides.
+PY_CACHE=${SEALINIT_PY_CACHE:-/var/cache/sealinit-ci}
+PY_TOOLS=(
+  "kubernetes-validate:$PY_CACHE/kv/bin/kubernetes-validate"
+  "checkov:$PY_CACHE/ck/bin/checkov"
 )
 
 missing=()
@@ -31,7 +42,13 @@ for entry in "${PACKAGES[@]}"; do
   fi
 done
 
+missing_py=()
+for entry in "${PY_TOOLS[@]}"; do
+  [[ -x ${entry#*:} ]] || missing_py+=("${entry%%:*}")
+done
+
 if [[ ${1:-} == --check ]]; then
+  missing+=("${missing_py[@]}")
   if ((${#missing[@]})); then
     echo "setup: missing packages: ${missing[*]}" >&2
     exit 1
@@ -61,6 +78,16 @@ if ((${#missing[@]})); then
 else
   echo "setup: all packages present"
 fi
+
+for entry in "${PY_TOOLS[@]}"; do
+  tool=${entry%%:*} exe=${entry#*:}
+  [[ -x $exe ]] && continue
+  venv=$(dirname "$(dirname "$exe")")
+  echo "setup: installing $tool into $venv"
+  mkdir -p "$PY_CACHE"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "$tool"
+done
 
 # Podman: no configuration file is written; every quirk of this machine is a
 # flag in container-tests/lib.sh (pod_run). Only make sure a policy file

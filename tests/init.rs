@@ -243,10 +243,10 @@ fn assert_orphans_reaped(out: &Output) -> String {
 
 #[test]
 fn orphans_are_reaped_as_pid1() {
-    if !is_root() {
-        eprintln!("SKIP: needs root for a PID namespace");
-        return;
-    }
+    assert!(
+        is_root(),
+        "needs root for a PID namespace (run the tests as root)"
+    );
     let mut c = Command::new("unshare");
     c.args([
         "--pid",
@@ -384,4 +384,177 @@ fn on_a_terminal_the_child_owns_the_foreground_process_group() {
         "the child's group is not the terminal's foreground group\n{}",
         show(&out)
     );
+}
+
+/// The syscall a task is blocked in, from `/proc/PID/syscall` (number and
+/// arguments); `None` once the process is gone.
+fn blocked_in(pid: u32) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    Some(
+        text.split_whitespace()
+            .map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).unwrap_or(u64::MAX))
+            .collect(),
+    )
+}
+
+/// Regression (issue 14): the poll timeout was the grace left in ms plus
+/// one, computed without a bound: with `--grace 600h` (more than i32::MAX
+/// ms) and an orphan left, a debug build panicked with "attempt to add with
+/// overflow" after the workload was spawned, and a release build waited
+/// forever (a negative timeout) so the final SIGKILL never came. Now
+/// sealinit waits in poll(2) with a saturated timeout (i32::MAX ms, read
+/// from /proc/PID/syscall on x86_64), stays alive, and exits with the
+/// workload's code once the orphan is gone. (That SIGKILL does come after
+/// a shorter grace is
+/// `an_orphan_ignoring_term_is_killed_after_grace_and_the_code_is_kept`.)
+#[test]
+fn a_600h_grace_with_an_orphan_left_waits_without_overflow() {
+    assert!(is_root(), "needs root to read /proc/PID/syscall");
+    let dir = tempdir();
+    let fifo = dir.join("fifo");
+    let script = format!(
+        "mkfifo {f}; (trap 'echo orphan-got-TERM' TERM; sh -c 'echo orphan=$PPID'; echo x > {f}; \
+         while :; do sleep 0.05; done) & read _ < {f}; exit 5",
+        f = fifo.display()
+    );
+    let mut live = Live::start(sealinit(&[
+        "-q", "--grace", "600h", "--", "sh", "-c", &script,
+    ]));
+    let sealinit_pid = live.child.id();
+    live.expect_line("orphan-got-TERM");
+    let orphan: i32 = live
+        .seen
+        .iter()
+        .find_map(|l| l.strip_prefix("orphan="))
+        .expect("orphan pid")
+        .parse()
+        .expect("int");
+    // Wait (bounded) until sealinit sleeps in poll with the grace deadline.
+    let mut last = None;
+    let mut died = None;
+    for _ in 0..600 {
+        if let Ok(Some(status)) = live.child.try_wait() {
+            died = Some(status);
+            break;
+        }
+        last = blocked_in(sealinit_pid);
+        let in_poll = match (std::env::consts::ARCH, last.as_deref()) {
+            // poll(fds, nfds, timeout): the saturated timeout.
+            ("x86_64", Some([7, _, _, t, ..])) => *t == 0x7fff_ffff,
+            ("x86_64", _) => false,
+            // ppoll elsewhere: the timespec is not readable from here.
+            (_, Some([nr, ..])) => *nr == 73 || *nr == 271,
+            _ => false,
+        };
+        if in_poll {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let alive = died.is_none() && live.child.try_wait().expect("try_wait").is_none();
+    // The orphan goes first, so a failure leaves nothing behind.
+    // SAFETY: killing the orphan the workload left.
+    unsafe { libc::kill(orphan, libc::SIGKILL) };
+    assert!(alive, "sealinit exited during the grace period: {died:?}");
+    let syscall = last.unwrap_or_default();
+    if std::env::consts::ARCH == "x86_64" {
+        assert_eq!(
+            syscall.get(..4).map(|s| (s[0], s[3])),
+            Some((7, 0x7fff_ffff)),
+            "sealinit should wait in poll(2) with timeout i32::MAX: {syscall:x?}"
+        );
+    }
+    let (status, _) = live.wait();
+    assert_eq!(status.code(), Some(5), "the workload's own code");
+}
+
+/// Runs `cmd` with `sig` blocked and already pending when sealinit starts
+/// (pending signals survive execve): a signal that arrives before the
+/// spawn, deterministically, with no timing involved. The signal is sent
+/// by a short-lived grandchild, so its sender is another process (sealinit
+/// ignores what it sent itself).
+fn with_pending(cmd: &mut Command, sig: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (sigprocmask, fork, kill,
+    // getppid, _exit, waitpid) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::kill(libc::getppid(), sig);
+                libc::_exit(0);
+            }
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+            Ok(())
+        });
+    }
+}
+
+/// Issue 11: a TERM or INT that arrives before the spawn means the
+/// workload is not started: exit 128+N, an `exit` event saying so.
+#[test]
+fn term_or_int_before_the_spawn_means_the_workload_is_not_started() {
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let mut c = sealinit(&["--log-format", "json", "--", "sh", "-c", "echo started"]);
+        with_pending(&mut c, sig);
+        let out = run(c);
+        assert_eq!(out.status.code(), Some(128 + sig), "{}", show(&out));
+        assert!(out.stdout.is_empty(), "the workload ran\n{}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let exit = events(&stderr, "exit");
+        assert!(
+            exit.iter()
+                .any(|l| l.contains(&format!("\"code\":{}", 128 + sig))
+                    && l.contains(name)
+                    && l.contains("before the workload was started")),
+            "{}",
+            show(&out)
+        );
+        assert!(events(&stderr, "spawn").is_empty(), "{}", show(&out));
+    }
+}
+
+/// The other half of reading the signalfd before the spawn: any other
+/// signal read then is not lost but delivered to the workload once it
+/// exists. USR1 is blocked in the caller's mask, which the workload
+/// (`sleep`, which leaves its mask alone) inherits, so the forwarded USR1
+/// stays pending in it, visible as ShdPnd bit 9 in its /proc status.
+#[test]
+fn other_signals_pending_before_the_spawn_reach_the_workload() {
+    let mut c = sealinit(&["-q", "--", "sleep", "1000"]);
+    with_pending(&mut c, libc::SIGUSR1);
+    let live = Live::start(c);
+    let me = live.child.id();
+    let usr1 = 1u64 << (libc::SIGUSR1 - 1);
+    let mut seen = String::new();
+    for _ in 0..600 {
+        let kids =
+            std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
+        if let Some(kid) = kids.split_whitespace().next() {
+            let comm = std::fs::read_to_string(format!("/proc/{kid}/comm")).unwrap_or_default();
+            let status = std::fs::read_to_string(format!("/proc/{kid}/status")).unwrap_or_default();
+            seen = format!("{comm}{status}");
+            let pending = status
+                .lines()
+                .find_map(|l| l.strip_prefix("ShdPnd:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+                .unwrap_or(0);
+            if comm.trim() == "sleep" && pending & usr1 != 0 {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    live.signal(libc::SIGTERM);
+    let (status, _) = live.wait();
+    assert!(
+        seen.starts_with("sleep") && seen.contains("ShdPnd:\t0000000000000200"),
+        "USR1 not pending in the workload:\n{seen}"
+    );
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
 }

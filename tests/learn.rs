@@ -225,10 +225,10 @@ fn scan_walk_stays_on_its_filesystem_and_skips_what_it_is_told() {
 }
 
 #[test]
+#[ignore = "inner half: run by its outer test in a private namespace (--ignored --exact)"]
 fn scan_walk_inner() {
-    let Some(scratch) = std::env::var_os(SCRATCH_ENV) else {
-        return; // only inside the namespace (see the test above)
-    };
+    let scratch = std::env::var_os(SCRATCH_ENV)
+        .unwrap_or_else(|| panic!("{SCRATCH_ENV} unset: run by scan_walk_stays_on_its_filesystem_and_skips_what_it_is_told"));
     let t = std::path::PathBuf::from(scratch).join("t");
     common::mount_tmpfs(&t, "4m");
     std::fs::create_dir_all(t.join("a")).expect("mkdir");
@@ -276,7 +276,7 @@ ln -s usr/bin "$R/bin"; ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"
 mount -t proc proc "$R/proc"
 cp "$SEALINIT" "$R/sealinit"
 sleep 0.1
-chroot "$R" /sealinit learn --report-every 1h -- /bin/sh -c '
+chroot "$R" /sealinit learn -v --report-every 1h -- /bin/sh -c '
   trap "echo workload got TERM >&2; sleep 1; exit 0" TERM
   echo $$ > /run/app.pid; : > /run/ready
   while :; do sleep 0.1; done' &

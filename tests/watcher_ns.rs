@@ -59,10 +59,7 @@ fn no_more(rx: &Receiver<WatchEvent>) {
 
 #[test]
 fn tmpfs_and_disk_mount_cross_and_rearm() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let base = scratch("/var/tmp");
     let tmp = base.join("tmp");
@@ -147,10 +144,7 @@ fn tmpfs_and_disk_mount_cross_and_rearm() {
 
 #[test]
 fn ephemeral_total_fires_on_the_sum_of_emptydirs() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let base = scratch("/var/tmp");
     let (a, b) = (base.join("a"), base.join("b"));
@@ -207,10 +201,7 @@ type Step = (&'static str, Box<dyn Fn(&Path)>);
 
 #[test]
 fn incremental_totals_match_du_after_each_change() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let root = scratch("/var/tmp");
     fs::create_dir_all(root.join("pre/sub")).expect("mkdir");
@@ -408,10 +399,7 @@ fn instance_of(dir: (u64, u64)) -> Vec<(u64, u64)> {
 
 #[test]
 fn mounts_share_one_instance_each_gets_its_own_events_and_one_can_vanish() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let base = scratch("/var/tmp");
     let (a, c) = (base.join("a"), base.join("c"));

@@ -20,7 +20,7 @@ app_start() {
   while [[ $# -gt 0 && $1 != -- ]]; do args+=("$1"); shift; done
   shift
   pod_run -d --name "$name" --user "$user" --read-only "${args[@]}" --rootfs "$ROOTFS" \
-    "$SEAL" --profile "$profile" --log-format json -- "$@" >/dev/null
+    "$SEAL" --profile "$profile" --log-format json -v -- "$@" >/dev/null
 }
 
 # app_run_fg OUT USER PROFILE [podman args...] -- COMMAND...: same, in the
@@ -32,7 +32,7 @@ app_run_fg() {
   while [[ $# -gt 0 && $1 != -- ]]; do args+=("$1"); shift; done
   shift
   pod_run --rm --user "$user" --read-only "${args[@]}" --rootfs "$ROOTFS" \
-    "$SEAL" --profile "$profile" --log-format json -- "$@" >"$out" 2>&1 || rc=$?
+    "$SEAL" --profile "$profile" --log-format json -v -- "$@" >"$out" 2>&1 || rc=$?
   echo "$rc"
 }
 

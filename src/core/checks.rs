@@ -141,6 +141,12 @@ pub fn evaluate(spec: &Spec, facts: &Facts) -> Vec<Finding> {
     out
 }
 
+/// Whether the spec is no contract at all (`--root any`, nothing declared,
+/// any user): sealinit is a plain init then, and stays as quiet as one.
+pub fn is_plain_init(spec: &Spec) -> bool {
+    spec.mounts.is_empty() && spec.root == RootPolicy::Any && !spec.require_non_root
+}
+
 /// A warning for mount table lines that did not parse: the rest was checked.
 fn skipped_lines(s: &SkippedLines) -> Finding {
     let lines = if s.count == 1 { "line" } else { "lines" };

@@ -96,6 +96,7 @@ pub(crate) fn mount(path: &str, kind: MountKind, size_limit: Option<u64>) -> Mou
         path: PathBuf::from(path),
         kind,
         size_limit,
+        allow_exec: false,
     }
 }
 
@@ -464,4 +465,37 @@ fn summary_counts_and_worst_verdict() {
     assert_eq!(s.verdict(), Verdict::Warn);
     assert_eq!(Summary::of(&[f(Verdict::Fail)]).verdict(), Verdict::Fail);
     assert_eq!(Summary::of(&[]).verdict(), Verdict::Pass);
+}
+
+#[test]
+fn without_a_contract_undeclared_mounts_are_passes() {
+    // A plain init (`--root any`, nothing declared): an undeclared volume is
+    // listed, not warned about, so a clean run stays silent.
+    let plain = Spec {
+        root: RootPolicy::Any,
+        ..spec(vec![])
+    };
+    assert!(is_plain_init(&plain));
+    let lines = [tmpfs_line("/scratch", "rw,size=1024k")];
+    let got = evaluate(&plain, &facts(table(ROOT_RW, &lines), vec![]));
+    assert_eq!(Summary::of(&got).verdict(), Verdict::Pass, "{got:#?}");
+    let inv: Vec<&Finding> = got.iter().filter(|f| f.check == "inventory").collect();
+    assert_eq!(inv.len(), 1, "{inv:#?}");
+    assert_eq!(inv[0].path, "/scratch");
+    assert!(inv[0].fix.is_none());
+    // Any declaration makes it a contract again.
+    for contract in [
+        Spec {
+            root: RootPolicy::Any,
+            ..spec(vec![mount("/tmp", MountKind::Tmpfs, None)])
+        },
+        spec(vec![]),
+        Spec {
+            root: RootPolicy::Any,
+            require_non_root: true,
+            ..spec(vec![])
+        },
+    ] {
+        assert!(!is_plain_init(&contract), "{contract:?}");
+    }
 }

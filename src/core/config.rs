@@ -7,6 +7,31 @@ use super::cli::{pick, typed, Layer, UsageError};
 use super::options::{self, LimitAction, LogFormat, TamperPolicy};
 use super::spec::{Settings, DEFAULT_ACT_AT, DEFAULT_GRACE, DEFAULT_WARN_AT};
 
+/// Where the reason for an exit sealinit decides itself (64, 71, 75, 77,
+/// 78) is written (`--termination-log PATH`; an empty value turns it off).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TerminationLog {
+    /// `/dev/termination-log` when it exists and is writable (Kubernetes'
+    /// default `terminationMessagePath`); nothing otherwise.
+    #[default]
+    Default,
+    /// This file, created if missing.
+    Path(std::path::PathBuf),
+    /// Not written.
+    Off,
+}
+
+impl TerminationLog {
+    /// `""` is off, anything else a path.
+    pub fn parse(s: &str) -> TerminationLog {
+        if s.is_empty() {
+            TerminationLog::Off
+        } else {
+            TerminationLog::Path(s.into())
+        }
+    }
+}
+
 /// Log verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {

@@ -14,8 +14,9 @@ pub mod yaml;
 
 use std::collections::HashSet;
 
+use crate::core::profiles::{pod_layout, PodLayout};
 use crate::core::quantity;
-use crate::core::spec::{MountKind, Spec};
+use crate::core::spec::{MountKind, MountSpec, Spec};
 
 pub use docker::{docker_args, podman_volume_creates};
 
@@ -101,6 +102,11 @@ pub struct ManifestOptions {
     /// `/path/to/<volume-name>`. For a secret, put it on a host tmpfs (e.g.
     /// under /run) so the contract's "read-only tmpfs" holds.
     pub host_dir: Option<String>,
+    /// `--profile`: adds the seed's replicas, port, CPU and memory, probes
+    /// and command for that application ([`pod_layout`]).
+    pub profile: Option<String>,
+    /// The port of `--metrics ADDR`, declared as a container port.
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for ManifestOptions {
@@ -116,6 +122,8 @@ impl Default for ManifestOptions {
             ephemeral_request: None,
             ephemeral_limit: None,
             host_dir: None,
+            profile: None,
+            metrics_port: None,
         }
     }
 }
@@ -127,6 +135,67 @@ pub(crate) struct Volume {
     pub path: String,
     pub kind: MountKind,
     pub size: Option<u64>,
+    /// The contract accepts exec here: no `noexec` in run flags.
+    pub allow_exec: bool,
+}
+
+impl Volume {
+    fn of(m: &MountSpec, path: String, name: String) -> Volume {
+        Volume {
+            name,
+            path,
+            kind: m.kind,
+            size: m.size_limit,
+            allow_exec: m.allow_exec,
+        }
+    }
+
+    /// For a read-only mount of a single file (`/etc/nginx/nginx.conf`):
+    /// the file's name, which is the ConfigMap key (`subPath`) and the file
+    /// bound from the host directory. A file is a last path component with
+    /// an extension of letters (`nginx.conf`, `tls.pem`), but not `.d`
+    /// (`conf.d` is a directory, and so is `app-1.2`).
+    pub fn file_name(&self) -> Option<&str> {
+        if self.kind.is_writable() {
+            return None;
+        }
+        let base = self.path.rsplit('/').next()?;
+        let (stem, ext) = base.rsplit_once('.')?;
+        let is_ext =
+            !ext.is_empty() && ext.len() <= 10 && ext.bytes().all(|b| b.is_ascii_alphabetic());
+        (!stem.is_empty() && is_ext && ext != "d").then_some(base)
+    }
+}
+
+/// The `volumes` and `volumeMounts` YAML for one declared mount, exactly as
+/// `sealinit manifest` writes them (default options): the fix a failing
+/// check prints. `size_limit` replaces the declared one (a raised limit).
+pub fn mount_snippet(m: &MountSpec, size_limit: Option<u64>) -> String {
+    let mut v = snippet_volume(m);
+    v.size = size_limit;
+    kube::snippet(&v, &ManifestOptions::default())
+}
+
+/// Just the `volumeMounts` entry of [`mount_snippet`] (`readOnly: true`
+/// for the read-only kinds).
+pub fn mount_entry_snippet(m: &MountSpec) -> String {
+    kube::mount_snippet(&snippet_volume(m))
+}
+
+/// The `run` flag for one declared mount, as `manifest --format docker`
+/// (or `podman`) writes it, shell-quoted: `--tmpfs /tmp:size=...,noexec,...`.
+pub fn mount_run_flag(m: &MountSpec, format: Format) -> String {
+    let opts = ManifestOptions {
+        format,
+        ..ManifestOptions::default()
+    };
+    docker::one_flag(&snippet_volume(m), &opts)
+}
+
+fn snippet_volume(m: &MountSpec) -> Volume {
+    let path = m.path.to_string_lossy().into_owned();
+    let name = volume_name(&path);
+    Volume::of(m, path, name)
 }
 
 /// The ephemeral-storage figures and how they were reached.
@@ -150,6 +219,8 @@ pub(crate) struct Contract {
     pub tmpfs_sum: u64,
     pub tmpfs_unsized: bool,
     pub read_only_root: bool,
+    /// The profile's pod figures (`--profile`).
+    pub pod: Option<PodLayout>,
 }
 
 /// Renders the contract in `opts.format`.
@@ -175,6 +246,12 @@ pub(crate) fn contract(spec: &Spec, opts: &ManifestOptions) -> Result<Contract, 
     if opts.workload.is_some() && opts.format != Format::Kubernetes {
         return Err("--workload applies to --format kubernetes only".to_string());
     }
+    let pod = match opts.profile.as_deref() {
+        None => None,
+        Some(p) => Some(
+            pod_layout(p).ok_or_else(|| format!("--profile {p:?} is not a built-in profile"))?,
+        ),
+    };
     let mut paths = Vec::with_capacity(spec.mounts.len());
     for m in &spec.mounts {
         paths.push(check_path(&m.path)?);
@@ -185,12 +262,7 @@ pub(crate) fn contract(spec: &Spec, opts: &ManifestOptions) -> Result<Contract, 
         .iter()
         .zip(paths)
         .zip(names)
-        .map(|((m, path), name)| Volume {
-            name,
-            path,
-            kind: m.kind,
-            size: m.size_limit,
-        })
+        .map(|((m, path), name)| Volume::of(m, path, name))
         .collect();
     let mut tmpfs_sum = 0u64;
     let mut tmpfs_unsized = false;
@@ -207,6 +279,7 @@ pub(crate) fn contract(spec: &Spec, opts: &ManifestOptions) -> Result<Contract, 
         tmpfs_sum,
         tmpfs_unsized,
         read_only_root: spec.root == crate::core::spec::RootPolicy::ReadOnly,
+        pod,
     })
 }
 
@@ -319,12 +392,7 @@ pub fn sealinit_mounts(spec: &Spec) -> Result<String, String> {
         .mounts
         .iter()
         .zip(paths)
-        .map(|(m, path)| Volume {
-            name: String::new(),
-            path,
-            kind: m.kind,
-            size: m.size_limit,
-        })
+        .map(|(m, path)| Volume::of(m, path, String::new()))
         .collect();
     Ok(mounts_env(&volumes))
 }
@@ -431,3 +499,5 @@ fn ephemeral(volumes: &[Volume], opts: &ManifestOptions) -> Result<Option<Epheme
 mod tests;
 #[cfg(test)]
 mod tests_docker;
+#[cfg(test)]
+mod tests_profiles;

@@ -149,7 +149,7 @@ pub fn render(mounts: &[MountSample], checks: &Summary, extra: &Counters) -> Str
         &mut out,
         "sealinit_tamper_events_total",
         "counter",
-        "Changes to the mount table seen after start-up.",
+        "Tamper findings after start-up: mount-table changes and executables dropped into writable mounts.",
     );
     sample(
         &mut out,

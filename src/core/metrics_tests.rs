@@ -65,7 +65,7 @@ sealinit_usage_threshold_crossings_total{{path="/data",kind="pvc",threshold="act
 # HELP sealinit_limit_actions_total Times the --limit-action (signal or stop) was carried out.
 # TYPE sealinit_limit_actions_total counter
 sealinit_limit_actions_total 1
-# HELP sealinit_tamper_events_total Changes to the mount table seen after start-up.
+# HELP sealinit_tamper_events_total Tamper findings after start-up: mount-table changes and executables dropped into writable mounts.
 # TYPE sealinit_tamper_events_total counter
 sealinit_tamper_events_total 0
 "#,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod exitcode;
 pub mod facts;
 pub mod help;
+pub mod initopts;
 pub mod learn;
 pub mod logfmt;
 pub mod manifest;
@@ -20,6 +21,7 @@ pub mod quantity;
 pub mod report;
 pub mod spec;
 pub mod tamper;
+pub mod termination;
 #[cfg(test)]
 mod testkit;
 pub mod threshold;

@@ -174,6 +174,7 @@ fn mount(path: &str, kind: MountKind, size: Option<u64>, why: String) -> Planned
             path: PathBuf::from(path),
             kind,
             size_limit: size,
+            allow_exec: false,
         },
         why,
     }

@@ -3,7 +3,10 @@
 //! examples (emptyDir `sizeLimit`, PVC `resources.requests.storage`, and
 //! the container's `ephemeral-storage` limit as `ephemeral_limit`).
 //!
-//! Only mounts and sizes are encoded. The manifests' `runAsNonRoot` is not
+//! [`pod_layout`] carries the rest of those manifests for `sealinit
+//! manifest`: replicas, port, CPU and memory, probes, the redis-db command.
+//!
+//! Only mounts and sizes are part of the contract. The manifests' `runAsNonRoot` is not
 //! turned into `require_non_root`: that is the operator's choice of
 //! securityContext, not part of the storage layout.
 
@@ -119,8 +122,124 @@ pub fn profile(name: &str) -> Option<SpecFile> {
                 path: PathBuf::from(path),
                 kind,
                 size_limit,
+                allow_exec: false,
             })
             .collect(),
+    })
+}
+
+/// How a probe asks the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeAction {
+    /// `tcpSocket` on the container port.
+    Tcp,
+    /// `httpGet` of this path on the container port.
+    Http(&'static str),
+    /// `exec` of this command.
+    Exec(&'static [&'static str]),
+}
+
+/// A liveness or readiness probe of the seed's manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub action: ProbeAction,
+    pub initial_delay_seconds: u32,
+    pub period_seconds: u32,
+}
+
+/// The rest of a profile's "Complete Manifest" in the seed's Part 3: what
+/// `sealinit manifest --profile NAME` puts around the storage contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodLayout {
+    pub replicas: u32,
+    /// Container port and its name.
+    pub port: (u16, &'static str),
+    /// CPU request and limit, as Kubernetes quantities.
+    pub cpu: (&'static str, &'static str),
+    /// Memory request and limit in bytes, the workload's own: the tmpfs
+    /// sizes are added on top (they count against the memory limit).
+    pub memory: (u64, u64),
+    pub liveness: Probe,
+    pub readiness: Probe,
+    /// The command after sealinit's `--` (Kubernetes `args`), if the seed
+    /// gives one: redis-db keeps `--appendonly yes`.
+    pub args: &'static [&'static str],
+}
+
+const fn probe(action: ProbeAction, initial_delay_seconds: u32, period_seconds: u32) -> Probe {
+    Probe {
+        action,
+        initial_delay_seconds,
+        period_seconds,
+    }
+}
+
+/// The seed's pod figures for profile `name`, or `None`.
+pub fn pod_layout(name: &str) -> Option<PodLayout> {
+    use ProbeAction::{Exec, Http, Tcp};
+    let redis = |replicas, memory, cpu, args| PodLayout {
+        replicas,
+        port: (6379, "redis"),
+        cpu,
+        memory,
+        liveness: probe(Tcp, 10, 5),
+        readiness: probe(Tcp, 5, 3),
+        args,
+    };
+    Some(match name {
+        "postgres" => PodLayout {
+            replicas: 1,
+            port: (5432, "postgres"),
+            cpu: ("500m", "2"),
+            memory: (GI, 4 * GI),
+            liveness: probe(Tcp, 30, 10),
+            readiness: probe(
+                Exec(&["/usr/lib/postgresql/15/bin/pg_isready", "-h", "localhost"]),
+                10,
+                5,
+            ),
+            args: &[],
+        },
+        "redis-cache" => redis(3, (512 * MI, 2 * GI), ("250m", "1"), &[]),
+        "redis-db" => redis(
+            1,
+            (GI, 4 * GI),
+            ("500m", "2"),
+            &[
+                "redis-server",
+                "/etc/redis/redis.conf",
+                "--appendonly",
+                "yes",
+            ],
+        ),
+        "kafka" => PodLayout {
+            replicas: 1,
+            port: (9092, "kafka"),
+            cpu: ("1", "2"),
+            memory: (2 * GI, 4 * GI),
+            liveness: probe(Tcp, 30, 10),
+            readiness: probe(Tcp, 15, 5),
+            args: &[],
+        },
+        "nginx" => PodLayout {
+            replicas: 3,
+            port: (8080, "http"),
+            cpu: ("100m", "500m"),
+            memory: (256 * MI, 512 * MI),
+            liveness: probe(Http("/"), 5, 5),
+            readiness: probe(Http("/"), 2, 3),
+            args: &[],
+        },
+        "app" => PodLayout {
+            replicas: 3,
+            port: (8000, "http"),
+            cpu: ("250m", "1"),
+            memory: (256 * MI, 512 * MI),
+            liveness: probe(Http("/health"), 10, 10),
+            readiness: probe(Http("/ready"), 5, 3),
+            args: &[],
+        },
+        _ => return None,
     })
 }
 
@@ -213,7 +332,9 @@ mod tests {
     fn every_name_resolves_and_nothing_else_does() {
         for name in PROFILE_NAMES {
             assert!(profile(name).is_some(), "{name}");
+            assert!(pod_layout(name).is_some(), "{name}");
         }
+        assert!(pod_layout("mysql").is_none());
         for name in ["", "Postgres", "redis", "mysql", "postgres "] {
             assert!(profile(name).is_none(), "{name:?}");
         }

@@ -8,8 +8,10 @@ use std::path::Path;
 use crate::core::checks::{Finding, Summary, Verdict};
 use crate::core::classify::describe;
 use crate::core::facts::{Facts, Identity};
-use crate::core::logfmt::push_json_str;
-use crate::core::manifest::volume_name;
+use crate::core::logfmt::{push_json_str, Record, Value};
+use crate::core::manifest::{
+    mount_entry_snippet, mount_run_flag, mount_snippet, volume_name, Format,
+};
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
 use crate::core::spec::{MountKind, MountSpec};
@@ -33,55 +35,11 @@ pub fn human_bytes(n: u64) -> String {
     format!("{}{unit}", s.strip_suffix(".0").unwrap_or(&s))
 }
 
-/// The `volumes` entry and the `volumeMounts` entry for a declared path.
-pub fn volume_yaml(path: &Path, kind: MountKind, size_limit: Option<u64>) -> String {
-    let name = volume_name(&path.to_string_lossy());
-    let size = size_limit.map(quantity::format);
-    let mut y = String::from("# pod spec\nvolumes:\n");
-    let _ = writeln!(y, "  - name: {name}");
-    match kind {
-        MountKind::Tmpfs | MountKind::EmptyDir => {
-            y.push_str("    emptyDir:\n");
-            if kind == MountKind::Tmpfs {
-                y.push_str("      medium: Memory\n");
-            }
-            match &size {
-                Some(s) => _ = writeln!(y, "      sizeLimit: {s}"),
-                None => {
-                    y.push_str("      # add sizeLimit: to bound it (the kubelet evicts above it)\n")
-                }
-            }
-        }
-        MountKind::Pvc => {
-            let _ = writeln!(y, "    persistentVolumeClaim:\n      claimName: {name}");
-            let req = size.as_deref().unwrap_or("<size>");
-            let _ = writeln!(
-                y,
-                "# plus a PersistentVolumeClaim \"{name}\" (ReadWriteOnce) requesting storage: {req}"
-            );
-        }
-        MountKind::ReadOnly => {
-            let _ = writeln!(y, "    configMap:\n      name: {name}");
-        }
-        MountKind::Secret => {
-            let _ = writeln!(y, "    secret:\n      secretName: {name}");
-        }
-    }
-    y.push_str("# container spec\n");
-    y.push_str(&volume_mount_yaml(path, !kind.is_writable()));
-    y
-}
-
-fn volume_mount_yaml(path: &Path, read_only: bool) -> String {
-    let mut y = format!(
-        "volumeMounts:\n  - name: {}\n    mountPath: {}\n",
-        volume_name(&path.to_string_lossy()),
-        path.display()
-    );
-    if read_only {
-        y.push_str("    readOnly: true\n");
-    }
-    y
+/// The `volumes` entry and the `volumeMounts` entry for a declared mount,
+/// rendered by `sealinit manifest`'s YAML writer (one renderer: the fix and
+/// the manifest cannot disagree on quoting or names).
+pub fn volume_yaml(m: &MountSpec, size_limit: Option<u64>) -> String {
+    mount_snippet(m, size_limit)
 }
 
 fn kind_volume_word(kind: MountKind) -> &'static str {
@@ -100,21 +58,9 @@ pub fn missing_volume_fix(m: &MountSpec) -> String {
         "mount {} at exactly {} (podman/docker: {}):\n{}",
         kind_volume_word(m.kind),
         m.path.display(),
-        runtime_flag(m),
-        volume_yaml(&m.path, m.kind, m.size_limit)
+        mount_run_flag(m, Format::Docker),
+        volume_yaml(m, m.size_limit)
     )
-}
-
-fn runtime_flag(m: &MountSpec) -> String {
-    let p = m.path.display();
-    match m.kind {
-        MountKind::Tmpfs => match m.size_limit {
-            Some(l) => format!("--tmpfs {p}:rw,noexec,nosuid,size={l}"),
-            None => format!("--tmpfs {p}:rw,noexec,nosuid"),
-        },
-        MountKind::EmptyDir | MountKind::Pvc => format!("-v VOLUME:{p}"),
-        MountKind::ReadOnly | MountKind::Secret => format!("-v SOURCE:{p}:ro"),
-    }
 }
 
 /// EROFS on a writable path: the volumeMount says `readOnly: true`.
@@ -122,7 +68,7 @@ pub fn remove_read_only_fix(m: &MountSpec) -> String {
     format!(
         "remove `readOnly: true` from the volumeMount of {} (podman/docker: drop `:ro`):\n{}",
         m.path.display(),
-        volume_mount_yaml(&m.path, false)
+        mount_entry_snippet(m)
     )
 }
 
@@ -131,7 +77,7 @@ pub fn add_read_only_fix(m: &MountSpec) -> String {
     format!(
         "add `readOnly: true` to the volumeMount of {} (podman/docker: `:ro`):\n{}",
         m.path.display(),
-        volume_mount_yaml(&m.path, true)
+        mount_entry_snippet(m)
     )
 }
 
@@ -177,7 +123,7 @@ pub fn no_space_fix(m: &MountSpec) -> String {
             );
         }
         (_, Some(b)) => {
-            let _ = write!(s, ":\n{}", volume_yaml(&m.path, m.kind, Some(b)));
+            let _ = write!(s, ":\n{}", volume_yaml(m, Some(b)));
             if m.kind == MountKind::Tmpfs {
                 s.push_str("# a memory-backed volume also needs the container's memory limit raised by as much\n");
             }
@@ -190,10 +136,11 @@ pub fn no_space_fix(m: &MountSpec) -> String {
 /// A writable mount without noexec.
 pub fn noexec_fix(m: &MountSpec) -> String {
     format!(
-        "mount it noexec where the runtime allows (podman/docker: --tmpfs {p}:rw,noexec,nosuid,nodev); \
-         a Kubernetes emptyDir cannot set noexec, so there accept the risk or deny exec \
-         from {p} in the AppArmor/SELinux profile",
-        p = m.path.display()
+        "mount it noexec where the runtime allows (podman: {}); a Kubernetes emptyDir \
+         cannot set noexec, so there accept the risk (allow_exec = true on the mount) or \
+         deny exec from {} in the AppArmor/SELinux profile",
+        mount_run_flag(m, Format::Podman),
+        m.path.display()
     )
 }
 
@@ -242,36 +189,86 @@ pub fn headline(findings: &[Finding], facts: &Facts) -> String {
     )
 }
 
-/// `fail  /tmp  emptydir  expected: ...  observed: ...  why: ...` (one line).
+/// `fail  /tmp  emptydir  expected: ...  observed: ...` (the message of a
+/// `check` event; `why` and `fix` follow on lines of their own).
 pub fn finding_line(f: &Finding) -> String {
-    let mut line = format!(
+    format!(
         "{}  {}  {}  expected: {}  observed: {}",
         f.verdict.as_str(),
         f.path,
         f.kind,
         f.expected,
         f.observed
-    );
-    if !f.why.is_empty() {
-        let _ = write!(line, "  why: {}", f.why);
-    }
-    line
+    )
 }
 
-/// The whole text report: headline, one line per finding, each fix indented.
-pub fn render_text(findings: &[Finding], facts: &Facts) -> String {
-    let mut out = headline(findings, facts);
-    out.push('\n');
+/// Who reads the report, which decides how loud a clean result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The start-up log of a workload: a clean contract is one summary line
+    /// (the passes are debug), and without a contract (`plain`) a clean
+    /// result says nothing at all, like any other init.
+    Startup { plain: bool },
+    /// `sealinit check`, asked for: every line at its level.
+    Check,
+}
+
+/// The report as log records: one `check` event per finding (fail=error,
+/// warn=warn, pass=info), then `checks.summary` with the counts. Passes
+/// drop to debug when the whole result is clean at start-up, and the
+/// summary too without a contract; a warning or failure shows every line.
+pub fn check_records(findings: &[Finding], facts: &Facts, audience: Audience) -> Vec<Record> {
+    let s = Summary::of(findings);
+    let clean = s.verdict() == Verdict::Pass;
+    let quiet_passes = clean && audience != Audience::Check;
+    let mut out = Vec::with_capacity(findings.len() + 1);
     for f in findings {
-        out.push_str(&finding_line(f));
-        out.push('\n');
+        let level = match f.verdict {
+            Verdict::Fail => "error",
+            Verdict::Warn => "warn",
+            Verdict::Pass if quiet_passes => "debug",
+            Verdict::Pass => "info",
+        };
+        let mut fields = vec![
+            ("check", Value::Str(f.check.to_string())),
+            ("path", Value::Str(f.path.clone())),
+            ("kind", Value::Str(f.kind.clone())),
+            ("expected", Value::Str(f.expected.clone())),
+            ("observed", Value::Str(f.observed.clone())),
+            ("verdict", Value::Str(f.verdict.as_str().to_string())),
+            ("why", Value::Str(f.why.clone())),
+        ];
         if let Some(fix) = &f.fix {
-            for (i, l) in fix.lines().enumerate() {
-                let lead = if i == 0 { "  fix: " } else { "    " };
-                let _ = writeln!(out, "{lead}{l}");
-            }
+            fields.push(("fix", Value::Str(fix.clone())));
         }
+        out.push(Record {
+            level,
+            event: "check".into(),
+            msg: finding_line(f),
+            fields,
+            ts: None,
+        });
     }
+    let level = match s.verdict() {
+        Verdict::Fail => "error",
+        Verdict::Warn => "warn",
+        Verdict::Pass if audience == (Audience::Startup { plain: true }) => "debug",
+        Verdict::Pass => "info",
+    };
+    out.push(Record {
+        level,
+        event: "checks.summary".into(),
+        msg: headline(findings, facts),
+        fields: vec![
+            ("verdict", Value::Str(s.verdict().as_str().to_string())),
+            ("pass", Value::U64(s.pass)),
+            ("warn", Value::U64(s.warn)),
+            ("fail", Value::U64(s.fail)),
+            ("uid", Value::U64(u64::from(facts.identity.uid))),
+            ("gid", Value::U64(u64::from(facts.identity.gid))),
+        ],
+        ts: None,
+    });
     out
 }
 

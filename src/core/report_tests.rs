@@ -4,6 +4,15 @@ use super::*;
 use crate::core::facts::VfsFacts;
 use std::path::PathBuf;
 
+fn spec_mount(path: &str, kind: MountKind, size_limit: Option<u64>) -> MountSpec {
+    MountSpec {
+        path: PathBuf::from(path),
+        kind,
+        size_limit,
+        allow_exec: false,
+    }
+}
+
 #[test]
 fn volume_yaml_per_kind() {
     let gi = 1u64 << 30;
@@ -20,16 +29,19 @@ fn volume_yaml_per_kind() {
             MountKind::Tmpfs,
             Some(gi),
             vec![
-                "emptyDir:\n      medium: Memory\n".into(),
-                format!("      sizeLimit: {}\n", quantity::format(gi)),
+                "    emptyDir:\n      medium: Memory\n".into(),
+                format!("      sizeLimit: \"{}\"\n", quantity::format(gi)),
             ],
             vec!["readOnly"],
         ),
         (
-            "emptydir without limit says to add one",
+            "emptydir without limit says it is unbounded",
             MountKind::EmptyDir,
             None,
-            vec!["    emptyDir:\n      # add sizeLimit:".into()],
+            vec![
+                "    # no sizeLimit in the contract: unbounded until eviction\n    emptyDir: {}\n"
+                    .into(),
+            ],
             vec!["medium", "readOnly"],
         ),
         (
@@ -37,8 +49,8 @@ fn volume_yaml_per_kind() {
             MountKind::Pvc,
             Some(50 * gi),
             vec![
-                "persistentVolumeClaim:\n      claimName: x-data\n".into(),
-                format!("requesting storage: {}", quantity::format(50 * gi)),
+                "persistentVolumeClaim:\n      claimName: \"app-x-data\"\n".into(),
+                "# plus the PersistentVolumeClaim \"app-x-data\"".into(),
             ],
             vec!["emptyDir"],
         ),
@@ -47,31 +59,30 @@ fn volume_yaml_per_kind() {
             MountKind::ReadOnly,
             None,
             vec![
-                "configMap:\n      name: x-data\n".into(),
+                "configMap:\n".into(),
+                "      name: \"app-x-data\"\n".into(),
                 "    readOnly: true\n".into(),
             ],
-            vec!["emptyDir"],
+            vec!["emptyDir", "subPath"],
         ),
         (
             "secret is a secret volume mounted readOnly",
             MountKind::Secret,
             None,
             vec![
-                "secret:\n      secretName: x-data\n".into(),
+                "secretName: \"app-x-data\"\n".into(),
                 "    readOnly: true\n".into(),
             ],
             vec!["emptyDir"],
         ),
     ];
     for (name, kind, size, want, not) in cases {
-        let y = volume_yaml(Path::new("/x/data"), kind, size);
-        assert!(
-            y.starts_with("# pod spec\nvolumes:\n  - name: x-data\n"),
-            "case {name}: {y}"
-        );
+        let y = volume_yaml(&spec_mount("/x/data", kind, None), size);
+        assert!(y.starts_with("# pod spec\nvolumes:\n"), "case {name}: {y}");
+        assert!(y.contains("  - name: x-data\n"), "case {name}: {y}");
         assert!(
             y.contains(
-                "# container spec\nvolumeMounts:\n  - name: x-data\n    mountPath: /x/data\n"
+                "# container spec\nvolumeMounts:\n  - name: x-data\n    mountPath: \"/x/data\"\n"
             ),
             "case {name}: {y}"
         );
@@ -80,6 +91,87 @@ fn volume_yaml_per_kind() {
         }
         for n in not {
             assert!(!y.contains(n), "case {name}: {n:?} unexpectedly in\n{y}");
+        }
+    }
+}
+
+/// Issue 14: one renderer. A failing check's fix and `sealinit manifest`
+/// write the same volume and volumeMount for a path that needs quoting.
+#[test]
+fn a_fix_and_the_manifest_render_a_mount_identically() {
+    use crate::core::manifest::{render, ManifestOptions};
+    use crate::core::spec::{RootPolicy, Spec};
+    use yaml_rust2::{Yaml, YamlLoader};
+    let one = |doc: &Yaml, key: &str| -> Yaml {
+        let seq = doc[key]
+            .as_vec()
+            .unwrap_or_else(|| panic!("no {key} in {doc:?}"));
+        assert_eq!(seq.len(), 1, "{key}: {seq:?}");
+        seq[0].clone()
+    };
+    for (path, kind) in [
+        ("/srv/my data #1", MountKind::EmptyDir),
+        ("/var/cache/\"quoted\" 'x'", MountKind::Tmpfs),
+        ("/etc/app/yes", MountKind::ReadOnly),
+        ("/etc/nginx/nginx.conf", MountKind::ReadOnly),
+        ("/run/keys/- dash", MountKind::Secret),
+        ("/data/{x}: [y]", MountKind::Pvc),
+    ] {
+        let m = spec_mount(path, kind, Some(5 << 20));
+        let fix = volume_yaml(&m, m.size_limit);
+        let fix_doc = &YamlLoader::load_from_str(&fix).unwrap_or_else(|e| panic!("{e}\n{fix}"))[0];
+        let spec = Spec {
+            root: RootPolicy::Any,
+            mounts: vec![m.clone()],
+            ..Spec::default()
+        };
+        let manifest = match render(&spec, &ManifestOptions::default()) {
+            Ok(t) => t,
+            // `:` is refused by the manifest (SEALINIT_MOUNTS cannot carry
+            // it); the fix still quotes it into valid YAML.
+            Err(e) if path.contains(':') => {
+                assert!(e.contains("contains ':'"), "{e}");
+                assert_eq!(
+                    one(fix_doc, "volumeMounts")["mountPath"].as_str(),
+                    Some(path)
+                );
+                continue;
+            }
+            Err(e) => panic!("{path}: {e}"),
+        };
+        let docs =
+            YamlLoader::load_from_str(&manifest).unwrap_or_else(|e| panic!("{e}\n{manifest}"));
+        let pod = &docs[0];
+        let ctr = &pod["containers"][0];
+        assert_eq!(
+            one(fix_doc, "volumes"),
+            one(pod, "volumes"),
+            "{path}:\n{fix}\n{manifest}"
+        );
+        assert_eq!(
+            one(fix_doc, "volumeMounts"),
+            one(ctr, "volumeMounts"),
+            "{path}:\n{fix}\n{manifest}"
+        );
+        assert_eq!(
+            one(fix_doc, "volumeMounts")["mountPath"].as_str(),
+            Some(path)
+        );
+        // And the text is the same, line for line (indentation aside).
+        let fix_lines: Vec<&str> = fix
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        let man_lines: Vec<&str> = manifest.lines().map(str::trim).collect();
+        for l in fix_lines
+            .iter()
+            .filter(|l| l.contains(':') && !l.ends_with(':'))
+        {
+            assert!(
+                man_lines.contains(l),
+                "{path}: {l:?} not in the manifest\n{manifest}"
+            );
         }
     }
 }
@@ -147,19 +239,81 @@ fn headline_and_text_layout() {
         finding(Verdict::Pass, "/run", None),
     ];
     let facts = facts_of("1 0 0:5 / / ro - overlay overlay rw\n", true);
-    let text = render_text(&findings, &facts);
+    let recs = check_records(&findings, &facts, Audience::Startup { plain: false });
+    let text: String = recs.iter().map(crate::core::logfmt::text).collect();
     let want = "\
-check: FAIL 1 failed, 1 warning, 2 passed; uid=65532 gid=65532 groups=65532; root / overlay read-only
-pass  /  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
-fail  /var/cache/nginx  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount  why: writes fail
-  fix: add a volume:
-    volumes:
-      - name: x
-warn  /tmp  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount  why: writes fail
-  fix: noexec
-pass  /run  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit: pass  /  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit: error: fail  /var/cache/nginx  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit:   why: writes fail
+sealinit:   fix:
+sealinit:     add a volume:
+sealinit:     volumes:
+sealinit:       - name: x
+sealinit: warning: warn  /tmp  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit:   why: writes fail
+sealinit:   fix:
+sealinit:     noexec
+sealinit: pass  /run  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
+sealinit: error: check: FAIL 1 failed, 1 warning, 2 passed; uid=65532 gid=65532 groups=65532; root / overlay read-only
 ";
     assert_eq!(text, want);
+}
+
+#[test]
+fn how_loud_a_report_is() {
+    let facts = facts_of("1 0 0:5 / / ro - overlay overlay rw\n", true);
+    let clean = vec![
+        finding(Verdict::Pass, "/a", None),
+        finding(Verdict::Pass, "/b", None),
+    ];
+    let warned = vec![
+        finding(Verdict::Pass, "/a", None),
+        finding(Verdict::Warn, "/b", Some("x")),
+    ];
+    let levels = |f: &[Finding], a| -> Vec<&'static str> {
+        check_records(f, &facts, a)
+            .iter()
+            .map(|r| r.level)
+            .collect()
+    };
+    let contract = Audience::Startup { plain: false };
+    let plain = Audience::Startup { plain: true };
+    type Case<'a> = (&'a str, &'a [Finding], Audience, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "clean contract: the summary only",
+            &clean,
+            contract,
+            vec!["debug", "debug", "info"],
+        ),
+        (
+            "clean plain init: nothing",
+            &clean,
+            plain,
+            vec!["debug", "debug", "debug"],
+        ),
+        (
+            "a warning shows every line",
+            &warned,
+            contract,
+            vec!["info", "warn", "warn"],
+        ),
+        (
+            "plain init that warns shows too",
+            &warned,
+            plain,
+            vec!["info", "warn", "warn"],
+        ),
+        (
+            "sealinit check: every line",
+            &clean,
+            Audience::Check,
+            vec!["info", "info", "info"],
+        ),
+    ];
+    for (name, f, a, want) in cases {
+        assert_eq!(levels(f, a), want, "case {name}");
+    }
 }
 
 #[test]
@@ -193,6 +347,7 @@ fn mounts_table_lists_visible_mounts_classified() {
         path: PathBuf::from("/tmp"),
         kind: MountKind::Tmpfs,
         size_limit: Some(64 << 20),
+        allow_exec: false,
     }];
     let out = render_mounts_table(&t, &declared);
     let lines: Vec<&str> = out.lines().collect();
@@ -306,6 +461,7 @@ fn permission_fix_picks_the_group() {
         path: PathBuf::from("/data"),
         kind: MountKind::Pvc,
         size_limit: None,
+        allow_exec: false,
     };
     let cases = [
         ("group-writable by owner group", 999, 0o775, "fsGroup: 999"),

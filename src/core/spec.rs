@@ -104,6 +104,9 @@ pub struct MountSpec {
     pub kind: MountKind,
     /// The Kubernetes `sizeLimit` (or PVC size) in bytes, if declared.
     pub size_limit: Option<u64>,
+    /// The contract accepts exec on this mount (spec key `allow_exec`): no
+    /// noexec advice is given for it.
+    pub allow_exec: bool,
 }
 
 /// What `/` must be (`--root`).

@@ -22,16 +22,19 @@ fn declared() -> Vec<MountSpec> {
             path: "/tmp".into(),
             kind: MountKind::Tmpfs,
             size_limit: None,
+            allow_exec: false,
         },
         MountSpec {
             path: "/etc/app".into(),
             kind: MountKind::ReadOnly,
             size_limit: None,
+            allow_exec: false,
         },
         MountSpec {
             path: "/never-mounted".into(),
             kind: MountKind::EmptyDir,
             size_limit: None,
+            allow_exec: false,
         },
     ]
 }

@@ -7,8 +7,10 @@
 //! because every signal is blocked and read from the signalfd.
 
 use std::fmt;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record as SpanRecord};
@@ -21,19 +23,93 @@ use crate::core::options::LogFormat;
 pub struct StderrLog {
     format: LogFormat,
     max: Level,
-    lock: Mutex<()>,
+    timestamps: bool,
     next_span: AtomicU64,
 }
 
+/// What [`init`] set, for records written without `tracing`.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    format: LogFormat,
+    max: Level,
+    timestamps: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// Serialises writes to stderr between the subscriber and [`emit`].
+static STDERR: Mutex<()> = Mutex::new(());
+
 /// Installs the global subscriber. Only the first call has an effect.
-pub fn init(format: LogFormat, max: Level) {
+/// `timestamps` adds an RFC 3339 `ts` to every line (`--log-timestamps`).
+pub fn init(format: LogFormat, max: Level, timestamps: bool) {
+    let _ = SETTINGS.set(Settings {
+        format,
+        max,
+        timestamps,
+    });
     let sub = StderrLog {
         format,
         max,
-        lock: Mutex::new(()),
+        timestamps,
         next_span: AtomicU64::new(1),
     };
     let _ = tracing::subscriber::set_global_default(sub);
+}
+
+/// The current time as RFC 3339 UTC with milliseconds.
+fn now_rfc3339() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    logfmt::rfc3339_millis(ms)
+}
+
+fn level_of(name: &str) -> Level {
+    match name {
+        "error" => Level::ERROR,
+        "warn" => Level::WARN,
+        "info" => Level::INFO,
+        "debug" => Level::DEBUG,
+        _ => Level::TRACE,
+    }
+}
+
+/// The records [`init`]'s level lets through, formatted as it says (text
+/// when `init` was not called), timestamped when it says so.
+pub fn format_records(records: &[Record]) -> String {
+    let s = SETTINGS.get().copied().unwrap_or(Settings {
+        format: LogFormat::Text,
+        max: Level::INFO,
+        timestamps: false,
+    });
+    let mut out = String::new();
+    for rec in records.iter().filter(|r| level_of(r.level) <= s.max) {
+        let mut rec = rec.clone();
+        if s.timestamps {
+            rec.ts = Some(now_rfc3339());
+        }
+        out.push_str(&match s.format {
+            LogFormat::Text => logfmt::text(&rec),
+            LogFormat::Json => logfmt::json(&rec),
+        });
+    }
+    out
+}
+
+/// Writes already built records (a check report) to stderr, as the
+/// subscriber writes events.
+pub fn emit(records: &[Record]) {
+    let text = format_records(records);
+    let _guard = STDERR.lock();
+    write_stderr(text.as_bytes());
+}
+
+/// Writes already built records to stdout (`sealinit check`'s report).
+pub fn print(records: &[Record]) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(format_records(records).as_bytes())?;
+    stdout.flush()
 }
 
 struct Collect<'a>(&'a mut Record);
@@ -105,11 +181,14 @@ impl Subscriber for StderrLog {
         if rec.event.is_empty() {
             rec.event = "log".to_string();
         }
+        if self.timestamps {
+            rec.ts = Some(now_rfc3339());
+        }
         let line = match self.format {
             LogFormat::Text => logfmt::text(&rec),
             LogFormat::Json => logfmt::json(&rec),
         };
-        let _guard = self.lock.lock();
+        let _guard = STDERR.lock();
         write_stderr(line.as_bytes());
     }
 
@@ -145,5 +224,39 @@ fn write_stderr(mut buf: &[u8]) {
             }
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The only test that calls `init` (it sets process-wide state).
+    #[test]
+    fn records_get_the_level_filter_and_a_timestamp_when_asked() {
+        init(LogFormat::Json, Level::INFO, true);
+        let rec = |level: &'static str, msg: &str| Record {
+            level,
+            event: "check".into(),
+            msg: msg.into(),
+            ..Record::default()
+        };
+        let out = format_records(&[rec("debug", "hidden"), rec("info", "shown")]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        let line = lines[0];
+        // {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","level":"info",...
+        let ts = line
+            .strip_prefix("{\"ts\":\"")
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no leading ts: {line}"));
+        assert_eq!(ts.len(), 24, "{ts}");
+        let shape: String = ts
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99:99:99.999Z");
+        assert!(ts.as_bytes()[0] == b'2', "{ts}");
+        assert!(line.contains("\"msg\":\"shown\""), "{line}");
     }
 }

@@ -276,6 +276,7 @@ mod tests {
             path: link.clone(),
             kind: crate::core::spec::MountKind::EmptyDir,
             size_limit: None,
+            allow_exec: false,
         });
         assert!(pf.lstat.expect("lstat").is_symlink);
         assert!(pf.stat.expect("stat").is_dir);

@@ -1,5 +1,7 @@
 //! Process control at the edge: spawning the workload with the inherited
-//! signal state, reaping, becoming a subreaper, and listing what is left.
+//! signal state, reaping, becoming a subreaper, listing what is left,
+//! telling whether a process is already exiting, and writing the
+//! termination log.
 
 use std::ffi::OsString;
 use std::io;
@@ -53,16 +55,35 @@ pub fn reserve_std_fds() {
     }
 }
 
+/// How the workload is started, besides its command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpawnOptions {
+    /// `--pdeathsig SIG`: the signal the workload gets when sealinit dies
+    /// (`prctl(PR_SET_PDEATHSIG)`). Cleared by the kernel when the workload
+    /// execs a set-user-ID or set-group-ID program or one with file
+    /// capabilities. The kernel sends it when the *thread* that forked
+    /// the workload exits: sealinit spawns from its main thread, which
+    /// lives until the process exits.
+    pub pdeathsig: Option<i32>,
+}
+
 /// Spawns `argv` as the workload: in its own process group, owning the
 /// terminal's foreground when stdin is a tty, with the signal mask and
 /// ignored dispositions sealinit inherited. Returns the child's pid.
-pub fn spawn(argv: &[OsString], inherited: Inherited) -> Result<i32, SpawnError> {
+pub fn spawn(
+    argv: &[OsString],
+    inherited: Inherited,
+    opts: SpawnOptions,
+) -> Result<i32, SpawnError> {
     let program = argv.first().cloned().unwrap_or_default();
     let mut cmd = Command::new(&program);
     cmd.args(&argv[1..]);
+    // Taken before the fork: the pdeathsig race check compares with it.
+    // SAFETY: getpid(2) cannot fail.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and only makes raw
-    // syscalls (rt_sigprocmask, setpgid, ioctl TIOCSPGRP, rt_sigaction): no
-    // allocation, no locks, async-signal-safe.
+    // syscalls (rt_sigprocmask, setpgid, ioctl TIOCSPGRP, rt_sigaction,
+    // prctl, getppid, kill): no allocation, no locks, async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
             // Block everything while we move process groups, so SIGTTOU from
@@ -77,7 +98,20 @@ pub fn spawn(argv: &[OsString], inherited: Inherited) -> Result<i32, SpawnError>
                 let pgrp = libc::getpgrp();
                 libc::tcsetpgrp(libc::STDIN_FILENO, pgrp);
             }
-            signals::restore_in_child(&inherited)
+            if let Some(sig) = opts.pdeathsig {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            signals::restore_in_child(&inherited)?;
+            if let Some(sig) = opts.pdeathsig {
+                // sealinit died between the fork and the prctl: the kernel
+                // will never send the signal, so deliver it now (as tini).
+                if libc::getppid() != parent {
+                    libc::kill(libc::getpid(), sig);
+                }
+            }
+            Ok(())
         });
     }
     match cmd.spawn() {
@@ -111,6 +145,80 @@ pub fn reap_one() -> io::Result<Option<(i32, Ended)>> {
     };
     Ok(Some((pid, ended)))
 }
+
+/// Whether `pid` has exited or is already exiting on its own: a zombie
+/// not yet reaped (`waitid(2)` with `WNOWAIT` peeks without reaping), or a
+/// task inside `exit(2)` (`PF_EXITING` in `/proc/PID/stat`, set before the
+/// kernel closes its files and unmaps its memory, which is what can make a
+/// usage threshold cross at exit). False when it cannot be told.
+pub fn exiting(pid: i32) -> bool {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall with a valid out-pointer.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid to read for a SIGCHLD siginfo (zero when no
+    // child has changed state).
+    if rc == 0 && unsafe { info.si_pid() } == pid {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| exiting_from_stat(&s))
+        .unwrap_or(false)
+}
+
+/// `PF_EXITING` in include/linux/sched.h.
+const PF_EXITING: u64 = 0x4;
+
+/// From a `/proc/PID/stat` line: whether the task is a zombie or dead
+/// (state `Z`, `X`) or has `PF_EXITING` in its flags (field 9).
+fn exiting_from_stat(stat: &str) -> Option<bool> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    // After the state: ppid pgrp session tty_nr tpgid, then flags.
+    let flags: u64 = fields.nth(5)?.parse().ok()?;
+    Some(matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0)
+}
+
+/// Writes `text` (at most [`TERMINATION_LOG_MAX`] bytes, which is all the
+/// kubelet reads) to the termination log at `path`, replacing what was
+/// there. With `create` false the file must already exist (the default
+/// `/dev/termination-log` is a file the runtime mounts); an explicit path
+/// is created (mode 0644). Opens with `O_NONBLOCK` (a FIFO without a
+/// reader is refused, not waited on) and `O_NOCTTY`; calls `open(2)`,
+/// `write(2)`.
+pub fn write_termination_log(path: &Path, text: &str, create: bool) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true)
+        .truncate(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .mode(0o644);
+    if create {
+        opts.create(true);
+    }
+    let mut file = opts
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
+    let mut end = text.len().min(TERMINATION_LOG_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    file.write_all(&text.as_bytes()[..end])
+        .map_err(|e| io::Error::new(e.kind(), format!("write {}: {e}", path.display())))
+}
+
+/// The most the kubelet reads from a termination message file.
+pub const TERMINATION_LOG_MAX: usize = 4096;
 
 /// Makes sealinit a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`), so
 /// orphans of the workload are re-parented to it when it is not PID 1.
@@ -190,6 +298,61 @@ fn parent_from_stat(stat: &str) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exiting_is_read_from_the_state_and_flags() {
+        let cases = [
+            ("running", "7 (sh) S 1 7 7 0 -1 4194560 0 0", Some(false)),
+            ("zombie", "7 (sh) Z 1 7 7 0 -1 4194560 0 0", Some(true)),
+            ("PF_EXITING", "7 (a b) R 1 7 7 0 -1 4194564 0 0", Some(true)),
+            ("a ) in comm", "7 (x) Z) S 1 7 7 0 -1 64 0", Some(false)),
+            ("short", "7 (sh) S 1", None),
+        ];
+        for (name, line, want) in cases {
+            assert_eq!(exiting_from_stat(line), want, "case {name}");
+        }
+        // SAFETY: getpid cannot fail.
+        assert!(!exiting(unsafe { libc::getpid() }), "this test is running");
+        // A zombie child is exiting, and the peek does not reap it.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id() as i32;
+        // SAFETY: siginfo_t is plain data; waitid with WNOWAIT waits for
+        // the exit without reaping.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above, a valid out-pointer.
+        unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        assert!(exiting(pid), "zombie {pid}");
+        assert!(child.wait().expect("still reapable").success());
+    }
+
+    #[test]
+    fn the_termination_log_is_capped_replaced_and_never_created_by_default() {
+        let dir = std::env::temp_dir().join(format!("sealinit-termlog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let f = dir.join("log");
+        assert!(write_termination_log(&f, "x", false).is_err(), "created");
+        assert!(!f.exists());
+        write_termination_log(&f, &"é".repeat(3000), true).expect("write");
+        let got = std::fs::read_to_string(&f).expect("read");
+        assert!(got.len() <= TERMINATION_LOG_MAX && got.len() >= TERMINATION_LOG_MAX - 1);
+        write_termination_log(&f, "short", false).expect("rewrite");
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), "short");
+        // A FIFO without a reader is refused at once, not waited on.
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().expect("utf8")).expect("c");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(write_termination_log(&fifo, "x", false).is_err());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 
     #[test]
     fn ppid_is_read_after_the_last_parenthesis() {

@@ -14,12 +14,16 @@ use std::time::Duration;
 use tracing::Level;
 
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
-use crate::core::config::{self, Output, Runtime, Verbosity};
+use crate::core::config::{self, Output, Runtime, TerminationLog, Verbosity};
 use crate::core::facts::SkippedLines;
 use crate::core::spec::{Resolved, ViolationPolicy};
 use crate::core::{exitcode, manifest, plan, report, spec};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
+use crate::orchestra::spawn::{
+    become_reaper, init_options, note_termination, note_violation, runs_a_workload,
+    signals_before_spawn, spawn_workload, termination_log, TERMINATION_LOG,
+};
 use crate::orchestra::startup::{self, CheckOutcome};
 use crate::orchestra::supervisor::{self, Request, Requests};
 use crate::orchestra::tamper::{self, ExecDropConfig, TamperSink};
@@ -37,8 +41,18 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,
-        Err(e) => return usage_error(&e),
+        Err(e) => {
+            if runs_a_workload(&args) {
+                let raw = std::env::var("SEALINIT_TERMINATION_LOG").ok();
+                let _ = TERMINATION_LOG
+                    .set(raw.map_or(TerminationLog::Default, |v| TerminationLog::parse(&v)));
+            }
+            return usage_error(&e);
+        }
     };
+    if parsed.sub == Sub::Run {
+        let _ = TERMINATION_LOG.set(termination_log(&parsed, &env));
+    }
     let out = match config::output(&parsed.flags, &env) {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
@@ -78,6 +92,7 @@ fn learn_params(
     out: Output,
 ) -> Result<crate::orchestra::learn::LearnParams, UsageError> {
     let (resolved, rt) = resolve(parsed, env)?;
+    let init = init_options(parsed, env)?;
     let report_every = cli::typed(
         cli::pick(&parsed.flags, env, "report-every"),
         crate::core::options::parse_duration,
@@ -90,6 +105,9 @@ fn learn_params(
         declared: resolved.spec.mounts,
         grace: rt.grace,
         pgroup: rt.pgroup,
+        rewrite: init.rewrite,
+        remap_exit: init.remap_exit,
+        pdeathsig: init.pdeathsig,
         log_format: out.format,
     })
 }
@@ -101,6 +119,7 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
 }
 
 fn usage_error(e: &UsageError) -> i32 {
+    note_termination(exitcode::USAGE, &e.0, None, Some("see sealinit --help"));
     if tracing::dispatcher::has_been_set() {
         tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
     } else {
@@ -119,12 +138,14 @@ fn init_logging(out: Output) {
         Verbosity::Debug => Level::DEBUG,
         Verbosity::Trace => Level::TRACE,
     };
-    log::init(out.format, level);
+    // The `config` branch passes --log-timestamps here.
+    log::init(out.format, level, false);
 }
 
 /// Logs `event = "exit"` for an operating-system failure before the
 /// workload runs, and returns its exit code.
 fn os_error(msg: &str) -> i32 {
+    note_termination(exitcode::OS_ERROR, msg, None, None);
     tracing::error!(event = "exit", code = exitcode::OS_ERROR, "{msg}");
     exitcode::OS_ERROR
 }
@@ -150,7 +171,7 @@ fn resolve(parsed: &Parsed, env: &Layer) -> Result<(Resolved, Runtime), UsageErr
 /// Runs the start-up checks once and logs the report.
 fn check_contract(resolved: &Resolved) -> CheckOutcome {
     let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
-    startup::emit(&outcome);
+    startup::emit(&outcome, &resolved.spec);
     outcome
 }
 
@@ -172,6 +193,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         tracing::error!(event = "exit", code, reason = "start-up violation",
             "not starting the workload: the storage contract is violated (see the fixes above); exit {code}. \
              Use --on-violation warn to start anyway.");
+        note_violation(&outcome);
         return code;
     }
     become_reaper();
@@ -185,20 +207,31 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             "cannot create the watcher pipe: {err}; usage and tamper are not watched")
         })
         .ok();
+    let counters = metrics::SharedCounters::default();
     let snapshot = channels
         .as_ref()
-        .map(|ch| start_usage_watcher(&resolved, &rt, ch))
+        .map(|ch| start_usage_watcher(&resolved, &rt, ch, &counters))
         .unwrap_or_default();
-    let child = match spawn_workload(&parsed.argv, inherited) {
+    let init = match init_options(parsed, env) {
+        Ok(v) => v,
+        Err(e) => return usage_error(&e),
+    };
+    let early = match signals_before_spawn(&sigfd) {
+        Ok(early) => early,
+        Err(code) => return code,
+    };
+    let spawn_opts = process::SpawnOptions {
+        pdeathsig: init.pdeathsig,
+    };
+    let child = match spawn_workload(&parsed.argv, inherited, spawn_opts) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
     if let Some(ch) = &channels {
-        start_tamper_watch(&resolved, &rt, &outcome, ch);
+        start_tamper_watch(&resolved, &rt, &outcome, ch, &counters);
     }
     let requests = channels.map(|ch| ch.requests);
-    let counters = metrics::SharedCounters::default();
     start_metrics(&rt, snapshot, &outcome, &counters);
     let outcome = supervisor::run(
         child,
@@ -208,9 +241,12 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             grace: rt.grace,
             limit_action: rt.limit_action,
             counters,
+            rewrite: init.rewrite,
+            remap_exit: init.remap_exit,
             on_stop_signal: None,
         },
         requests,
+        early,
     );
     finish(outcome)
 }
@@ -241,17 +277,25 @@ impl Channels {
     }
 
     /// A tamper sink of its own: a clone of the sender, a dup of the
-    /// wake pipe's write end.
-    fn tamper_sink(&self, rt: &Runtime) -> Option<TamperSink> {
+    /// wake pipe's write end; its findings count into `counters`.
+    fn tamper_sink(&self, rt: &Runtime, counters: &metrics::SharedCounters) -> Option<TamperSink> {
         let wake = self.wake_tx.try_clone().ok()?;
-        Some(TamperSink::new(rt.on_tamper, self.req_tx.clone(), wake))
+        Some(
+            TamperSink::new(rt.on_tamper, self.req_tx.clone(), wake)
+                .counting(counters.tamper_events.clone()),
+        )
     }
 }
 
 /// Starts the usage watcher (with exec-drop detection) for the writable
 /// mounts, and waits until its watches are in place, so that nothing the
 /// workload writes goes unseen. Failures are logged; supervision goes on.
-fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watcher::Snapshot {
+fn start_usage_watcher(
+    resolved: &Resolved,
+    rt: &Runtime,
+    ch: &Channels,
+    counters: &metrics::SharedCounters,
+) -> watcher::Snapshot {
     let mounts: Vec<WatchedMount> = resolved
         .spec
         .mounts
@@ -279,7 +323,7 @@ fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watc
         rescan: rt.rescan,
         ephemeral_limit: rt.ephemeral_limit,
     };
-    let exec_drop = ch.tamper_sink(rt).map(ExecDropConfig::new);
+    let exec_drop = ch.tamper_sink(rt, counters).map(ExecDropConfig::new);
     match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
         Ok(handle) => {
             if !handle.wait_ready(Duration::from_secs(10)) {
@@ -298,8 +342,14 @@ fn start_usage_watcher(resolved: &Resolved, rt: &Runtime, ch: &Channels) -> watc
 /// Starts the mount-table tamper watch against the table the start-up
 /// checks judged. (After the spawn is fine: its first read diffs against
 /// that snapshot, so nothing in between is missed.)
-fn start_tamper_watch(resolved: &Resolved, rt: &Runtime, checks: &CheckOutcome, ch: &Channels) {
-    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(rt)) {
+fn start_tamper_watch(
+    resolved: &Resolved,
+    rt: &Runtime,
+    checks: &CheckOutcome,
+    ch: &Channels,
+    counters: &metrics::SharedCounters,
+) {
+    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(rt, counters)) {
         // None: already said why (warning), and supervision goes on.
         let _ = tamper::spawn_tamper_watch(baseline.clone(), resolved.spec.mounts.clone(), sink);
     }
@@ -347,7 +397,11 @@ fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
         let settings = contract::effective_settings(&resolved, &rt);
         return print_stdout(&spec::render_toml(&resolved.spec, &settings));
     }
-    let outcome = check_contract(&resolved);
+    // A report, not a log: on stdout, so `sealinit check | jq` works.
+    let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
+    if let Err(err) = startup::print(&outcome) {
+        return os_error(&format!("cannot write the report to stdout: {err}"));
+    }
     if outcome.has_failures() {
         exitcode::CHECK_VIOLATIONS
     } else {
@@ -441,6 +495,19 @@ fn manifest_options(parsed: &Parsed, env: &Layer) -> Result<manifest::ManifestOp
     }
     o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
     o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
+    o.profile = cli::pick(f, env, "profile").map(|(v, _)| v.to_string());
+    if cli::pick(f, env, "name").is_none() {
+        // `--profile postgres` names its objects postgres (a DNS label).
+        if let Some(p) = &o.profile {
+            o.name.clone_from(p);
+        }
+    }
+    o.metrics_port = cli::typed(cli::pick(f, env, "metrics"), |s| {
+        s.rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("expected ADDR:PORT, got {s:?}"))
+    })?;
     Ok(o)
 }
 
@@ -511,55 +578,17 @@ fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageErro
     })
 }
 
-pub(crate) fn become_reaper() {
-    if std::process::id() == 1 {
-        return;
-    }
-    match process::become_subreaper() {
-        Ok(()) => tracing::debug!(
-            event = "reaper",
-            "not PID 1: registered as a child subreaper, orphans will be re-parented to sealinit"
-        ),
-        Err(err) => tracing::warn!(event = "reaper", error = %err,
-            "not PID 1 and cannot become a child subreaper ({err}): orphans of the workload will not be reaped by sealinit"),
-    }
-}
-
-pub(crate) fn spawn_workload(argv: &[OsString], inherited: Inherited) -> Result<i32, i32> {
-    match process::spawn(argv, inherited) {
-        Ok(pid) => {
-            let cmd = argv
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ");
-            tracing::info!(event = "spawn", pid, command = %cmd, "started {cmd} as pid {pid}");
-            Ok(pid)
-        }
-        Err(e) => {
-            let program = e.program.to_string_lossy();
-            let (code, what) = match e.error.raw_os_error() {
-                Some(libc::ENOENT) => (exitcode::NOT_FOUND, "not found"),
-                Some(libc::EACCES) => (
-                    exitcode::NOT_EXECUTABLE,
-                    "not executable (permission denied or a noexec mount)",
-                ),
-                Some(libc::ENOEXEC) => (
-                    exitcode::NOT_EXECUTABLE,
-                    "not executable (unknown binary format)",
-                ),
-                Some(libc::EISDIR) => (exitcode::NOT_EXECUTABLE, "not executable (a directory)"),
-                _ => (exitcode::NOT_EXECUTABLE, "could not be executed"),
-            };
-            tracing::error!(event = "exit", code, path = %program, error = %e.error,
-                "cannot run {program}: {what}: {}", e.error);
-            Err(code)
-        }
-    }
-}
-
 pub(crate) fn finish(outcome: supervisor::Outcome) -> i32 {
-    tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
-        "exiting with code {}: {}", outcome.code, outcome.reason);
+    if outcome.decided {
+        note_termination(outcome.code, &outcome.reason, None, None);
+    }
+    // A clean exit is debug: an init that says nothing on a clean run.
+    if outcome.code == 0 {
+        tracing::debug!(event = "exit", code = outcome.code, reason = %outcome.reason,
+            "exiting with code {}: {}", outcome.code, outcome.reason);
+    } else {
+        tracing::info!(event = "exit", code = outcome.code, reason = %outcome.reason,
+            "exiting with code {}: {}", outcome.code, outcome.reason);
+    }
     outcome.code
 }

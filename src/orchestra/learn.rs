@@ -23,9 +23,10 @@ use crate::core::options::LogFormat;
 use crate::core::spec::MountSpec;
 use crate::core::{exitcode, options::LimitAction};
 use crate::edge::probe;
+use crate::edge::process;
 use crate::edge::scan::{self, Facts};
 use crate::edge::signals::{self, Inherited};
-use crate::orchestra::{app, metrics, supervisor};
+use crate::orchestra::{app, metrics, spawn, supervisor};
 
 /// The live mount table.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
@@ -43,6 +44,12 @@ pub struct LearnParams {
     pub declared: Vec<MountSpec>,
     pub grace: Duration,
     pub pgroup: bool,
+    /// `--rewrite FROM:TO` pairs (signal numbers; TO 0 drops FROM).
+    pub rewrite: Vec<(i32, i32)>,
+    /// `--remap-exit FROM:TO` pairs.
+    pub remap_exit: Vec<(u8, u8)>,
+    /// `--pdeathsig SIG`.
+    pub pdeathsig: Option<i32>,
     pub log_format: LogFormat,
 }
 
@@ -310,7 +317,7 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
         own_dir: None,
     };
     let since_ns = start_ctime_ns();
-    app::become_reaper();
+    spawn::become_reaper();
     let sigfd = match signals::signalfd_all() {
         Ok(fd) => fd,
         Err(err) => {
@@ -319,7 +326,14 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
             return code;
         }
     };
-    let child = match app::spawn_workload(&params.argv, inherited) {
+    let early = match spawn::signals_before_spawn(&sigfd) {
+        Ok(early) => early,
+        Err(code) => return code,
+    };
+    let spawn_opts = process::SpawnOptions {
+        pdeathsig: params.pdeathsig,
+    };
+    let child = match spawn::spawn_workload(&params.argv, inherited, spawn_opts) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
@@ -373,9 +387,12 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
             grace: params.grace,
             limit_action: LimitAction::Warn,
             counters: metrics::SharedCounters::default(),
+            rewrite: params.rewrite.clone(),
+            remap_exit: params.remap_exit.clone(),
             on_stop_signal: Some(wake_tx),
         },
         None,
+        early,
     );
     match periodic.map(|h| h.join()) {
         Ok(Ok(mut r)) => r.scan_and_report("final"),

@@ -6,6 +6,7 @@ pub mod exec_queue;
 pub mod hub;
 pub mod learn;
 pub mod metrics;
+pub mod spawn;
 pub mod startup;
 pub mod supervisor;
 pub mod tamper;

@@ -5,10 +5,12 @@
 
 use std::path::Path;
 
-use crate::core::checks::{evaluate, Finding, Summary, Verdict};
+use crate::core::checks::{evaluate, is_plain_init, Finding, Summary};
 use crate::core::facts::Facts;
-use crate::core::report::{finding_line, headline};
+use crate::core::logfmt::Record;
+use crate::core::report::{check_records, headline, Audience};
 use crate::core::spec::Spec;
+use crate::edge::log;
 use crate::edge::probe::gather;
 
 /// What one check run found.
@@ -46,111 +48,47 @@ pub fn run_checks(spec: &Spec, proc_mountinfo: &Path) -> CheckOutcome {
     }
 }
 
-/// Logs one finding as an `event = "check"` at the verdict's level; the
-/// `fix` field is left out when there is none (an `Option` field records
-/// nothing for `None`).
-macro_rules! check_event {
-    ($level:ident, $f:expr) => {{
-        let f: &Finding = $f;
-        tracing::$level!(
-            event = "check",
-            check = f.check,
-            path = %f.path,
-            kind = %f.kind,
-            expected = %f.expected,
-            observed = %f.observed,
-            verdict = f.verdict.as_str(),
-            why = %f.why,
-            fix = f.fix.as_deref(),
-            "{}",
-            finding_line(f)
-        )
-    }};
+/// Writes the report to the log (stderr): see [`check_records`] for what a
+/// clean result says at each level. `plain`: the spec is no contract
+/// ([`is_plain_init`]), so a clean result prints nothing.
+pub fn emit(outcome: &CheckOutcome, spec: &Spec) {
+    log::emit(&records(
+        outcome,
+        Audience::Startup {
+            plain: is_plain_init(spec),
+        },
+    ));
 }
 
-/// Emits every finding (pass=info, warn=warn, fail=error), then
-/// `event = "checks.summary"` with the counts and the headline as message.
-pub fn emit(outcome: &CheckOutcome) {
-    for f in &outcome.findings {
-        match f.verdict {
-            Verdict::Pass => check_event!(info, f),
-            Verdict::Warn => check_event!(warn, f),
-            Verdict::Fail => check_event!(error, f),
-        }
-    }
-    let s = outcome.summary;
-    let msg = outcome.headline();
-    let id = &outcome.facts.identity;
-    macro_rules! summary_event {
-        ($level:ident) => {
-            tracing::$level!(
-                event = "checks.summary",
-                verdict = s.verdict().as_str(),
-                pass = s.pass,
-                warn = s.warn,
-                fail = s.fail,
-                uid = u64::from(id.uid),
-                gid = u64::from(id.gid),
-                "{msg}"
-            )
-        };
-    }
-    match s.verdict() {
-        Verdict::Pass => summary_event!(info),
-        Verdict::Warn => summary_event!(warn),
-        Verdict::Fail => summary_event!(error),
-    }
+/// `sealinit check`: the report on stdout, every line.
+pub fn print(outcome: &CheckOutcome) -> std::io::Result<()> {
+    log::print(&records(outcome, Audience::Check))
+}
+
+/// The report's records.
+pub fn records(outcome: &CheckOutcome, audience: Audience) -> Vec<Record> {
+    check_records(&outcome.findings, &outcome.facts, audience)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::logfmt::{self, Value};
     use crate::core::spec::{MountKind, MountSpec, RootPolicy};
-    use std::sync::{Arc, Mutex};
-    use tracing::field::{Field, Visit};
-    use tracing::{Event, Subscriber};
-    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-    /// Records each event as (level, fields) for assertions.
-    #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<Recorded>>>);
-
-    /// (level, [(field, value)]) of one event.
-    type Recorded = (String, Vec<(String, String)>);
-
-    struct Fields(Vec<(String, String)>);
-    impl Visit for Fields {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            self.0
-                .push((field.name().to_string(), format!("{value:?}")));
-        }
-        fn record_str(&mut self, field: &Field, value: &str) {
-            self.0.push((field.name().to_string(), value.to_string()));
-        }
-        fn record_u64(&mut self, field: &Field, value: u64) {
-            self.0.push((field.name().to_string(), value.to_string()));
-        }
+    fn field<'a>(r: &'a Record, name: &str) -> Option<&'a Value> {
+        r.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    impl<S: Subscriber> Layer<S> for Recorder {
-        fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-            let mut f = Fields(Vec::new());
-            event.record(&mut f);
-            if let Ok(mut v) = self.0.lock() {
-                v.push((event.metadata().level().to_string(), f.0));
-            }
+    fn str_field<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
+        match field(r, name) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
         }
-    }
-
-    fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
     }
 
     #[test]
-    fn emit_logs_each_finding_then_the_summary() {
+    fn a_real_failing_report_has_every_line_and_fits_120_columns() {
         let dir = std::env::temp_dir().join(format!("sealinit-startup-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let spec = Spec {
@@ -159,40 +97,56 @@ mod tests {
                 path: dir.join("missing"),
                 kind: MountKind::EmptyDir,
                 size_limit: Some(1 << 20),
+                allow_exec: false,
             }],
             ..Spec::default()
         };
         let outcome = run_checks(&spec, Path::new("/proc/self/mountinfo"));
-        let rec = Recorder::default();
-        let sub = tracing_subscriber::registry().with(rec.clone());
-        tracing::subscriber::with_default(sub, || emit(&outcome));
-        let events = rec.0.lock().expect("lock").clone();
         std::fs::remove_dir_all(&dir).expect("cleanup");
+        let recs = records(&outcome, Audience::Startup { plain: false });
 
-        assert_eq!(events.len(), outcome.findings.len() + 1);
-        let missing = events
+        assert_eq!(recs.len(), outcome.findings.len() + 1);
+        let missing = recs
             .iter()
-            .find(|(_, f)| field(f, "verdict") == Some("fail"))
-            .expect("a failing check event");
-        assert_eq!(missing.0, "ERROR");
-        assert_eq!(field(&missing.1, "event"), Some("check"));
-        assert_eq!(field(&missing.1, "kind"), Some("emptydir"));
-        assert!(field(&missing.1, "observed").is_some_and(|o| o.ends_with("does not exist")));
-        assert!(field(&missing.1, "fix").is_some_and(|f| f.contains("sizeLimit:")));
-        let passes: Vec<_> = events
+            .find(|r| str_field(r, "verdict") == Some("fail"))
+            .expect("a failing check record");
+        assert_eq!(missing.level, "error");
+        assert_eq!(missing.event, "check");
+        assert_eq!(str_field(missing, "kind"), Some("emptydir"));
+        assert!(str_field(missing, "observed").is_some_and(|o| o.ends_with("does not exist")));
+        assert!(str_field(missing, "fix").is_some_and(|f| f.contains("sizeLimit:")));
+        let passes: Vec<_> = recs
             .iter()
-            .filter(|(_, f)| field(f, "verdict") == Some("pass"))
+            .filter(|r| str_field(r, "verdict") == Some("pass"))
             .collect();
-        assert!(!passes.is_empty(), "identity passes: {events:?}");
+        assert!(!passes.is_empty(), "identity passes: {recs:?}");
         assert!(
-            passes.iter().all(|(_, f)| field(f, "fix").is_none()),
-            "no fix field without a fix: {passes:?}"
+            passes
+                .iter()
+                .all(|r| r.level == "info" && field(r, "fix").is_none()),
+            "passes show (something failed) and carry no fix: {passes:?}"
         );
-        let (level, last) = events.last().expect("summary");
-        assert_eq!(level, "ERROR");
-        assert_eq!(field(last, "event"), Some("checks.summary"));
-        assert_eq!(field(last, "fail"), Some("1"));
-        assert!(field(last, "message").is_some_and(|m| m.starts_with("check: FAIL 1 failed")));
+        let last = recs.last().expect("summary");
+        assert_eq!(last.level, "error");
+        assert_eq!(last.event, "checks.summary");
+        assert_eq!(field(last, "fail"), Some(&Value::U64(1)));
+        assert!(last.msg.starts_with("check: FAIL 1 failed"));
         assert!(outcome.has_failures());
+
+        // As `kubectl logs` shows it: every line within 120 columns, the
+        // why and the fix on lines of their own.
+        let text: String = recs.iter().map(logfmt::text).collect();
+        // (A single word longer than a line, such as a long path from the
+        // host's mount table, is kept whole.)
+        for line in text.lines() {
+            let one_word = line["sealinit:".len()..].split_whitespace().count() == 1;
+            assert!(
+                line.chars().count() <= logfmt::TEXT_WIDTH || one_word,
+                "{} columns: {line}\n{text}",
+                line.chars().count()
+            );
+        }
+        assert!(text.contains("\nsealinit:   why: "), "{text}");
+        assert!(text.contains("\nsealinit:   fix:\n"), "{text}");
     }
 }

@@ -1,26 +1,43 @@
 //! The supervisor loop: after the workload is spawned, sealinit lives here
 //! until it has reaped everything, then returns the exit code.
 //!
-//! One `poll(2)` waits on the signalfd and on a wake pipe fed by the watcher
-//! threads; there is no timeout unless a grace deadline is pending, so an idle
-//! container costs no wake-ups. Nothing in here returns early or panics on an
-//! error: every failure is logged and the loop carries on (the container's
-//! life is the workload's life).
+//! The shutdown is an explicit [`Phase`]:
+//!
+//! ```text
+//! Running ──Stop request──▶ Stopping ──deadline──▶ (SIGKILL, still Stopping)
+//!    │                         │
+//!    └──── workload exits ─────┴──▶ Draining ──grace over──▶ Killing
+//!                                      │                       │
+//!                                      └──── nothing left ─────┴──▶ Done
+//! ```
+//!
+//! One `poll(2)` (`edge::poll`) waits on the signalfd and on a wake pipe fed
+//! by the watcher threads; there is no timeout unless a deadline is pending,
+//! so an idle container costs no wake-ups, and the timeout arithmetic
+//! saturates (`--grace 600h` waits, it does not overflow). Nothing in here
+//! returns early or panics on an error: every failure is logged and the loop
+//! carries on (the container's life is the workload's life).
+//!
+//! Exit code: the workload's own (after `--remap-exit`), unless sealinit
+//! itself stopped it (75, 77) — and only a stop begun while the workload was
+//! still running counts: a request that arrives once it has exited, or while
+//! it is already exiting on its own, leaves its own code.
 
-use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use crate::core::exitcode;
 use crate::core::options::{signal_name, LimitAction};
-use crate::core::quantity;
-use crate::core::threshold::Transition;
+use crate::edge::poll;
 use crate::edge::process::{self, Ended};
 use crate::edge::signals::{self, Received};
 use crate::orchestra::metrics::SharedCounters;
 use crate::orchestra::watcher::WatchEvent;
-use std::sync::atomic::Ordering;
+
+mod rules;
+use rules::{describe, limit_request, must_wait, outcome, rewritten, LogBudget, Stop};
 
 /// What the watcher threads may ask of the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +49,7 @@ pub enum Request {
 }
 
 /// The supervisor's settings.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Settings {
     /// Forward to the child's process group (`-g`).
     pub pgroup: bool,
@@ -42,6 +59,14 @@ pub struct Settings {
     pub limit_action: LimitAction,
     /// Counters exported by `--metrics`.
     pub counters: SharedCounters,
+    /// `--rewrite FROM:TO`: a signal FROM received by sealinit is delivered
+    /// as TO; TO = 0 drops it (like dumb-init). Signals sealinit sends on
+    /// its own (a stop's SIGTERM, the final SIGKILL) are not rewritten.
+    pub rewrite: Vec<(i32, i32)>,
+    /// `--remap-exit FROM:TO`: the workload's own exit code FROM (its exit
+    /// status, or 128+N when it died of signal N) is reported as TO.
+    /// sealinit's own codes (75, 77) are never remapped.
+    pub remap_exit: Vec<(u8, u8)>,
     /// Told the number of each SIGTERM or SIGINT forwarded to the workload
     /// (`sealinit learn` scans at once, beside the workload's shutdown).
     pub on_stop_signal: Option<std::sync::mpsc::Sender<i32>>,
@@ -62,127 +87,119 @@ pub struct Requests {
 pub struct Outcome {
     pub code: i32,
     pub reason: String,
+    /// Whether sealinit decided this code (a stop: 75, 77), as opposed to
+    /// passing on the workload's own: only those go to the termination log.
+    pub decided: bool,
 }
 
-struct State {
-    child: i32,
-    pid1: bool,
-    me: u32,
-    settings: Settings,
-    main: Option<Ended>,
-    /// Set by a Stop request: the exit code and why.
-    stop: Option<(i32, String)>,
-    /// When to SIGKILL the workload after a Stop request.
-    stop_deadline: Option<Instant>,
-    /// When to SIGKILL what is left after the main child exited.
-    grace_deadline: Option<Instant>,
-    /// Orphans already sent SIGTERM during shutdown (subreaper mode).
-    termed: Vec<i32>,
-    killed: bool,
-    no_children: bool,
-    /// Keeps a signal storm from flooding the log at info level.
-    signal_log: LogBudget,
+/// Where the shutdown stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// The workload runs; signals are forwarded to it.
+    Running,
+    /// sealinit sent the workload SIGTERM (a limit or tamper stop) while it
+    /// ran; SIGKILL at `deadline` (`None`: already sent, or a grace beyond
+    /// what a clock can hold).
+    Stopping {
+        deadline: Option<Instant>,
+        stop: Stop,
+    },
+    /// The workload has exited; what is left got SIGTERM and has until
+    /// `deadline` to finish.
+    Draining {
+        main: Ended,
+        stop: Option<Stop>,
+        deadline: Option<Instant>,
+    },
+    /// The grace is over and SIGKILL was sent; what is left is looked for
+    /// again at `next` (a dying process may still fork).
+    Killing {
+        main: Ended,
+        stop: Option<Stop>,
+        next: Instant,
+    },
+    /// The workload has exited and no process is left.
+    Done { main: Ended, stop: Option<Stop> },
 }
 
-/// At most [`LogBudget::PER_SECOND`] info-level lines per second; the rest
-/// go to debug, and the next allowed line says how many were demoted.
-#[derive(Debug, Default)]
-struct LogBudget {
-    window: Option<Instant>,
-    used: u32,
-    demoted: u64,
-}
-
-impl LogBudget {
-    const PER_SECOND: u32 = 20;
-
-    fn allow(&mut self, now: Instant) -> bool {
-        let fresh = self
-            .window
-            .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1));
-        if fresh {
-            if self.demoted > 0 {
-                tracing::info!(
-                    event = "signal",
-                    demoted = self.demoted,
-                    "{} more forwarded signal(s) were logged at debug level only",
-                    self.demoted
-                );
-            }
-            self.window = Some(now);
-            self.used = 0;
-            self.demoted = 0;
+impl Phase {
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Phase::Running | Phase::Done { .. } => None,
+            Phase::Stopping { deadline, .. } | Phase::Draining { deadline, .. } => *deadline,
+            Phase::Killing { next, .. } => Some(*next),
         }
-        if self.used < Self::PER_SECOND {
-            self.used += 1;
-            true
-        } else {
-            self.demoted += 1;
-            false
+    }
+
+    /// The workload's end, once it has been reaped.
+    fn main(&self) -> Option<Ended> {
+        match self {
+            Phase::Running | Phase::Stopping { .. } => None,
+            Phase::Draining { main, .. }
+            | Phase::Killing { main, .. }
+            | Phase::Done { main, .. } => Some(*main),
         }
     }
 }
 
+struct State {
+    child: i32,
+    /// Where forwarded signals and a stop's SIGTERM go: the child, or its
+    /// process group with `-g`. Computed once.
+    target: i32,
+    pid1: bool,
+    me: u32,
+    settings: Settings,
+    phase: Phase,
+    /// Orphans already sent SIGTERM during shutdown (subreaper mode).
+    termed: Vec<i32>,
+    /// Keeps a signal storm from flooding the log at info level.
+    signal_log: LogBudget,
+}
+
 /// Runs the loop until the main child has exited and every other process
-/// has been reaped.
+/// has been reaped. `early` are signals read from `sigfd` before the spawn
+/// (other than the TERM/INT that cancel it): they are handled first.
 pub fn run(
     child: i32,
     sigfd: &OwnedFd,
     settings: Settings,
     mut requests: Option<Requests>,
+    early: Vec<Received>,
 ) -> Outcome {
     let mut st = State {
         child,
+        target: if settings.pgroup { -child } else { child },
         pid1: std::process::id() == 1,
         me: std::process::id(),
         settings,
-        main: None,
-        stop: None,
-        stop_deadline: None,
-        grace_deadline: None,
+        phase: Phase::Running,
         termed: Vec::new(),
-        killed: false,
-        no_children: false,
         signal_log: LogBudget::default(),
     };
+    for s in early {
+        st.on_signal(s);
+    }
     let mut sigs = Vec::with_capacity(32);
     let mut errors = 0u32;
-    loop {
-        if st.main.is_some() && st.no_children {
-            break;
-        }
-        let mut fds = vec![libc::pollfd {
-            fd: sigfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        if let Some(r) = &requests {
-            fds.push(libc::pollfd {
-                fd: r.wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        let timeout = st.next_deadline().map_or(-1, |d| {
-            let left = d.saturating_duration_since(Instant::now());
-            // Round up so we never wake a millisecond early and spin.
-            left.as_millis().min(i32::MAX as u128) as i32 + 1
-        });
-        // SAFETY: `fds` is a live array of initialised pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                errors += 1;
-                tracing::error!(event = "error", error = %err, "poll failed: {err}; retrying");
-                if errors > 3 {
-                    std::thread::sleep(Duration::from_millis(100));
+    while !matches!(st.phase, Phase::Done { .. }) {
+        let wake = requests.as_ref().map_or(-1, |r| r.wake.as_raw_fd());
+        let [sig_ready, wake_ready] =
+            match poll::wait_readable([sigfd.as_raw_fd(), wake], st.phase.deadline()) {
+                Ok(r) => r,
+                Err(err) => {
+                    errors += 1;
+                    tracing::error!(event = "error", error = %err, "{err}; retrying");
+                    if errors > 3 {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    continue;
                 }
-            }
-            continue;
-        }
+            };
         errors = 0;
-        if fds[0].revents != 0 {
+        // Signals first: a SIGCHLD in the same batch as a stop request
+        // means the workload exited before sealinit could stop it.
+        if sig_ready {
             sigs.clear();
             if let Err(err) = signals::read_signals(sigfd.as_raw_fd(), &mut sigs) {
                 tracing::error!(event = "error", error = %err, "reading the signalfd failed: {err}");
@@ -191,51 +208,27 @@ pub fn run(
                 st.on_signal(*s);
             }
         }
-        if let (Some(r), Some(pfd)) = (&requests, fds.get(1)) {
-            if pfd.revents != 0 {
-                let open = drain(r.wake.as_raw_fd());
-                while let Ok(req) = r.rx.try_recv() {
+        if let (true, Some(r)) = (wake_ready, &requests) {
+            let open = poll::drain_pipe(r.wake.as_raw_fd());
+            while let Ok(req) = r.rx.try_recv() {
+                st.on_request(req);
+            }
+            while let Ok(ev) = r.usage.try_recv() {
+                if let Some(req) = limit_request(&ev, st.settings.limit_action) {
                     st.on_request(req);
                 }
-                while let Ok(ev) = r.usage.try_recv() {
-                    if let Some(req) = limit_request(&ev, st.settings.limit_action) {
-                        st.on_request(req);
-                    }
-                }
-                if !open {
-                    // Every sender is gone (POLLHUP would fire forever).
-                    requests = None;
-                }
+            }
+            if !open {
+                // Every sender is gone (POLLHUP would fire forever).
+                requests = None;
             }
         }
-        st.on_deadlines();
+        st.on_deadline();
     }
     st.outcome()
 }
 
-/// Empties the wake pipe; false once the write end is closed (EOF).
-fn drain(fd: i32) -> bool {
-    let mut buf = [0u8; 64];
-    loop {
-        // SAFETY: reading into a stack buffer from a non-blocking pipe.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 0 {
-            return false;
-        }
-        if n < 0 {
-            return io::Error::last_os_error().raw_os_error() != Some(libc::EBADF);
-        }
-    }
-}
-
 impl State {
-    fn next_deadline(&self) -> Option<Instant> {
-        match (self.stop_deadline, self.grace_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
     fn on_signal(&mut self, s: Received) {
         if s.signo == libc::SIGCHLD {
             self.reap_all();
@@ -247,15 +240,23 @@ impl State {
             return;
         }
         let name = signal_name(s.signo);
-        if self.main.is_some() {
+        if self.phase.main().is_some() {
             // The main child is gone; what is left is being shut down.
             tracing::debug!(event = "signal", signal = %name, "{name} received during shutdown; not forwarded");
             return;
         }
-        let target = if self.settings.pgroup {
-            -self.child
+        let signo = rewritten(&self.settings.rewrite, s.signo);
+        let target = self.target;
+        if signo == 0 {
+            tracing::debug!(event = "signal", signal = %name, from = s.pid,
+                "{name} dropped (--rewrite {}:0)", s.signo);
+            return;
+        }
+        let sent = signal_name(signo);
+        let how = if signo == s.signo {
+            format!("forwarded {name}")
         } else {
-            self.child
+            format!("delivered {name} as {sent} (--rewrite)")
         };
         if s.signo == libc::SIGTERM || s.signo == libc::SIGINT {
             if let Some(tx) = &self.settings.on_stop_signal {
@@ -263,18 +264,19 @@ impl State {
             }
         }
         let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
-        match signals::send(target, s.signo, queued) {
+        match signals::send(target, signo, queued) {
             Ok(()) => {
                 if self.signal_log.allow(Instant::now()) {
-                    tracing::info!(event = "signal", signal = %name, to = target, from = s.pid,
-                        "forwarded {name} to {}", describe(target));
+                    tracing::info!(event = "signal", signal = %sent, received = %name, to = target, from = s.pid,
+                        "{how} to {}", describe(target));
                 } else {
-                    tracing::debug!(event = "signal", signal = %name, to = target, from = s.pid,
-                        "forwarded {name} to {}", describe(target));
+                    tracing::debug!(event = "signal", signal = %sent, received = %name, to = target, from = s.pid,
+                        "{how} to {}", describe(target));
                 }
             }
             Err(err) => {
-                tracing::warn!(event = "signal", signal = %name, to = target, error = %err, "could not forward {name} to {}: {err}", describe(target));
+                tracing::warn!(event = "signal", signal = %sent, to = target, error = %err,
+                    "could not send {sent} to {}: {err}", describe(target));
             }
         }
     }
@@ -285,24 +287,20 @@ impl State {
     fn reap_all(&mut self) {
         let mut main_exited = false;
         let mut others = false;
+        let mut none_left = false;
         loop {
             match process::reap_one() {
-                Ok(Some((pid, ended))) if pid == self.child && self.main.is_none() => {
-                    self.main = Some(ended);
-                    let (code, how) = match ended {
-                        Ended::Exited(c) => (c, format!("exited with code {c}")),
-                        Ended::Signaled(n) => (
-                            exitcode::for_signal(n),
-                            format!("was killed by {}", signal_name(n)),
-                        ),
+                Ok(Some((pid, ended))) if pid == self.child && self.phase.main().is_none() => {
+                    log_child_exit(pid, ended);
+                    let stop = match std::mem::replace(&mut self.phase, Phase::Running) {
+                        Phase::Stopping { stop, .. } => Some(stop),
+                        _ => None,
                     };
-                    tracing::info!(
-                        event = "child.exit",
-                        pid,
-                        code,
-                        "workload (pid {pid}) {how}"
-                    );
-                    self.stop_deadline = None;
+                    self.phase = Phase::Draining {
+                        main: ended,
+                        stop,
+                        deadline: None,
+                    };
                     main_exited = true;
                 }
                 Ok(Some((pid, _))) => {
@@ -312,7 +310,7 @@ impl State {
                 Ok(None) => break,
                 Err(err) => {
                     if err.raw_os_error() == Some(libc::ECHILD) {
-                        self.no_children = true;
+                        none_left = true;
                     } else {
                         tracing::error!(event = "error", error = %err, "waitpid failed: {err}");
                     }
@@ -320,15 +318,29 @@ impl State {
                 }
             }
         }
-        if self.no_children {
+        if none_left {
+            if let Some(main) = self.phase.main() {
+                let stop = self.take_stop();
+                self.phase = Phase::Done { main, stop };
+            }
             return;
         }
         if main_exited {
             self.begin_shutdown();
-        } else if others && self.main.is_some() && !self.killed && !self.pid1 {
+        } else if others && matches!(self.phase, Phase::Draining { .. }) && !self.pid1 {
             // A process that died may have left orphans of its own.
             let left = self.remaining();
             self.term_new_orphans(&left);
+        }
+    }
+
+    fn take_stop(&mut self) -> Option<Stop> {
+        match &mut self.phase {
+            Phase::Stopping { stop, .. } => Some(stop.clone()),
+            Phase::Draining { stop, .. }
+            | Phase::Killing { stop, .. }
+            | Phase::Done { stop, .. } => stop.take(),
+            Phase::Running => None,
         }
     }
 
@@ -358,12 +370,14 @@ impl State {
         tracing::info!(
             event = "shutdown",
             remaining = left.len() as u64,
-            grace_ms = grace.as_millis() as u64,
+            grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             "sent SIGTERM to the {} remaining process(es); SIGKILL in {:?} if they are still running",
             if left.is_empty() { "unknown number of".to_string() } else { left.len().to_string() },
             grace
         );
-        self.grace_deadline = Some(Instant::now() + grace);
+        if let Phase::Draining { deadline, .. } = &mut self.phase {
+            *deadline = poll::deadline_after(Instant::now(), grace);
+        }
     }
 
     /// SIGTERM (and SIGCONT) to each of `pids` not signalled before.
@@ -382,68 +396,77 @@ impl State {
     }
 
     fn on_request(&mut self, req: Request) {
-        if self.main.is_some() {
+        if self.phase.main().is_some() {
             return;
         }
         match req {
-            Request::Signal { signo, reason } => {
-                self.settings
-                    .counters
-                    .limit_actions
-                    .fetch_add(1, Ordering::Relaxed);
-                let target = if self.settings.pgroup {
-                    -self.child
-                } else {
-                    self.child
-                };
-                let name = signal_name(signo);
-                match signals::send(target, signo, None) {
-                    Ok(()) => {
-                        tracing::warn!(event = "limit.action", action = "signal", signal = %name, reason = %reason,
-                        "sent {name} to {}: {reason}", describe(target))
-                    }
-                    Err(err) => {
-                        tracing::error!(event = "limit.action", action = "signal", signal = %name, error = %err,
-                        "could not send {name} to {}: {err}", describe(target))
-                    }
-                }
+            Request::Signal { signo, reason } => self.limit_signal(signo, &reason),
+            Request::Stop { code, reason } => self.stop(code, reason),
+        }
+    }
+
+    /// `--limit-action signal:SIG`.
+    fn limit_signal(&mut self, signo: i32, reason: &str) {
+        self.settings
+            .counters
+            .limit_actions
+            .fetch_add(1, Ordering::Relaxed);
+        let target = self.target;
+        let name = signal_name(signo);
+        match signals::send(target, signo, None) {
+            Ok(()) => {
+                tracing::warn!(event = "limit.action", action = "signal", signal = %name, reason = %reason,
+                    "sent {name} to {}: {reason}", describe(target))
             }
-            Request::Stop { code, reason } => {
-                if self.stop.is_some() {
-                    return;
-                }
-                if code == exitcode::LIMIT_STOP {
-                    self.settings
-                        .counters
-                        .limit_actions
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                let grace = self.settings.grace;
-                let event = if code == exitcode::LIMIT_STOP {
-                    "limit.action"
-                } else {
-                    "stop"
-                };
-                tracing::error!(event, action = "stop", code, reason = %reason,
-                    "stopping the workload: {reason}; SIGTERM now, SIGKILL in {grace:?}, then exit {code}");
-                let target = if self.settings.pgroup {
-                    -self.child
-                } else {
-                    self.child
-                };
-                let _ = signals::send(target, libc::SIGTERM, None);
-                let _ = signals::send(target, libc::SIGCONT, None);
-                self.stop = Some((code, reason));
-                self.stop_deadline = Some(Instant::now() + grace);
+            Err(err) => {
+                tracing::error!(event = "limit.action", action = "signal", signal = %name, error = %err,
+                    "could not send {name} to {}: {err}", describe(target))
             }
         }
     }
 
-    fn on_deadlines(&mut self) {
+    /// A limit or tamper stop: SIGTERM now, SIGKILL after `--grace`. Only
+    /// while the workload runs: one already exiting keeps its own code.
+    fn stop(&mut self, code: i32, reason: String) {
+        if !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        let event = if code == exitcode::LIMIT_STOP {
+            "limit.action"
+        } else {
+            "stop"
+        };
+        if process::exiting(self.child) {
+            tracing::info!(event, action = "none", code, reason = %reason,
+                "not stopping the workload: it is already exiting on its own ({reason}); \
+                 its own exit code is kept");
+            return;
+        }
+        if code == exitcode::LIMIT_STOP {
+            self.settings
+                .counters
+                .limit_actions
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let grace = self.settings.grace;
+        tracing::error!(event, action = "stop", code, reason = %reason,
+            "stopping the workload: {reason}; SIGTERM now, SIGKILL in {grace:?}, then exit {code}");
+        let _ = signals::send(self.target, libc::SIGTERM, None);
+        let _ = signals::send(self.target, libc::SIGCONT, None);
+        self.phase = Phase::Stopping {
+            deadline: poll::deadline_after(Instant::now(), grace),
+            stop: Stop { code, reason },
+        };
+    }
+
+    fn on_deadline(&mut self) {
         let now = Instant::now();
-        if self.stop_deadline.is_some_and(|d| d <= now) {
-            self.stop_deadline = None;
-            if self.main.is_none() {
+        if self.phase.deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        let first = matches!(self.phase, Phase::Draining { .. });
+        match std::mem::replace(&mut self.phase, Phase::Running) {
+            Phase::Stopping { stop, .. } => {
                 tracing::warn!(
                     event = "signal",
                     signal = "SIGKILL",
@@ -452,96 +475,67 @@ impl State {
                 );
                 let _ = signals::send(-self.child, libc::SIGKILL, None);
                 let _ = signals::send(self.child, libc::SIGKILL, None);
+                self.phase = Phase::Stopping {
+                    deadline: None,
+                    stop,
+                };
             }
-        }
-        if self.grace_deadline.is_some_and(|d| d <= now) {
-            let left = self.remaining();
-            if self.pid1 {
-                signal_all(libc::SIGKILL);
-            } else {
-                for pid in &left {
-                    let _ = signals::send(*pid, libc::SIGKILL, None);
+            Phase::Draining { main, stop, .. } | Phase::Killing { main, stop, .. } => {
+                let left = self.remaining();
+                if self.pid1 {
+                    signal_all(libc::SIGKILL);
+                } else {
+                    for pid in &left {
+                        let _ = signals::send(*pid, libc::SIGKILL, None);
+                    }
+                    let _ = signals::send(-self.child, libc::SIGKILL, None);
                 }
-                let _ = signals::send(-self.child, libc::SIGKILL, None);
+                if first {
+                    tracing::warn!(
+                        event = "signal",
+                        signal = "SIGKILL",
+                        remaining = left.len() as u64,
+                        "{} process(es) still running after the grace period; sent SIGKILL",
+                        left.len()
+                    );
+                }
+                // Keep checking every second for late orphans (SIGKILL is
+                // final, but a process may still be forking while it dies).
+                self.phase = Phase::Killing {
+                    main,
+                    stop,
+                    next: now + Duration::from_secs(1),
+                };
+                self.reap_all();
             }
-            if !self.killed {
-                tracing::warn!(
-                    event = "signal",
-                    signal = "SIGKILL",
-                    remaining = left.len() as u64,
-                    "{} process(es) still running after the grace period; sent SIGKILL",
-                    left.len()
-                );
-            }
-            self.killed = true;
-            // Keep checking every second for late orphans (SIGKILL is final,
-            // but a process may still be forking while it dies).
-            self.grace_deadline = Some(now + Duration::from_secs(1));
-            self.reap_all();
+            other => self.phase = other,
         }
     }
 
     fn outcome(&self) -> Outcome {
-        if let Some((code, reason)) = &self.stop {
-            return Outcome {
-                code: *code,
-                reason: reason.clone(),
-            };
-        }
-        match self.main {
-            Some(Ended::Exited(c)) => Outcome {
-                code: c,
-                reason: format!("workload exited with code {c}"),
-            },
-            Some(Ended::Signaled(n)) => Outcome {
-                code: exitcode::for_signal(n),
-                reason: format!("workload was killed by {}", signal_name(n)),
-            },
-            None => Outcome {
-                code: exitcode::OS_ERROR,
-                reason: "workload status unknown".into(),
-            },
-        }
+        let (main, stop) = match &self.phase {
+            Phase::Done { main, stop } => (Some(*main), stop.as_ref()),
+            _ => (self.phase.main(), None),
+        };
+        outcome(main, stop, &self.settings.remap_exit)
     }
 }
 
-/// What `--limit-action` asks for when a mount crosses `--act-at`; `None`
-/// for every other transition. `warn` is logged here, since it asks
-/// nothing of the supervisor.
-fn limit_request(ev: &WatchEvent, action: LimitAction) -> Option<Request> {
-    if ev.transition != Transition::CrossedAct {
-        return None;
-    }
-    let limit = ev.limit?;
-    let pct = ev.used.saturating_mul(100) / limit.max(1);
-    let reason = format!(
-        "{} ({}) uses {} of its {} limit ({pct}%)",
-        ev.path.display(),
-        ev.kind.as_str(),
-        quantity::format(ev.used),
-        quantity::format(limit),
+fn log_child_exit(pid: i32, ended: Ended) {
+    let (code, how) = match ended {
+        Ended::Exited(c) => (c, format!("exited with code {c}")),
+        Ended::Signaled(n) => (
+            exitcode::for_signal(n),
+            format!("was killed by {}", signal_name(n)),
+        ),
+    };
+    // Debug: a clean run of an init says nothing (tini, catatonit).
+    tracing::debug!(
+        event = "child.exit",
+        pid,
+        code,
+        "workload (pid {pid}) {how}"
     );
-    match action {
-        LimitAction::Warn => {
-            tracing::warn!(event = "limit.action", action = "warn", path = %ev.path.display(), used = ev.used, limit,
-                "{reason}: --limit-action warn, no action taken; the kubelet evicts the pod above 100%");
-            None
-        }
-        LimitAction::Signal(signo) => Some(Request::Signal { signo, reason }),
-        LimitAction::Stop => Some(Request::Stop {
-            code: exitcode::LIMIT_STOP,
-            reason,
-        }),
-    }
-}
-
-/// Whether shutdown must signal what is left and start the grace period:
-/// when processes are left, and also when they cannot be listed (no
-/// `/proc`), since orphans may still run and only the process group (or,
-/// as PID 1, everything) can be reached. Without this, sealinit waited
-/// forever for an orphan it never signalled.
-fn must_wait(listed: &io::Result<Vec<i32>>) -> bool {
-    !matches!(listed, Ok(left) if left.is_empty())
 }
 
 /// `kill(-1, sig)`: every process in our PID namespace but us (PID 1 only).
@@ -549,48 +543,34 @@ fn signal_all(sig: i32) {
     let _ = signals::send(-1, sig, None);
 }
 
-fn describe(target: i32) -> String {
-    if target < 0 {
-        format!("process group {}", -target)
-    } else {
-        format!("pid {target}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn log_budget_demotes_past_the_per_second_limit_and_refills() {
-        let mut b = LogBudget::default();
-        let t0 = Instant::now();
-        let allowed = (0..100).filter(|_| b.allow(t0)).count();
-        assert_eq!(allowed, LogBudget::PER_SECOND as usize);
-        assert_eq!(b.demoted, 100 - u64::from(LogBudget::PER_SECOND));
-        assert!(
-            b.allow(t0 + Duration::from_millis(1001)),
-            "a new second refills"
-        );
-        assert_eq!(b.demoted, 0);
-    }
-
-    /// Regression (hardening): without /proc the remaining processes could
-    /// not be listed, shutdown signalled nothing, and sealinit hung on an
-    /// orphan of the workload.
-    #[test]
-    fn shutdown_waits_when_what_is_left_is_unknown() {
-        let cases: [(&str, io::Result<Vec<i32>>, bool); 3] = [
-            ("nothing left", Ok(vec![]), false),
-            ("orphans left", Ok(vec![42]), true),
-            (
-                "no /proc",
-                Err(io::Error::from_raw_os_error(libc::ENOENT)),
-                true,
-            ),
-        ];
-        for (name, listed, want) in cases {
-            assert_eq!(must_wait(&listed), want, "case {name}");
-        }
+    fn only_pending_phases_have_deadlines() {
+        let now = Instant::now();
+        let stop = Stop {
+            code: 77,
+            reason: String::new(),
+        };
+        assert_eq!(Phase::Running.deadline(), None);
+        let p = Phase::Stopping {
+            deadline: Some(now),
+            stop: stop.clone(),
+        };
+        assert_eq!((p.deadline(), p.main()), (Some(now), None));
+        let p = Phase::Draining {
+            main: Ended::Exited(1),
+            stop: None,
+            deadline: None,
+        };
+        assert_eq!((p.deadline(), p.main()), (None, Some(Ended::Exited(1))));
+        let p = Phase::Killing {
+            main: Ended::Exited(1),
+            stop: Some(stop),
+            next: now,
+        };
+        assert_eq!(p.deadline(), Some(now));
     }
 }

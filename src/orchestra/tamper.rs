@@ -24,7 +24,9 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,8 @@ pub struct TamperSink {
     tx: Sender<Request>,
     wake: OwnedFd,
     stop_sent: bool,
+    /// `sealinit_tamper_events_total`: bumped once per finding reported.
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl TamperSink {
@@ -67,6 +71,20 @@ impl TamperSink {
             tx,
             wake,
             stop_sent: false,
+            counter: None,
+        }
+    }
+
+    /// Counts every finding into `counter` (the metrics' tamper counter).
+    pub fn counting(mut self, counter: Arc<AtomicU64>) -> TamperSink {
+        self.counter = Some(counter);
+        self
+    }
+
+    /// One finding was made (whether or not the rate limiter logs it).
+    fn found(&self) {
+        if let Some(c) = &self.counter {
+            c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -174,7 +192,7 @@ pub fn spawn_tamper_watch_with(
 }
 
 fn warn_mount_watch_off(error: &str) {
-    tracing::warn!(event = "tamper", kind = "mount-watch", error = %error, detection = "off",
+    tracing::warn!(event = "tamper", finding = "mount-watch", error = %error, detection = "off",
         "cannot watch the mount table ({error}): a remount of / read-write, a changed \
          declared mount or a new writable mount will not be detected while the workload runs");
 }
@@ -200,7 +218,7 @@ impl MountThread {
         loop {
             match self.watch.read() {
                 Ok(text) => self.check(&text),
-                Err(e) => tracing::warn!(event = "tamper", kind = "mount-watch", error = %e,
+                Err(e) => tracing::warn!(event = "tamper", finding = "mount-watch", error = %e,
                     "cannot re-read the mount table ({e}); trying again at the next change"),
             }
             let timeout = self
@@ -229,6 +247,7 @@ impl MountThread {
                 log_summary(&s, &self.limiter);
             }
             let msg = f.message();
+            self.sink.found();
             let stopping = self.sink.will_stop(f.severity);
             if self.limiter.admit(f.kind, f.severity, at) {
                 log_mount_finding(&f, &msg, stopping);
@@ -243,7 +262,7 @@ impl MountThread {
                 continue;
             }
             let p = f.path.display();
-            tracing::info!(event = "tamper", kind = f.kind.as_str(), change = f.change.as_str(),
+            tracing::info!(event = "tamper", finding = f.kind.as_str(), change = f.change.as_str(),
                 path = %p, state = "cleared",
                 "{p}: the earlier {} finding ({}) no longer holds; the mount table matches the \
                  start-up snapshot there again", f.kind.as_str(), f.change.as_str());
@@ -254,7 +273,7 @@ impl MountThread {
         if let Some(e) = errors.first() {
             if !self.parse_warned {
                 self.parse_warned = true;
-                tracing::warn!(event = "tamper", kind = "mount-watch", error = %e,
+                tracing::warn!(event = "tamper", finding = "mount-watch", error = %e,
                     "the mount table has {} line(s) sealinit cannot parse (first: {e}); those \
                      mounts are left out of tamper detection", errors.len());
             }
@@ -267,7 +286,7 @@ fn log_mount_finding(f: &MountFinding, msg: &str, stopped: bool) {
     let note = stop_note(stopped);
     macro_rules! emit {
         ($lvl:ident) => {
-            tracing::$lvl!(event = "tamper", kind = f.kind.as_str(), path = %p,
+            tracing::$lvl!(event = "tamper", finding = f.kind.as_str(), path = %p,
                 change = f.change.as_str(), declared = f.declared.map_or("", |k| k.as_str()),
                 expected = %f.expected, observed = %f.observed, mount_id = u64::from(f.mount_id),
                 severity = f.severity.as_str(), state = "detected", "{msg}{note}")
@@ -295,7 +314,7 @@ fn log_summary(s: &Summary, limiter: &RateLimiter) {
             ($lvl:ident) => {
                 tracing::$lvl!(
                     event = "tamper",
-                    kind,
+                    finding = kind,
                     summary = true,
                     count,
                     window_ms,
@@ -418,6 +437,7 @@ impl ExecDetector {
             noexec: looked.noexec,
             trigger: c.triggers.as_str(),
         };
+        self.sink.found();
         let stopping = self.sink.will_stop(severity);
         if self.limiter.admit(TamperKind::ExecDrop, severity, now) {
             drop.log(severity, stopping);
@@ -433,7 +453,7 @@ impl ExecDetector {
         if !self.overflow_warned {
             self.overflow_warned = true;
             let p = mount.display();
-            tracing::warn!(event = "tamper", kind = "exec-drop", path = %p, error = "inotify queue overflow",
+            tracing::warn!(event = "tamper", finding = "exec-drop", path = %p, error = "inotify queue overflow",
                 fix = "raise fs.inotify.max_queued_events on the node",
                 "the inotify event queue for {p} overflowed during a burst of file changes: \
                  sealinit rescanned the mount and judged every file changed since start-up instead \
@@ -494,7 +514,7 @@ impl DropSeen<'_> {
         let mode = mode_string(self.mode);
         macro_rules! emit {
             ($lvl:ident) => {
-                tracing::$lvl!(event = "tamper", kind = "exec-drop", path = %p.display(),
+                tracing::$lvl!(event = "tamper", finding = "exec-drop", path = %p.display(),
                     mount = %self.mount.display(), mode = %mode, size = self.size,
                     recognised = self.recognised.as_str(), noexec = self.noexec,
                     trigger = self.trigger, severity = severity.as_str(), "{msg}{note}")

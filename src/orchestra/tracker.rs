@@ -534,7 +534,7 @@ impl MountTracker {
                 "cannot watch {} with inotify ({}); measuring it by a full scan at each rescan period instead",
                 self.path.display(), f.0);
             if self.exec.on {
-                tracing::warn!(event = "tamper", kind = "exec-drop", path = %self.path.display(),
+                tracing::warn!(event = "tamper", finding = "exec-drop", path = %self.path.display(),
                     error = %f.0, detection = "off",
                     fix = "raise the node's inotify limits (sysctl fs.inotify.max_user_watches, fs.inotify.max_user_instances)",
                     "cannot watch {} with inotify ({}): executables dropped there will not be detected",

@@ -248,12 +248,23 @@ pub fn rerun_in_mount_ns(
     unshare_extra: &[&str],
     test_extra: &[&str],
 ) -> (String, String) {
+    assert!(
+        is_root(),
+        "{inner} needs root for a mount namespace (run the tests as root)"
+    );
     let exe = std::env::current_exe().expect("current_exe");
+    // Inner halves are #[ignore]d (they mean nothing alone): --ignored.
+    let ignored: &[&str] = if test_extra.contains(&"--ignored") {
+        &[]
+    } else {
+        &["--ignored"]
+    };
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private"])
         .args(unshare_extra)
         .arg(exe)
         .args(["--exact", inner, "--nocapture", "--test-threads=1"])
+        .args(ignored)
         .args(test_extra)
         .env(scratch_env, scratch)
         .output()

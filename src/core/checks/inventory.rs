@@ -5,14 +5,17 @@
 
 use std::path::Path;
 
-use super::{Finding, Verdict};
+use super::{is_plain_init, Finding, Verdict};
 use crate::core::classify::{classify, describe, is_writable_surface, Origin};
 use crate::core::facts::{Facts, PathFacts};
 use crate::core::mountinfo::MountTable;
 use crate::core::spec::Spec;
 
 /// Undeclared writable mounts, classified; platform mounts are not flagged.
+/// Without a contract ([`is_plain_init`]) nothing is undeclared by choice:
+/// the mounts are listed as passes, so a plain init says nothing.
 pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec<Finding> {
+    let plain = is_plain_init(spec);
     let declared: Vec<&Path> = spec
         .mounts
         .iter()
@@ -40,6 +43,19 @@ pub(super) fn check_inventory(spec: &Spec, facts: &Facts, t: &MountTable) -> Vec
             continue;
         }
         let mp = e.mount_point.display().to_string();
+        if plain {
+            out.push(Finding {
+                check: "inventory",
+                path: mp,
+                kind: "undeclared".into(),
+                expected: "anything (no contract)".into(),
+                observed: format!("{} rw, {}", e.fs_type, describe(e)),
+                verdict: Verdict::Pass,
+                why: String::new(),
+                fix: None,
+            });
+            continue;
+        }
         out.push(Finding {
             check: "inventory",
             path: mp.clone(),

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::{fail, fs_name, is_memory_fs, kind_expectation, limit_text, ro_word, Finding, Verdict};
+use crate::core::classify::{classify, Origin};
 use crate::core::facts::{describe_errno, Identity, PathFacts, ProbeOutcome, VfsFacts};
 use crate::core::mountinfo::{MountEntry, MountTable};
 use crate::core::quantity;
@@ -86,8 +87,18 @@ pub(super) fn check_writable(
         let (findings, note) = size_findings(m, e, v);
         subs.extend(findings);
         good.extend(note);
-        if !(e.has_option("noexec") || v.noexec) {
-            subs.push(noexec_finding(m));
+        if !(m.allow_exec || e.has_option("noexec") || v.noexec) {
+            // A Kubernetes volume cannot be mounted noexec: advice nothing
+            // can act on is a note on the pass line, not a warning.
+            if matches!(classify(e), Origin::Kubernetes { .. }) {
+                good.push(
+                    "exec allowed (Kubernetes volumes cannot be noexec; \
+                     allow_exec = true says the contract accepts it)"
+                        .into(),
+                );
+            } else {
+                subs.push(noexec_finding(m));
+            }
         }
     }
     finish(m, subs, good)
@@ -186,7 +197,13 @@ fn type_finding(m: &MountSpec, fs: &str) -> Option<Finding> {
                 "if memory is intended, declare it as tmpfs (--tmpfs {}); otherwise drop \
                  `medium: Memory`:\n{}",
                 m.path.display(),
-                report::volume_yaml(&m.path, MountKind::EmptyDir, m.size_limit)
+                report::volume_yaml(
+                    &MountSpec {
+                        kind: MountKind::EmptyDir,
+                        ..m.clone()
+                    },
+                    m.size_limit
+                )
             ),
         ),
         (MountKind::Pvc, true) => (
@@ -386,7 +403,13 @@ fn size_findings(m: &MountSpec, e: &MountEntry, v: &VfsFacts) -> (Vec<Finding>, 
                     .into(),
                 format!(
                     "give the volume a sizeLimit (kubelet then mounts it with size=):\n{}",
-                    report::volume_yaml(&m.path, MountKind::Tmpfs, declared)
+                    report::volume_yaml(
+                        &MountSpec {
+                            kind: MountKind::Tmpfs,
+                            ..m.clone()
+                        },
+                        declared
+                    )
                 ),
             )),
             (Some(s), Some(l)) if round_page(s) != round_page(l) => {

@@ -57,8 +57,8 @@ fn writable_mount_and_type_rules() {
                 vec![
                     "/var/cache/nginx does not exist".into(),
                     "- name: var-cache-nginx".into(),
-                    "mountPath: /var/cache/nginx".into(),
-                    format!("sizeLimit: {}", q(5 << 30)),
+                    "mountPath: \"/var/cache/nginx\"".into(),
+                    format!("sizeLimit: \"{}\"", q(5 << 30)),
                 ],
             )],
         },
@@ -83,7 +83,7 @@ fn writable_mount_and_type_rules() {
                     "writes fail: EROFS".into(),
                     "\"Read-only file system\"".into(),
                     "emptyDir:".into(),
-                    "mountPath: /var/cache/nginx".into(),
+                    "mountPath: \"/var/cache/nginx\"".into(),
                 ],
             )],
         },
@@ -414,6 +414,33 @@ fn size_and_noexec_rules() {
                 ),
             ],
         },
+        WCase {
+            name: "exec allowed on a Kubernetes emptyDir: a note on the pass line",
+            m: mount("/data", MountKind::EmptyDir, None),
+            lines: vec![
+                "13 1 0:13 /var/lib/kubelet/pods/u-1/volumes/kubernetes.io~empty-dir/data \
+                 /data rw,nosuid - ext4 /dev/sda1 rw"
+                    .into(),
+            ],
+            root: ROOT_RO,
+            pf: dir("/data", w, vfs(1 << 30, 1 << 30, false)),
+            want: vec![(
+                "mount",
+                Verdict::Pass,
+                texts(&["exec allowed (Kubernetes volumes cannot be noexec"]),
+            )],
+        },
+        WCase {
+            name: "exec allowed and accepted by allow_exec: no advice",
+            m: MountSpec {
+                allow_exec: true,
+                ..mount("/data", MountKind::EmptyDir, None)
+            },
+            lines: vec![line(13, "/data", "rw,nosuid", "ext4", "rw")],
+            root: ROOT_RO,
+            pf: dir("/data", w, vfs(1 << 30, 1 << 30, false)),
+            want: vec![pass()],
+        },
     ]);
 }
 
@@ -465,7 +492,7 @@ fn readonly_and_secret_rules() {
             (
                 "type",
                 Verdict::Fail,
-                texts(&["secret on disk: ext4", "secretName: etc-tls"]),
+                texts(&["secret on disk: ext4", "secretName: \"app-etc-tls\""]),
             ),
         ),
         (
@@ -493,7 +520,7 @@ fn readonly_and_secret_rules() {
             (
                 "readonly",
                 Verdict::Fail,
-                texts(&["does not exist", "secretName: etc-tls"]),
+                texts(&["does not exist", "secretName: \"app-etc-tls\""]),
             ),
         ),
     ];

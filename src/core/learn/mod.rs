@@ -306,6 +306,7 @@ impl Learner {
                     path: path.clone(),
                     kind: class.kind,
                     size_limit: Some(size),
+                    allow_exec: false,
                 },
                 role: class.role,
                 reason: class.reason,

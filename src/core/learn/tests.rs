@@ -236,6 +236,7 @@ fn learner_keeps_the_high_water_mark_across_scans_and_explains_directories() {
         path: "/run".into(),
         kind: MountKind::Tmpfs,
         size_limit: None,
+        allow_exec: false,
     }];
     let with = l.learned(&declared, &|_| None);
     assert_eq!(with.spec().mounts.len(), 2);

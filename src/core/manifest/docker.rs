@@ -30,18 +30,60 @@ fn named_volume(v: &Volume, opts: &ManifestOptions) -> String {
     format!("{}-{}", opts.name, v.name)
 }
 
+/// The host side of a read-only bind: the directory holding the volume's
+/// files, or for a single-file mount the file in it (binding a directory
+/// over a file fails: "not a directory").
 fn host_source(v: &Volume, opts: &ManifestOptions) -> String {
-    match &opts.host_dir {
+    let dir = match &opts.host_dir {
         Some(d) => format!("{}/{}", d.trim_end_matches('/'), v.name),
         None => format!("/path/to/{}", v.name),
+    };
+    match v.file_name() {
+        Some(f) => format!("{dir}/{f}"),
+        None => dir,
+    }
+}
+
+/// Hardening a runtime can set and Kubernetes cannot: noexec (unless the
+/// contract has `allow_exec`), nosuid, nodev.
+fn hardening(v: &Volume) -> &'static str {
+    if v.allow_exec {
+        "nosuid,nodev"
+    } else {
+        "noexec,nosuid,nodev"
     }
 }
 
 fn tmpfs_opts(v: &Volume) -> String {
     match v.size {
-        Some(s) => format!("size={s},mode=1777"),
-        None => "mode=1777".to_string(),
+        Some(s) => format!("size={s},mode=1777,{}", hardening(v)),
+        None => format!("mode=1777,{}", hardening(v)),
     }
+}
+
+/// One mount's flag and value.
+fn flag_of(v: &Volume, opts: &ManifestOptions) -> (&'static str, String) {
+    match v.kind {
+        MountKind::Tmpfs => ("--tmpfs", format!("{}:{}", v.path, tmpfs_opts(v))),
+        // podman's -v takes [no]exec, [no]suid, [no]dev; docker's -v does
+        // not (and its --mount cannot set them on a named volume).
+        MountKind::EmptyDir | MountKind::Pvc if podman(opts) => (
+            "-v",
+            format!("{}:{}:{}", named_volume(v, opts), v.path, hardening(v)),
+        ),
+        MountKind::EmptyDir | MountKind::Pvc => {
+            ("-v", format!("{}:{}", named_volume(v, opts), v.path))
+        }
+        MountKind::ReadOnly | MountKind::Secret => {
+            ("-v", format!("{}:{}:ro", host_source(v, opts), v.path))
+        }
+    }
+}
+
+/// One mount's flag as a shell word pair (a check's fix).
+pub(super) fn one_flag(v: &Volume, opts: &ManifestOptions) -> String {
+    let (flag, value) = flag_of(v, opts);
+    format!("{flag} {}", shell_quote(&value))
 }
 
 /// The flags as (flag, value) pairs, in the order they are printed.
@@ -60,17 +102,8 @@ fn flags(c: &Contract, opts: &ManifestOptions) -> Vec<(&'static str, Option<Stri
     f.push(("--security-opt", Some("no-new-privileges".to_string())));
     f.push(("--cap-drop", Some("ALL".to_string())));
     for v in &c.volumes {
-        match v.kind {
-            MountKind::Tmpfs => f.push(("--tmpfs", Some(format!("{}:{}", v.path, tmpfs_opts(v))))),
-            MountKind::EmptyDir | MountKind::Pvc => {
-                let value = format!("{}:{}", named_volume(v, opts), v.path);
-                f.push(("-v", Some(value)));
-            }
-            MountKind::ReadOnly | MountKind::Secret => {
-                let value = format!("{}:{}:ro", host_source(v, opts), v.path);
-                f.push(("-v", Some(value)));
-            }
-        }
+        let (flag, value) = flag_of(v, opts);
+        f.push((flag, Some(value)));
     }
     if !c.mounts_env.is_empty() {
         f.push(("-e", Some(format!("SEALINIT_MOUNTS={}", c.mounts_env))));
@@ -202,12 +235,25 @@ pub(super) fn render_run(c: &Contract, opts: &ManifestOptions) -> String {
             None => out.push_str(&format!("  {flag} \\\n")),
         }
     }
-    out.push_str(&format!("  {}\n", shell_quote(&opts.image)));
+    let mut last = vec![shell_quote(&opts.image)];
+    if let Some(p) = c.pod {
+        last.extend(p.args.iter().map(|a| shell_quote(a)));
+    }
+    out.push_str(&format!("  {}\n", last.join(" ")));
     out
 }
 
+/// A compose string: compose reads `$NAME` and `${NAME}` in every value as
+/// a variable, so a literal `$` is written `$$`.
+fn cs(s: &str) -> Node {
+    Node::str(&s.replace('$', "$$"))
+}
+
 pub(super) fn render_compose(c: &Contract, opts: &ManifestOptions) -> String {
-    let mut svc = Map::new().kv("image", Node::str(&opts.image));
+    let mut svc = Map::new().kv("image", cs(&opts.image));
+    if let Some(p) = c.pod.filter(|p| !p.args.is_empty()) {
+        svc.push("command", Node::seq(p.args.iter().map(|a| cs(a)).collect()));
+    }
     if c.read_only_root {
         svc.push("read_only", Node::bool(true));
     }
@@ -224,7 +270,7 @@ pub(super) fn render_compose(c: &Contract, opts: &ManifestOptions) -> String {
         .volumes
         .iter()
         .filter(|v| v.kind == MountKind::Tmpfs)
-        .map(|v| Node::str(&format!("{}:{}", v.path, tmpfs_opts(v))))
+        .map(|v| cs(&format!("{}:{}", v.path, tmpfs_opts(v))))
         .collect();
     if !tmpfs.is_empty() {
         svc.push("tmpfs", Node::seq(tmpfs));
@@ -236,15 +282,11 @@ pub(super) fn render_compose(c: &Contract, opts: &ManifestOptions) -> String {
             MountKind::Tmpfs => {}
             MountKind::EmptyDir | MountKind::Pvc => {
                 let n = named_volume(v, opts);
-                vols.push(Node::str(&format!("{n}:{}", v.path)));
+                vols.push(cs(&format!("{n}:{}", v.path)));
                 top.push(&n, Map::new().node());
             }
             MountKind::ReadOnly | MountKind::Secret => {
-                vols.push(Node::str(&format!(
-                    "{}:{}:ro",
-                    host_source(v, opts),
-                    v.path
-                )));
+                vols.push(cs(&format!("{}:{}:ro", host_source(v, opts), v.path)));
             }
         }
     }
@@ -254,9 +296,7 @@ pub(super) fn render_compose(c: &Contract, opts: &ManifestOptions) -> String {
     if !c.mounts_env.is_empty() {
         svc.push(
             "environment",
-            Map::new()
-                .kv("SEALINIT_MOUNTS", Node::str(&c.mounts_env))
-                .node(),
+            Map::new().kv("SEALINIT_MOUNTS", cs(&c.mounts_env)).node(),
         );
     }
     let mut doc = Map::new();

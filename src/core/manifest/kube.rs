@@ -4,6 +4,7 @@
 
 use super::yaml::{emit, Map, Node, SeqItem};
 use super::{Contract, ManifestOptions, Volume, Workload};
+use crate::core::profiles::ProbeAction;
 use crate::core::quantity;
 use crate::core::spec::MountKind;
 
@@ -48,8 +49,21 @@ fn workload(c: &Contract, opts: &ManifestOptions, w: Workload) -> Map {
             .comment("the headless Service that gives the pods their network identity")
             .kv("serviceName", Node::str(&opts.name));
     }
+    let replicas = c.pod.map_or(1, |p| p.replicas);
+    spec = spec.kv("replicas", Node::int(u64::from(replicas)));
+    let has_claim = c.volumes.iter().any(|v| v.kind == MountKind::Pvc);
+    if !sts && has_claim {
+        spec = spec
+            .comment(
+                "a ReadWriteOnce claim is attached to one node: the old pod must stop\n\
+                 before the new one can mount it (a rolling update would hang)",
+            )
+            .kv(
+                "strategy",
+                Map::new().kv("type", Node::plain("Recreate")).node(),
+            );
+    }
     spec = spec
-        .kv("replicas", Node::int(1))
         .kv(
             "selector",
             Map::new().kv("matchLabels", labels(opts)).node(),
@@ -148,6 +162,8 @@ fn pod_spec(c: &Contract, opts: &ManifestOptions, with_image: bool) -> Map {
                 .kv("fsGroup", Node::int(u64::from(opts.fs_group)))
                 .node(),
         )
+        .comment("sealinit and the workload do not talk to the API server")
+        .kv("automountServiceAccountToken", Node::bool(false))
         .kv(
             "containers",
             Node::seq(vec![container(c, opts, with_image)]),
@@ -169,6 +185,23 @@ fn container(c: &Contract, opts: &ManifestOptions, with_image: bool) -> Node {
     let mut ctr = Map::new().kv("name", Node::str(&opts.name));
     if with_image {
         ctr.push("image", Node::str(&opts.image));
+    }
+    if let Some(p) = c.pod.filter(|p| !p.args.is_empty()) {
+        ctr.push_comment("after the image's ENTRYPOINT [\"/usr/bin/sealinit\", \"--\"]");
+        ctr.push(
+            "args",
+            Node::seq(p.args.iter().map(|a| Node::str(a)).collect()),
+        );
+    }
+    let mut ports = Vec::new();
+    if let Some(p) = c.pod {
+        ports.push(port(p.port.0, p.port.1));
+    }
+    if let Some(m) = opts.metrics_port {
+        ports.push(port(m, "metrics"));
+    }
+    if !ports.is_empty() {
+        ctr.push("ports", Node::seq(ports));
     }
     ctr.push_comment("the restricted Pod Security Standard");
     ctr.push(
@@ -220,7 +253,7 @@ fn container(c: &Contract, opts: &ManifestOptions, with_image: bool) -> Node {
     if !env.is_empty() {
         ctr.push("env", Node::Seq(env));
     }
-    if c.tmpfs_sum > 0 || c.tmpfs_unsized {
+    if c.pod.is_none() && (c.tmpfs_sum > 0 || c.tmpfs_unsized) {
         let list: Vec<String> = c
             .volumes
             .iter()
@@ -238,23 +271,42 @@ fn container(c: &Contract, opts: &ManifestOptions, with_image: bool) -> Node {
             quantity::format(c.tmpfs_sum)
         ));
     }
+    let q = |n: u64| Node::str(&quantity::format(n));
+    let mut requests = Map::new();
+    let mut limits = Map::new();
+    if let Some(p) = c.pod {
+        let (req, lim) = p.memory;
+        ctr.push_comment(&if c.tmpfs_sum > 0 {
+            format!(
+                "cpu and memory: the seed's figures for this application; memory adds the\n\
+                 tmpfs volumes ({}, they count against it) to the workload's {} / {}",
+                quantity::format(c.tmpfs_sum),
+                quantity::format(req),
+                quantity::format(lim)
+            )
+        } else {
+            "cpu and memory: the seed's figures for this application".to_string()
+        });
+        requests.push("cpu", Node::str(p.cpu.0));
+        requests.push("memory", q(req.saturating_add(c.tmpfs_sum)));
+        limits.push("cpu", Node::str(p.cpu.1));
+        limits.push("memory", q(lim.saturating_add(c.tmpfs_sum)));
+    }
     if let Some(e) = &c.ephemeral {
         ctr.push_comment(&e.explain);
-        let q = |n: u64| Node::str(&quantity::format(n));
+        requests.push("ephemeral-storage", q(e.request));
+        limits.push("ephemeral-storage", q(e.limit));
+    }
+    if !requests.0.is_empty() {
         ctr.push(
             "resources",
             Map::new()
-                .kv(
-                    "requests",
-                    Map::new().kv("ephemeral-storage", q(e.request)).node(),
-                )
-                .kv(
-                    "limits",
-                    Map::new().kv("ephemeral-storage", q(e.limit)).node(),
-                )
+                .kv("requests", requests.node())
+                .kv("limits", limits.node())
                 .node(),
         );
     }
+    probes(&mut ctr, c);
     let mounts: Vec<Node> = c.volumes.iter().map(volume_mount).collect();
     if !mounts.is_empty() {
         ctr.push("volumeMounts", Node::seq(mounts));
@@ -262,14 +314,118 @@ fn container(c: &Contract, opts: &ManifestOptions, with_image: bool) -> Node {
     ctr.node()
 }
 
+fn port(n: u16, name: &str) -> Node {
+    Map::new()
+        .kv("name", Node::plain(name))
+        .kv("containerPort", Node::int(u64::from(n)))
+        .node()
+}
+
+/// `sealinit check` as an exec probe: exit 0 while the contract holds.
+const CHECK_PROBE: [&str; 2] = ["/usr/bin/sealinit", "check"];
+
+/// The profile's liveness and readiness probes; without a profile, the
+/// readiness probe is `sealinit check` (liveness is the application's).
+fn probes(ctr: &mut Map, c: &Contract) {
+    let Some(p) = c.pod else {
+        ctr.push_comment(
+            "ready while the storage contract holds (add a livenessProbe for the application)",
+        );
+        ctr.push(
+            "readinessProbe",
+            probe_node(ProbeAction::Exec(&CHECK_PROBE), 0, 5, 30),
+        );
+        return;
+    };
+    let port = p.port.0;
+    ctr.push(
+        "livenessProbe",
+        probe_node(
+            p.liveness.action,
+            port,
+            p.liveness.initial_delay_seconds,
+            p.liveness.period_seconds,
+        ),
+    );
+    ctr.push(
+        "readinessProbe",
+        probe_node(
+            p.readiness.action,
+            port,
+            p.readiness.initial_delay_seconds,
+            p.readiness.period_seconds,
+        ),
+    );
+    ctr.push_comment(
+        "the storage contract as a probe too: exec: command: [\"/usr/bin/sealinit\", \"check\"]",
+    );
+}
+
+fn probe_node(action: ProbeAction, port: u16, delay: u32, period: u32) -> Node {
+    let mut m = Map::new();
+    match action {
+        ProbeAction::Tcp => m.push(
+            "tcpSocket",
+            Map::new().kv("port", Node::int(u64::from(port))).node(),
+        ),
+        ProbeAction::Http(path) => m.push(
+            "httpGet",
+            Map::new()
+                .kv("path", Node::str(path))
+                .kv("port", Node::int(u64::from(port)))
+                .node(),
+        ),
+        ProbeAction::Exec(cmd) => m.push(
+            "exec",
+            Map::new()
+                .kv(
+                    "command",
+                    Node::seq(cmd.iter().map(|a| Node::str(a)).collect()),
+                )
+                .node(),
+        ),
+    }
+    if delay > 0 {
+        m.push("initialDelaySeconds", Node::int(u64::from(delay)));
+    }
+    m.push("periodSeconds", Node::int(u64::from(period)));
+    m.node()
+}
+
 fn volume_mount(v: &Volume) -> Node {
     let mut m = Map::new()
         .kv("name", Node::plain(&v.name))
         .kv("mountPath", Node::str(&v.path));
+    if let Some(file) = v.file_name() {
+        // One file of the ConfigMap/Secret, not a directory over its parent.
+        m.push("subPath", Node::str(file));
+    }
     if !v.kind.is_writable() {
         m.push("readOnly", Node::bool(true));
     }
     m.node()
+}
+
+/// One mount's `volumeMounts` entry.
+pub(super) fn mount_snippet(v: &Volume) -> String {
+    emit(&Map::new().kv("volumeMounts", Node::seq(vec![volume_mount(v)])))
+}
+
+/// One mount's `volumes` and `volumeMounts` entries (a check's fix), from
+/// the same builders as the full manifest.
+pub(super) fn snippet(v: &Volume, opts: &ManifestOptions) -> String {
+    let mut doc = Map::new()
+        .comment("pod spec")
+        .kv("volumes", Node::seq(vec![volume(v, opts)]));
+    if v.kind == MountKind::Pvc {
+        doc.push_comment(&format!(
+            "plus the PersistentVolumeClaim \"{}\" (sealinit manifest prints it)",
+            claim_name(v, opts)
+        ));
+    }
+    doc.push_comment("container spec");
+    doc.push("volumeMounts", Node::seq(vec![volume_mount(v)]));
+    emit(&doc)
 }
 
 fn volume(v: &Volume, opts: &ManifestOptions) -> Node {

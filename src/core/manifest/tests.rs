@@ -12,6 +12,7 @@ fn m(kind: MountKind, path: &str, size: Option<u64>) -> MountSpec {
         path: path.into(),
         kind,
         size_limit: size,
+        allow_exec: false,
     }
 }
 

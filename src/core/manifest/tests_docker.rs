@@ -95,11 +95,20 @@ fn run_flags_for_every_profile() {
                 let name = volume_name(path);
                 match m.kind {
                     MountKind::Tmpfs => tmpfs.push(format!(
-                        "{path}:size={},mode=1777",
+                        "{path}:size={},mode=1777,noexec,nosuid,nodev",
                         m.size_limit.expect("sized")
                     )),
+                    // podman's -v takes noexec; docker's does not.
+                    MountKind::EmptyDir | MountKind::Pvc if tool == "podman" => {
+                        vols.push(format!("{profile}-{name}:{path}:noexec,nosuid,nodev"))
+                    }
                     MountKind::EmptyDir | MountKind::Pvc => {
                         vols.push(format!("{profile}-{name}:{path}"))
+                    }
+                    // A single file (nginx.conf) binds the file, not a directory.
+                    MountKind::ReadOnly | MountKind::Secret if path.ends_with(".conf") => {
+                        let file = path.rsplit('/').next().expect("file name");
+                        vols.push(format!("/path/to/{name}/{file}:{path}:ro"))
                     }
                     MountKind::ReadOnly | MountKind::Secret => {
                         vols.push(format!("/path/to/{name}:{path}:ro"))
@@ -143,7 +152,10 @@ fn compose_for_every_profile() {
             match m.kind {
                 MountKind::Tmpfs => assert_eq!(
                     s(&svc["tmpfs"][0]),
-                    format!("{path}:size={},mode=1777", m.size_limit.expect("sized"))
+                    format!(
+                        "{path}:size={},mode=1777,noexec,nosuid,nodev",
+                        m.size_limit.expect("sized")
+                    )
                 ),
                 MountKind::EmptyDir | MountKind::Pvc => {
                     let n = format!("{profile}-{name}");
@@ -155,6 +167,11 @@ fn compose_for_every_profile() {
                         docs[0]["volumes"][n.as_str()].as_hash().is_some(),
                         "top-level {n}"
                     );
+                }
+                MountKind::ReadOnly | MountKind::Secret if path.ends_with(".conf") => {
+                    let file = path.rsplit('/').next().expect("file name");
+                    let want = format!("/srv/cfg/{name}/{file}:{path}:ro");
+                    assert!(vols.contains(&want.as_str()), "{want} not in {vols:?}")
                 }
                 MountKind::ReadOnly | MountKind::Secret => {
                     assert!(vols.contains(&format!("/srv/cfg/{name}:{path}:ro").as_str()))

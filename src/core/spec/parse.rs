@@ -188,6 +188,7 @@ fn parse_mount(item: &Spanned<DeValue<'_>>) -> Result<MountSpec, (Range<usize>, 
         path,
         kind,
         size_limit: size_limit.map(|(n, _)| n),
+        allow_exec: false,
     })
 }
 
@@ -378,5 +379,6 @@ fn path_and_size(kind: MountKind, s: &str, source: &str) -> Result<MountSpec, St
         path,
         kind,
         size_limit,
+        allow_exec: false,
     })
 }

@@ -16,6 +16,7 @@ fn m(kind: MountKind, path: &str, size: Option<&str>) -> MountSpec {
         path: PathBuf::from(path),
         kind,
         size_limit: size.map(|s| quantity::parse(s).unwrap()),
+        allow_exec: false,
     }
 }
 
