@@ -140,7 +140,7 @@ ro_start() {
   mapfile -t flags < <(ro_flags "$name" "$spec" "$user")
   note "read-only run flags: ${flags[*]}"
   pod_run -d --name "$name" "${flags[@]}" -v "$(dirname "$spec"):/learned:ro" --rootfs "$FARM" \
-    "$LSEAL" --spec /learned/learned.toml --log-format json -- "$@" >/dev/null
+    "$LSEAL" --spec /learned/learned.toml --log-format json -v -- "$@" >/dev/null
 }
 
 # --- nginx --------------------------------------------------------------------
@@ -198,7 +198,7 @@ s_learn_postgres() {
     <<<"$("$SEALINIT_BIN" manifest --spec "$dir/learned.toml" --format podman --name "$ro" \
       --run-as-user "$(id -u postgres)" --run-as-group "$(id -g postgres)")" | tr ' ' '\n')
   pod_run -d --name "$ro2" "${flags[@]}" -v "$dir:/learned:ro" --rootfs "$FARM" \
-    "$LSEAL" --spec /learned/learned.toml --log-format json -- /bin/sh -c "$(pg_cmd)" >/dev/null
+    "$LSEAL" --spec /learned/learned.toml --log-format json -v -- /bin/sh -c "$(pg_cmd)" >/dev/null
   poll 480 pod exec "$ro2" "$(pg_bin)/pg_isready" -q -h /var/run/postgresql || fail "postgres never ready after restart"
   [[ $(psql_in "$ro2" "SELECT count(*) FROM t;") == 1000 ]] || fail "rows lost across the restart"
   expect_code 0 "$(app_stop "$ro2" "$out.ro2")" "postgres second read-only stop"
