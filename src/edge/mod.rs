@@ -6,6 +6,7 @@ pub mod log;
 pub mod poll;
 pub mod probe;
 pub mod process;
+pub mod procfile;
 pub mod scan;
 pub mod signals;
 pub mod specfile;

@@ -201,12 +201,19 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         Ok(fd) => fd,
         Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
     };
-    let channels = Channels::new()
-        .map_err(|err| {
-            tracing::error!(event = "error", error = %err,
-            "cannot create the watcher pipe: {err}; usage and tamper are not watched")
+    // Nothing starts that has nothing to do: no pipe, no thread.
+    let watch_mounts = mount_watch_needed(&resolved, &outcome);
+    let watch_usage = resolved.spec.mounts.iter().any(|m| m.kind.is_writable());
+    let channels = (watch_mounts || watch_usage)
+        .then(|| {
+            Channels::new()
+                .map_err(|err| {
+                    tracing::error!(event = "error", error = %err,
+                    "cannot create the watcher pipe: {err}; usage and tamper are not watched")
+                })
+                .ok()
         })
-        .ok();
+        .flatten();
     let counters = metrics::SharedCounters::default();
     let snapshot = channels
         .as_ref()
@@ -228,7 +235,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
-    if let Some(ch) = &channels {
+    if let (Some(ch), true) = (&channels, watch_mounts) {
         start_tamper_watch(&resolved, &rt, &outcome, ch, &counters);
     }
     let requests = channels.map(|ch| ch.requests);
@@ -337,6 +344,14 @@ fn start_usage_watcher(
             watcher::Snapshot::default()
         }
     }
+}
+
+/// Whether the mount-table watch has anything to find
+/// ([`tamper::mount_watch_needed`]); never without a start-up table.
+fn mount_watch_needed(resolved: &Resolved, checks: &CheckOutcome) -> bool {
+    checks.facts.mountinfo.as_ref().is_ok_and(|baseline| {
+        crate::core::tamper::mount_watch_needed(resolved.spec.root, baseline, &resolved.spec.mounts)
+    })
 }
 
 /// Starts the mount-table tamper watch against the table the start-up
