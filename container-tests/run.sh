@@ -60,6 +60,7 @@ ct_init_work
 ROOTFS=$CT_WORK/rootfs
 cleanup() {
   ct_rm_containers
+  learn_rm_volumes
   mkrootfs_clean "$ROOTFS" 2>/dev/null || true
   if [[ -z ${CT_KEEP:-} ]]; then rm -rf --one-file-system "$CT_WORK"; else echo "work dir kept: $CT_WORK"; fi
 }

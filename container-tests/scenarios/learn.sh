@@ -122,6 +122,10 @@ ro_flags() {
     tr ' ' '\n'
 }
 
+# learn_rm_volumes: every named volume this run created (run.sh's cleanup;
+# a failed scenario leaves its volumes behind).
+learn_rm_volumes() { ro_volumes_rm "sealinit-ct-$$"; }
+
 # ro_volumes_rm NAME: the named volumes of a scenario.
 ro_volumes_rm() {
   local v
