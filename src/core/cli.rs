@@ -17,6 +17,7 @@ pub enum Sub {
     Mounts,
     Manifest,
     Plan,
+    Learn,
 }
 
 impl Sub {
@@ -27,6 +28,7 @@ impl Sub {
             Sub::Mounts => "mounts",
             Sub::Manifest => "manifest",
             Sub::Plan => "plan",
+            Sub::Learn => "learn",
         }
     }
     fn bit(self) -> u8 {
@@ -36,6 +38,7 @@ impl Sub {
             Sub::Mounts => MOUNTS,
             Sub::Manifest => MANIFEST,
             Sub::Plan => PLAN,
+            Sub::Learn => LEARN,
         }
     }
 }
@@ -45,8 +48,9 @@ const CHECK: u8 = 2;
 const MOUNTS: u8 = 4;
 const MANIFEST: u8 = 8;
 const PLAN: u8 = 16;
-const CONTRACT: u8 = RUN | CHECK | MANIFEST;
-const ALL: u8 = RUN | CHECK | MOUNTS | MANIFEST | PLAN;
+const LEARN: u8 = 32;
+const CONTRACT: u8 = RUN | CHECK | MANIFEST | LEARN;
+const ALL: u8 = RUN | CHECK | MOUNTS | MANIFEST | PLAN | LEARN;
 
 /// One option of the table.
 #[derive(Debug)]
@@ -101,11 +105,11 @@ pub const OPTIONS: &[OptDef] = &[
     opt!("ephemeral-limit", None, Some("SIZE"), false, RUN | MANIFEST, "usage", "the pod's limits.ephemeral-storage (set from the downward API)"),
     opt!("metrics", None, Some("ADDR"), false, RUN | MANIFEST, "usage", "serve Prometheus text on http://ADDR/metrics (off by default); manifest: declare its port"),
     opt!("on-tamper", None, Some("warn|stop"), false, RUN, "usage", "what a tamper event does (default warn); stop exits 77"),
-    opt!("grace", None, Some("DURATION"), false, RUN, "init", "TERM-to-KILL delay for processes left at shutdown (default 10s)"),
-    opt!("pgroup", Some('g'), None, false, RUN, "init", "forward signals to the child's whole process group"),
-    opt!("rewrite", None, Some("FROM:TO"), true, RUN, "init", "deliver signal TO when FROM arrives (repeatable; TO 0 drops FROM)"),
-    opt!("remap-exit", None, Some("FROM:TO"), true, RUN, "init", "report the workload's exit code FROM as TO (repeatable; e.g. 143:0)"),
-    opt!("pdeathsig", None, Some("SIG"), false, RUN, "init", "signal the workload gets if sealinit dies"),
+    opt!("grace", None, Some("DURATION"), false, RUN | LEARN, "init", "TERM-to-KILL delay for processes left at shutdown (default 10s)"),
+    opt!("pgroup", Some('g'), None, false, RUN | LEARN, "init", "forward signals to the child's whole process group"),
+    opt!("rewrite", None, Some("FROM:TO"), true, RUN | LEARN, "init", "deliver signal TO when FROM arrives (repeatable; TO 0 drops FROM)"),
+    opt!("remap-exit", None, Some("FROM:TO"), true, RUN | LEARN, "init", "report the workload's exit code FROM as TO (repeatable; e.g. 143:0)"),
+    opt!("pdeathsig", None, Some("SIG"), false, RUN | LEARN, "init", "signal the workload gets if sealinit dies"),
     opt!("termination-log", None, Some("PATH"), false, RUN, "init", "where the reason for an exit sealinit decides is written; empty: off (default /dev/termination-log if writable)"),
     opt!("format", None, Some("kubernetes|docker|podman|compose"), false, MANIFEST, "manifest", "output format (default kubernetes)"),
     opt!("workload", None, Some("deployment|statefulset"), false, MANIFEST, "manifest", "wrap the fragment in a full object"),
@@ -128,6 +132,8 @@ pub const OPTIONS: &[OptDef] = &[
     opt!("data", None, Some("SIZE"), false, PLAN, "plan", "postgres: database size (PVC = 2x)"),
     opt!("daily", None, Some("SIZE"), false, PLAN, "plan", "kafka: daily message volume"),
     opt!("retention-days", None, Some("N"), false, PLAN, "plan", "kafka: retention in days"),
+    opt!("out", None, Some("FILE"), false, LEARN, "learn", "write the learned spec TOML here (atomically); default: stderr only"),
+    opt!("report-every", None, Some("DURATION"), false, LEARN, "learn", "how often the learned contract is reported and written (default 60s)"),
     opt!("log-format", None, Some("text|json"), false, ALL, "output", "stderr format (default text)"),
     opt!("verbose", Some('v'), None, true, ALL, "output", "more detail (repeat for trace); SEALINIT_LOG=LEVEL sets it too"),
     opt!("quiet", Some('q'), None, true, ALL, "output", "warnings and errors only"),
@@ -292,6 +298,7 @@ pub fn parse_args(args: &[OsString]) -> Result<Parsed, UsageError> {
                 b"mounts" => Some(Sub::Mounts),
                 b"manifest" => Some(Sub::Manifest),
                 b"plan" => Some(Sub::Plan),
+                b"learn" => Some(Sub::Learn),
                 _ => None,
             };
             if let Some(sub) = sub {
@@ -301,7 +308,7 @@ pub fn parse_args(args: &[OsString]) -> Result<Parsed, UsageError> {
             }
         }
         match p.sub {
-            Sub::Run => {
+            Sub::Run | Sub::Learn => {
                 p.argv.push(arg.clone());
                 p.argv.extend(args[i..].iter().cloned());
                 break;
@@ -472,6 +479,12 @@ mod tests {
                 &[("profile", "app")],
             ),
             (&["plan", "web", "x"], Sub::Plan, &["web", "x"], &[]),
+            (
+                &["learn", "--out", "f.toml", "--", "nginx", "-g"],
+                Sub::Learn,
+                &["nginx", "-g"],
+                &[("out", "f.toml")],
+            ),
             (
                 &["-vv", "true"],
                 Sub::Run,

@@ -14,6 +14,8 @@ USAGE
   sealinit mounts [--log-format json]        the live mount table, classified
   sealinit manifest [OPTIONS]                Kubernetes/docker/compose YAML for the contract
   sealinit plan KIND [OPTIONS]               size the mounts by the seed's rules, as a spec file
+  sealinit learn [--out FILE] [OPTIONS] -- COMMAND [ARG...]
+                                             run COMMAND on a writable root, learn its contract
   sealinit --help | --version
 
 EXAMPLES
@@ -56,6 +58,7 @@ pub fn text() -> String {
         ("init", "INIT"),
         ("manifest", "MANIFEST"),
         ("plan", "PLAN (sealinit plan web|data|postgres|kafka)"),
+        ("learn", "LEARN (sealinit learn -- COMMAND)"),
         ("output", "OUTPUT"),
     ];
     for (key, title) in groups {

@@ -78,7 +78,38 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
         Sub::Mounts => run_mounts(&parsed, &env, out),
         Sub::Manifest => run_manifest(&parsed, &env),
         Sub::Plan => run_plan(&parsed, &env),
+        Sub::Learn => match learn_params(&parsed, &env, out) {
+            Ok(p) => crate::orchestra::learn::run(p, inherited),
+            Err(e) => usage_error(&e),
+        },
     }
+}
+
+/// `sealinit learn`: the plain parameters of [`crate::orchestra::learn::run`].
+fn learn_params(
+    parsed: &Parsed,
+    env: &Layer,
+    out: Output,
+) -> Result<crate::orchestra::learn::LearnParams, UsageError> {
+    let (resolved, rt) = resolve(parsed, env)?;
+    let init = init_options(parsed, env)?;
+    let report_every = cli::typed(
+        cli::pick(&parsed.flags, env, "report-every"),
+        crate::core::options::parse_duration,
+    )?
+    .unwrap_or(Duration::from_secs(60));
+    Ok(crate::orchestra::learn::LearnParams {
+        argv: parsed.argv.clone(),
+        out: cli::pick(&parsed.flags, env, "out").map(|(v, _)| v.into()),
+        report_every,
+        declared: resolved.spec.mounts,
+        grace: rt.grace,
+        pgroup: rt.pgroup,
+        rewrite: init.rewrite,
+        remap_exit: init.remap_exit,
+        pdeathsig: init.pdeathsig,
+        log_format: out.format,
+    })
 }
 
 fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> {
@@ -219,6 +250,7 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
             counters,
             rewrite: init.rewrite,
             remap_exit: init.remap_exit,
+            on_stop_signal: None,
         },
         requests,
         early,
@@ -561,7 +593,7 @@ fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageErro
     })
 }
 
-fn finish(outcome: supervisor::Outcome) -> i32 {
+pub(crate) fn finish(outcome: supervisor::Outcome) -> i32 {
     if outcome.decided {
         note_termination(outcome.code, &outcome.reason, None, None);
     }
