@@ -274,8 +274,17 @@ pub fn fold(
                     Ok(PathBuf::from(s))
                 }
             })?,
-            report_every: typed(pick(flags, env, Opt::ReportEvery), options::parse_period)?
-                .unwrap_or(DEFAULT_REPORT_EVERY),
+            // A scan per report: any period above zero (learn is for staging).
+            report_every: typed(pick(flags, env, Opt::ReportEvery), |v| {
+                options::parse_duration(v).and_then(|d| {
+                    if d.is_zero() {
+                        Err(format!("expected a period above 0, got {v:?}"))
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })?
+            .unwrap_or(DEFAULT_REPORT_EVERY),
         },
     };
     let sources = match parsed.sub {

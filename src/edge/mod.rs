@@ -7,6 +7,7 @@ pub mod poll;
 pub mod probe;
 pub mod process;
 pub mod procfile;
+pub mod scan;
 pub mod signals;
 pub mod specfile;
 pub mod tamper;

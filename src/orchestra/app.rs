@@ -98,11 +98,25 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
         Command::Mounts => run_mounts(&config.spec, config.output),
         Command::Manifest { options } => run_manifest(&config.spec, options),
         Command::Plan { input } => run_plan(input),
-        // The `learn` branch provides `crate::orchestra::learn::run`; until
-        // it lands the subcommand parses but does not run.
-        Command::Learn { .. } => usage_error(&UsageError(
-            "sealinit learn is not built yet in this binary".into(),
-        )),
+        Command::Learn {
+            argv,
+            out,
+            report_every,
+        } => crate::orchestra::learn::run(
+            crate::orchestra::learn::LearnParams {
+                argv: argv.clone(),
+                out: out.clone(),
+                report_every: *report_every,
+                declared: config.spec.mounts.clone(),
+                grace: config.grace,
+                pgroup: config.pgroup,
+                rewrite: config.rewrite.clone(),
+                remap_exit: config.remap_exit.clone(),
+                pdeathsig: config.pdeathsig,
+                log_format: config.output.format,
+            },
+            inherited,
+        ),
     }
 }
 
@@ -226,6 +240,7 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
             counters,
             rewrite: config.rewrite.clone(),
             remap_exit: config.remap_exit.clone(),
+            on_stop_signal: None,
         },
         requests,
         early,
@@ -438,7 +453,7 @@ fn run_plan(input: &plan::PlanInput) -> i32 {
     }
 }
 
-fn finish(outcome: supervisor::Outcome) -> i32 {
+pub(crate) fn finish(outcome: supervisor::Outcome) -> i32 {
     if outcome.decided {
         note_termination(outcome.code, &outcome.reason, None, None);
     }
