@@ -40,8 +40,11 @@ build_helpers() {
     local src
     for src in "$BENCH_DIR"/*.c; do
         local out="$BIN/$(basename "$src" .c)"
+        local flags=()
+        # stamp.c is the timed workload: no libc start-up (x86-64 only).
+        [ "$(basename "$src")" = stamp.c ] && flags=(-nostdlib -static -fno-stack-protector)
         if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
-            gcc -O2 -Wall -o "$out" "$src" || die "gcc $src failed"
+            gcc -O2 -Wall "${flags[@]}" -o "$out" "$src" || die "gcc $src failed"
         fi
     done
 }
@@ -53,8 +56,10 @@ find_sealinit() {
         log "building sealinit (cargo build --release)"
         (cd "$REPO_DIR" && cargo build --release >&2) || die "cargo build failed"
     fi
-    SEALINIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    export SEALINIT SEALINIT_REV
+    # Not SEALINIT_*: sealinit warns about unknown SEALINIT_* variables,
+    # which would add a log line to every measured run.
+    BENCH_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    export SEALINIT BENCH_REV
 }
 
 # Prints a one-line description of the machine for the results header.

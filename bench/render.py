@@ -4,6 +4,7 @@
     render.py init RAW     -> init.md  (start-up, RSS, size, signals, reaping)
     render.py checks RAW   -> checks.md
     render.py usage RAW    -> usage.md
+    render.py scale RAW    -> scale.md (bench/scale.sh, issue 11)
 """
 import glob
 import json
@@ -37,7 +38,7 @@ def verdict(ok):
 
 
 def header(title):
-    rev = os.environ.get("SEALINIT_REV", "?")
+    rev = os.environ.get("BENCH_REV", "?")
     mach = os.environ.get("BENCH_MACHINE", "")
     return f"## {title}\n\nsealinit `{rev}`; {mach}\n"
 
@@ -190,7 +191,7 @@ def init(raw):
 
 def main():
     what, raw = sys.argv[1], sys.argv[2]
-    {"init": init, "checks": checks, "usage": usage}[what](raw)
+    {"init": init, "checks": checks, "usage": usage, "scale": scale}[what](raw)
 
 
 def checks(raw):
@@ -255,6 +256,141 @@ def usage(raw):
         q = f"{raw}/{name}"
         if os.path.exists(q):
             out.append(open(q).read().rstrip() + "\n")
+    print("\n".join(out))
+
+
+def scale(raw):
+    d = json.load(open(f"{raw}/scale.json"))
+    out = [header("At scale (issue 11): files present, start path, CPU on one CPU, latency, cold memory")]
+    sizes = d["sizes"]
+
+    def tm(ns):
+        return f"{ns / 1e6:.1f} ms" if ns >= 1e7 else us(ns)
+
+    def n_(n):
+        return f"{n:,}"
+
+    def mb(b):
+        return "–" if b is None else f"{b / 2**20:.1f} MiB"
+
+    def secs(s):
+        return "–" if s is None else f"{s:.2f} s"
+
+    if "exec" in d:
+        out.append("### Time-to-exec and exit tail against files already present (`exectime` + `stamp`)\n")
+        out.append("Spawn of the init → the workload's first instruction (a libc-free static `stamp`); "
+                   "exit tail: the workload's last instruction → the init's parent sees it exit. "
+                   "Medians (p10), interleaved with tini-static in the same run (200 rounds up to 10k files, "
+                   "20 at 100k, 5 at 1M). emptyDir: a bind-mounted directory of a loop ext4 "
+                   "(mountinfo root `/data`); PVC: its own loop ext4. `--root any`.\n")
+        out.append("| mount | files | tini-static to-exec | sealinit to-exec (p10) | ratio | vs empty | "
+                   "tini-static tail | sealinit tail (p10) |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for kind in ("emptydir", "pvc"):
+            empty = d["exec"].get(f"{kind} 0", {}).get("sealinit", {}).get("to_exec_med")
+            for n in sizes:
+                r = d["exec"].get(f"{kind} {n}")
+                if not r:
+                    continue
+                t, s_ = r["tini-static"], r["sealinit"]
+                vs = f"{s_['to_exec_med'] / empty:.2f}x" if empty else "–"
+                out.append(f"| {kind} | {n_(n)} | {tm(t['to_exec_med'])} | {tm(s_['to_exec_med'])} "
+                           f"({tm(s_['to_exec_p10'])}) | {s_['to_exec_med'] / t['to_exec_med']:.2f}x | {vs} "
+                           f"| {tm(t['tail_med'])} | {tm(s_['tail_med'])} ({tm(s_['tail_p10'])}) |")
+        out.append("\nTarget: time-to-exec with 200k or 1M files within 1.5x of the empty case.\n")
+
+    if "rss" in d:
+        out.append("### Resident memory against files present\n")
+        t = d["rss"]["tini-static"]
+        out.append(f"`INIT -- sleep`, read once the init's CPU time has been still for 1 s (its start-up "
+                   f"walk is over, whatever the design). tini-static: VmRSS {t['rss']} KiB.\n")
+        out.append("| mount | files | VmRSS | VmHWM | threads | workload spawned after | CPU still from | CPU ticks |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for kind in ("emptydir", "pvc"):
+            for n in sizes:
+                r = d["rss"].get(f"{kind} {n}")
+                if not r:
+                    continue
+                out.append(f"| {kind} | {n_(n)} | {r['rss']} KiB | {r['hwm']} KiB | {r['threads']} "
+                           f"| {r['spawn_s'] * 1e3:.0f} ms | {secs(r['settled_s'])} | {r['cpu_ticks']} |")
+        out.append("")
+
+    if "pg" in d:
+        pg = d["pg"]
+        base = pg["tini-static"]
+        out.append(f"### Start path: `/` read-only, postgres's four mounts present ({base['n']} interleaved rounds)\n")
+        out.append("| command | to-exec median (p10) | vs tini-static (p10) | exit tail | fork→waitpid | target |")
+        out.append("|---|---|---|---|---|---|")
+        targets = {"sealinit --root any": 1.10, "sealinit --profile postgres": 1.15}
+        for k, v in pg.items():
+            ratio = v["to_exec_med"] / base["to_exec_med"]
+            r10 = v["to_exec_p10"] / base["to_exec_p10"]
+            tg = targets.get(k)
+            tgt = f"≤ {tg:.2f}x: {verdict(ratio <= tg)}" if tg else ""
+            out.append(f"| {k} | {tm(v['to_exec_med'])} ({tm(v['to_exec_p10'])}) | {ratio:.2f}x ({r10:.2f}x) "
+                       f"| {tm(v['tail_med'])} | {tm(v['total_med'])} | {tgt} |")
+        if "syscalls" in d:
+            s_ = d["syscalls"]
+            out.append(f"\nSyscalls made by sealinit itself in one run (`strace -f`, all its threads, "
+                       f"not the workload after its exec): `--root any` {s_['root any']}, "
+                       f"`--profile postgres` {s_['postgres']}"
+                       + (f"; tini-static -s {s_['tini-static']}." if "tini-static" in s_ else "."))
+        out.append("")
+
+    if "cpu" in d:
+        c = d["cpu"]
+        out.append("### On one CPU (`taskset`): the workload's throughput and the init's CPU\n")
+        out.append("The workload writes in an emptyDir-like mount watched by sealinit (`--emptydir`), or "
+                   "runs under tini-static; the init and the workload pinned to the same CPU. Init CPU = "
+                   "the init's rusage (wait4: its threads and everything it reaped) − the workload's own. "
+                   "churn: create + write 1 KiB, append 1 KiB to an older file, delete an older one; "
+                   "tar: `tar -xf` of the fixture tarball.\n")
+        out.append("| workload | init | throughput (median) | vs tini-static | workload CPU | init CPU | init / workload CPU | target |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for w, key, unit in (("churn", "ops_per_s", "files/s"), ("tar", "entries_per_s", "entries/s")):
+            tp_t = statistics.median(x[key] for x in c[w]["tini-static"])
+            for init in ("tini-static", "sealinit"):
+                xs = c[w][init]
+                tp = statistics.median(x[key] for x in xs)
+                wl = statistics.median(x["workload_us"] for x in xs)
+                ic = statistics.median(x["init_us"] for x in xs)
+                frac = ic / wl if wl else 0
+                tgt = ""
+                if init == "sealinit":
+                    ok = tp / tp_t >= 0.95 and frac < 0.10
+                    tgt = f"≥ 0.95x and < 10 %: {verdict(ok)}"
+                out.append(f"| {w} | {init} | {tp:,.0f} {unit} | {tp / tp_t:.2f}x | {wl / 1e6:.2f} s "
+                           f"| {ic / 1e6:.3f} s | {frac * 100:.1f} % | {tgt} |")
+        out.append("")
+
+    if "latency" in d:
+        out.append("### Breach detection latency (a write of 12% of the limit → `usage.threshold` crossed_warn)\n")
+        out.append("| mount | files | median | p90 | max | misses | watcher CPU still from |")
+        out.append("|---|---|---|---|---|---|---|")
+        for k, v in d["latency"].items():
+            kind, n = k.split()
+            xs = v["samples_ns"]
+            if xs:
+                out.append(f"| {kind} | {n_(int(n))} | {tm(statistics.median(xs))} | {tm(pct(xs, 90))} "
+                           f"| {tm(max(xs))} | {v['misses']} | {secs(v['settled_s'])} |")
+            else:
+                out.append(f"| {kind} | {n_(int(n))} | – | – | – | {v['misses']} | {secs(v['settled_s'])} |")
+        out.append("")
+
+    if "cold" in d:
+        out.append(f"### Cold start at {n_(sizes[-1])} files: memory charged to the init's memory cgroup\n")
+        out.append("`sync; echo 3 > /proc/sys/vm/drop_caches`, then the init (and its `sleep`) in a fresh "
+                   "memory cgroup, read once the init's CPU has been still for 1 s.\n")
+        out.append("| init | mount | peak charge | current | of which kernel (kmem/slab) | page cache | init VmRSS | CPU still from |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for k, v in d["cold"].items():
+            init, kind = k.split()
+            st = v["stat"]
+            km = v.get("kmem", st.get("slab"))
+            cache = st.get("cache", st.get("file"))
+            out.append(f"| {init} | {kind} | {mb(v['peak'])} | {mb(v['current'])} | {mb(km)} | {mb(cache)} "
+                       f"| {v['rss_kb']} KiB | {secs(v['settled_s'])} |")
+        out.append("")
     print("\n".join(out))
 
 

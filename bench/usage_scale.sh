@@ -16,7 +16,7 @@ set -euo pipefail
 W=/var/tmp/sealinit-bench-scale
 if [ "${BENCH_IN_NS:-}" != 1 ]; then
     find_sealinit
-    gcc -O2 -o "$BIN/churn" "$BENCH_DIR/churn.c"
+    gcc -O2 -o "$BIN/usage_churn" "$BENCH_DIR/usage_churn.c"
     mkdir -p "$W"
     rc=0
     env BENCH_IN_NS=1 SEALINIT="$SEALINIT" unshare -m --propagation private "$0" "$@" || rc=$?
@@ -52,4 +52,4 @@ PY
     sync
     touch "$W/.done${BIG:-1}"
 fi
-python3 "$BENCH_DIR/usage_scale.py" "$SEALINIT" "$TINI" "$BIN/churn" "$W" "${BIG:-1}"
+python3 "$BENCH_DIR/usage_scale.py" "$SEALINIT" "$TINI" "$BIN/usage_churn" "$W" "${BIG:-1}"

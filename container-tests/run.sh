@@ -3,7 +3,7 @@
 # the line `N passed, N failed`; exits non-zero on any failure.
 #
 #   container-tests/run.sh                 every scenario
-#   container-tests/run.sh infra image     groups: infra, image, apps, manifests
+#   container-tests/run.sh infra image     groups: infra, image, apps, manifests, learn
 #   container-tests/run.sh image_watcher_stop app_nginx   single scenarios
 #
 # Environment: SEALINIT_BIN (default target/release/sealinit, must be static),
@@ -24,15 +24,17 @@ IMAGE_S=(image_clean_readonly image_writable_root image_missing_mount image_secr
   image_stop_sigterm image_kill_usr1 image_orphans_reaped image_watcher_stop image_manifest_roundtrip)
 APPS=(app_postgres app_postgres_no_socket_dir app_redis_cache app_redis_db
   app_nginx app_nginx_no_cache_dir app_gunicorn)
+LEARN=(learn_nginx learn_postgres learn_redis_cache learn_redis_aof learn_gunicorn)
 MANIFESTS=(manifest_kube_validate manifest_checkov manifest_nginx_file_bind readme_dockerfiles)
 
 selected=()
-if (($# == 0)); then set -- infra image apps manifests; fi
+if (($# == 0)); then set -- infra image apps manifests learn; fi
 for a in "$@"; do
   case $a in
     infra) selected+=("${INFRA[@]}") ;;
     image) selected+=("${IMAGE_S[@]}") ;;
     apps) selected+=("${APPS[@]}") ;;
+    learn) selected+=("${LEARN[@]}") ;;
     manifests) selected+=("${MANIFESTS[@]}") ;;
     *)
       declare -F "s_$a" >/dev/null || { echo "run.sh: no scenario '$a'" >&2; exit 64; }
@@ -58,6 +60,7 @@ ct_init_work
 ROOTFS=$CT_WORK/rootfs
 cleanup() {
   ct_rm_containers
+  learn_rm_volumes
   mkrootfs_clean "$ROOTFS" 2>/dev/null || true
   if [[ -z ${CT_KEEP:-} ]]; then rm -rf --one-file-system "$CT_WORK"; else echo "work dir kept: $CT_WORK"; fi
 }

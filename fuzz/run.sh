@@ -7,7 +7,8 @@
 #
 # Targets: mountinfo (MountTable::parse/parse_lenient + classify), quantity
 # (parse, format->parse round trip), spec (parse_spec_toml, parse_mounts_env,
-# parse_mount_flag), cli (parse_args on arbitrary argv + env_layer).
+# parse_mount_flag), cli (parse_args on arbitrary argv + env_layer, then the
+# whole fold into a Config and its --print-spec).
 #
 # The seed corpus lives in fuzz/corpus/<target>/ (kept small, in git); what
 # libFuzzer discovers goes to a scratch copy under fuzz/work/ (not in git),

@@ -1,7 +1,9 @@
 //! Argument parser: arbitrary argv (the input split at NUL bytes, so
 //! arguments may be any bytes, non-UTF-8 included) through `parse_args`,
 //! and the env mirrors (`NAME=VALUE` pieces after a `\n\n` separator)
-//! through `env_layer`, then the resolution of the runtime settings.
+//! through `env_layer`, then the log-format hint and the whole fold into a
+//! `Config` (with the rest of the input as a spec file's text) and its
+//! `--print-spec` rendering.
 #![no_main]
 
 use std::ffi::OsString;
@@ -9,7 +11,7 @@ use std::os::unix::ffi::OsStringExt;
 
 use libfuzzer_sys::fuzz_target;
 use sealinit::core::cli;
-use sealinit::core::config;
+use sealinit::core::config::{self, SpecText};
 
 fuzz_target!(|data: &[u8]| {
     let (argv_part, env_part) = match data.windows(2).position(|w| w == b"\n\n") {
@@ -34,10 +36,21 @@ fuzz_target!(|data: &[u8]| {
     let vars = env
         .into_iter()
         .map(|(k, v)| (OsString::from_vec(k), v));
+    let _ = cli::log_format_hint(&argv, None);
     let parsed = cli::parse_args(&argv);
     let env_layer = cli::env_layer(vars);
     if let (Ok(p), Ok(e)) = (&parsed, &env_layer) {
         let _ = config::output(&p.flags, e);
-        let _ = config::runtime(&p.flags, e, &sealinit::core::spec::Settings::default());
+        // The env part doubles as a spec file's text.
+        let spec = SpecText {
+            path: "/fuzz/spec.toml".into(),
+            named_by: None,
+            text: String::from_utf8(env_part.to_vec()).map_err(|e| e.to_string()),
+        };
+        for file in [None, Some(&spec)] {
+            if let Ok(c) = config::fold(p, e, file) {
+                let _ = c.print_spec();
+            }
+        }
     }
 });

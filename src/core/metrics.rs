@@ -2,6 +2,8 @@
 //! rendered from plain data ([`render`]), and the HTTP request-line routing
 //! and response bytes of the `/metrics` endpoint ([`route`], [`response`]).
 //! The server thread that feeds them lives in `orchestra::metrics`.
+//! Nothing here can panic (no unwrap, no indexing out of a checked range):
+//! the server runs in PID 1 under `panic = "abort"`.
 //!
 //! Series (names follow the Prometheus conventions: base unit bytes,
 //! `_total` on counters, HELP and TYPE lines, label values escaped):

@@ -9,6 +9,7 @@ pub mod exitcode;
 pub mod facts;
 pub mod help;
 pub mod initopts;
+pub mod learn;
 pub mod logfmt;
 pub mod manifest;
 pub mod metrics;

@@ -1,8 +1,11 @@
 //! Option values shared by the command line, the environment and the spec
-//! file: percentages, durations, signals, limit and tamper actions. Each
-//! parser returns a message saying what was expected.
+//! file: percentages, durations, signals, limit and tamper actions, the
+//! termination log and the metrics address (signal rewrites and exit remaps:
+//! [`crate::core::initopts`]). Each parser returns a
+//! message saying what was expected.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// What to do when a mount's usage crosses `--act-at`.
@@ -41,6 +44,33 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+/// Where sealinit writes the reason for an exit it decides itself
+/// (`--termination-log`), for `kubectl describe pod`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TerminationLog {
+    /// `/dev/termination-log` if it exists and is writable (Kubernetes'
+    /// default `terminationMessagePath`); decided at the edge when writing.
+    #[default]
+    Default,
+    /// `--termination-log PATH`.
+    Path(std::path::PathBuf),
+    /// `--termination-log ""`: write nothing.
+    Off,
+}
+
+/// An absolute path, or empty for off.
+pub fn parse_termination_log(s: &str) -> Result<TerminationLog, String> {
+    if s.is_empty() {
+        return Ok(TerminationLog::Off);
+    }
+    if !s.starts_with('/') || s.contains('\0') {
+        return Err(format!(
+            "expected an absolute path like /dev/termination-log, or an empty value for off, got {s:?}"
+        ));
+    }
+    Ok(TerminationLog::Path(s.into()))
 }
 
 /// `warn` | `signal:SIG` | `stop`.
@@ -100,6 +130,45 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     .ok_or_else(err)?;
     Ok(Duration::from_millis(ms))
+}
+
+/// The shortest period accepted for `--rescan` and `--report-every`: a
+/// full walk more often than once a second is a CPU hog, not a safety net.
+pub const MIN_PERIOD: Duration = Duration::from_secs(1);
+
+/// A [`parse_duration`] of at least [`MIN_PERIOD`].
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_PERIOD {
+        return Err(format!("expected a period of at least 1s, got {s:?}"));
+    }
+    Ok(d)
+}
+
+/// `--metrics`: `IP:PORT`, `[IPv6]:PORT`, or `:PORT` (every IPv4
+/// address). A literal address only: host names are not resolved (no DNS
+/// in PID 1), and `999.1.1.1:80` is an error, not "metrics off".
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    let err = |why: &str| {
+        format!(
+            "expected IP:PORT, [IPv6]:PORT or :PORT with a literal IP address, got {s:?} ({why})"
+        )
+    };
+    if let Some(port) = s.strip_prefix(':') {
+        let port = port.parse::<u16>().map_err(|_| err("bad port"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    s.parse::<SocketAddr>().map_err(|_| {
+        let host = s.rsplit_once(':').map_or(s, |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if !s.contains(':') {
+            err("no port")
+        } else if host.parse::<IpAddr>().is_err() {
+            err("not an IP address; host names are not resolved")
+        } else {
+            err("bad port")
+        }
+    })
 }
 
 const SIGNAL_NAMES: &[(&str, i32)] = &[
@@ -266,5 +335,45 @@ mod tests {
         assert!(parse_limit_action("signal:").is_err());
         assert!(parse_limit_action("kill").is_err());
         assert_eq!(LimitAction::Signal(10).to_string(), "signal:SIGUSR1");
+    }
+
+    #[test]
+    fn metrics_addresses_are_literal() {
+        let ok: &[(&str, &str)] = &[
+            ("127.0.0.1:9090", "127.0.0.1:9090"),
+            ("[::1]:9090", "[::1]:9090"),
+            (":9090", "0.0.0.0:9090"),
+            ("0.0.0.0:0", "0.0.0.0:0"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(
+                parse_metrics_addr(input).map(|a| a.to_string()),
+                Ok(want.to_string()),
+                "{input}"
+            );
+        }
+        let bad: &[(&str, &str)] = &[
+            ("999.1.1.1:80", "not an IP address"),
+            ("localhost:80", "host names are not resolved"),
+            ("127.0.0.1", "no port"),
+            ("127.0.0.1:99999", "bad port"),
+            (":x", "bad port"),
+            ("::1:80", "IP"),
+            ("", "no port"),
+        ];
+        for (input, want) in bad {
+            let e = parse_metrics_addr(input).expect_err(input);
+            assert!(e.contains(want), "{input:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn periods_are_at_least_a_second() {
+        assert_eq!(parse_period("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_period("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["0s", "999ms", "0"] {
+            let e = parse_period(bad).expect_err(bad);
+            assert!(e.contains("at least 1s"), "{bad:?}: {e}");
+        }
     }
 }

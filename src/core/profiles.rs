@@ -108,12 +108,23 @@ fn layout(name: &str) -> Option<Layout> {
     })
 }
 
+/// Signal rewrites a profile carries. nginx stops gracefully on QUIT and
+/// fast on TERM, and Kubernetes only ever sends TERM: the nginx profile
+/// delivers TERM as QUIT (`--rewrite TERM:TERM` undoes it).
+fn rewrites(name: &str) -> Vec<(i32, i32)> {
+    match name {
+        "nginx" => vec![(libc::SIGTERM, libc::SIGQUIT)],
+        _ => Vec::new(),
+    }
+}
+
 /// The built-in contract `name` (one of [`PROFILE_NAMES`]), or `None`.
 pub fn profile(name: &str) -> Option<SpecFile> {
     let (mounts, ephemeral_limit) = layout(name)?;
     Some(SpecFile {
         settings: Settings {
             ephemeral_limit,
+            rewrite: rewrites(name),
             ..Settings::default()
         },
         mounts: mounts
@@ -263,8 +274,15 @@ mod tests {
         assert_eq!(p.settings.ephemeral_limit, Some(eph), "{name}: ephemeral");
         let rest = Settings {
             ephemeral_limit: None,
+            rewrite: Vec::new(),
             ..p.settings.clone()
         };
+        let rewrite = if name == "nginx" {
+            vec![(15, 3)]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(p.settings.rewrite, rewrite, "{name}: rewrite");
         assert_eq!(rest, Settings::default(), "{name}: no other setting");
     }
 

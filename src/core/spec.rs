@@ -8,32 +8,27 @@
 //! the resolved contract in [`render`], the built-in layouts in
 //! [`crate::core::profiles`].
 //!
-//! # How the CLI resolves the contract
+//! # How the contract is resolved
 //!
 //! ```text
 //! profile  <  spec file  <  SEALINIT_MOUNTS + SEALINIT_* env  <  flags
 //! ```
 //!
-//! 1. `profiles::profile(name)` → `Option<SpecFile>`.
-//! 2. `edge::specfile::read_spec_file(path)` then `parse_spec_toml(&text, path)`.
-//! 3. `parse_mounts_env(value)` for `SEALINIT_MOUNTS`; env settings go in a
-//!    [`Settings`] the CLI fills from `SEALINIT_<NAME>`.
-//! 4. `parse_mount_flag(kind, value)` per `--tmpfs`/... flag; flag settings
-//!    likewise.
-//! 5. [`Sources::resolve`] merges them: a path declared by a later source
-//!    replaces the earlier entry's kind and size, keeping the position of its
-//!    first declaration; each setting comes from the latest source that sets
-//!    it. The result's [`Resolved::spec`] carries the defaults of DESIGN.md
-//!    for `root`, `on_violation` and `require_non_root`; the runtime settings
-//!    stay `Option` in [`Resolved::settings`] so the caller can see what was
-//!    set and apply [`Settings::defaults`].
+//! [`crate::core::config::fold`] turns each source into a [`SpecFile`]
+//! (`profiles::profile(name)`, [`parse_spec_toml`] of the text the edge
+//! read, and the env and flag layers with [`parse_mounts_env`] and
+//! [`parse_mount_flag`]) and calls [`merge`] once. The result's
+//! [`Resolved::spec`] carries the defaults of DESIGN.md for `root`,
+//! `on_violation` and `require_non_root`; the other settings stay `Option`
+//! in [`Resolved::settings`], laid over [`Settings::defaults`] by the fold.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::core::options::{LimitAction, TamperPolicy};
+use crate::core::config::{DEFAULT_ACT_AT, DEFAULT_GRACE, DEFAULT_RESCAN, DEFAULT_WARN_AT};
+use crate::core::options::{LimitAction, TamperPolicy, TerminationLog};
 
 pub mod parse;
 pub mod render;
@@ -104,8 +99,8 @@ pub struct MountSpec {
     pub kind: MountKind,
     /// The Kubernetes `sizeLimit` (or PVC size) in bytes, if declared.
     pub size_limit: Option<u64>,
-    /// The contract accepts exec on this mount (spec key `allow_exec`): no
-    /// noexec advice is given for it.
+    /// The contract accepts exec on this mount (`allow_exec = true`,
+    /// `--allow-exec PATH`): no noexec hardening advice for it.
     pub allow_exec: bool,
 }
 
@@ -170,8 +165,10 @@ pub struct Spec {
     pub mounts: Vec<MountSpec>,
 }
 
-/// Policy and runtime settings a source may set. `None` means "this source
-/// does not say"; [`Settings::overlay`] lets a later source win.
+/// Policy and runtime settings a source may set. `None` (or an empty list)
+/// means "this source does not say"; [`Settings::overlay`] lets a later
+/// source win. The spec file sets the ones with a spec key; the others come
+/// from flags and env only.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Settings {
     /// `root`, `--root`.
@@ -192,19 +189,31 @@ pub struct Settings {
     pub on_tamper: Option<TamperPolicy>,
     /// `ephemeral_limit`: the pod's `ephemeral-storage` limit in bytes.
     pub ephemeral_limit: Option<u64>,
+    /// `rescan`, `--rescan`: full usage rescan period, at least 1 s.
+    pub rescan: Option<Duration>,
+    /// `rewrite = ["TERM:QUIT"]`, `--rewrite`: signal FROM is delivered as
+    /// TO. Merged per FROM (a later source replaces that FROM's TO).
+    pub rewrite: Vec<(i32, i32)>,
+    /// `remap_exit = ["143:0"]`, `--remap-exit`: exit code FROM is reported
+    /// as TO. Merged per FROM.
+    pub remap_exit: Vec<(u8, u8)>,
+    /// `pdeathsig`, `--pdeathsig`.
+    pub pdeathsig: Option<i32>,
+    /// `--allow-exec PATH` (flags, env): declared mounts that accept exec.
+    /// Accumulates over sources; the spec file says it per mount.
+    pub allow_exec: Vec<PathBuf>,
+    /// `-g`, `--pgroup` (flags, env).
+    pub pgroup: Option<bool>,
+    /// `--metrics` (flags, env).
+    pub metrics: Option<std::net::SocketAddr>,
+    /// `--termination-log` (flags, env).
+    pub termination_log: Option<TerminationLog>,
 }
 
-/// Default `--warn-at` (DESIGN.md).
-pub const DEFAULT_WARN_AT: u8 = 80;
-/// Default `--act-at` (DESIGN.md).
-pub const DEFAULT_ACT_AT: u8 = 95;
-/// Default `--grace` (DESIGN.md).
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
-
 impl Settings {
-    /// DESIGN.md's defaults, every field set except `ephemeral_limit`
-    /// (no default: unknown unless declared). Overlay the resolved settings
-    /// on this to get the effective values.
+    /// DESIGN.md's defaults, every field set except `ephemeral_limit`,
+    /// `pdeathsig` and `metrics` (off unless declared). Overlay the resolved
+    /// settings on this to get the effective values.
     pub fn defaults() -> Settings {
         Settings {
             root: Some(RootPolicy::default()),
@@ -216,10 +225,19 @@ impl Settings {
             grace: Some(DEFAULT_GRACE),
             on_tamper: Some(TamperPolicy::default()),
             ephemeral_limit: None,
+            rescan: Some(DEFAULT_RESCAN),
+            rewrite: Vec::new(),
+            remap_exit: Vec::new(),
+            pdeathsig: None,
+            allow_exec: Vec::new(),
+            pgroup: Some(false),
+            metrics: None,
+            termination_log: Some(TerminationLog::Default),
         }
     }
 
-    /// Takes every field that `other` sets (`other` wins where `Some`).
+    /// Takes every field that `other` sets (`other` wins where `Some`;
+    /// lists merge per key).
     pub fn overlay(&mut self, other: &Settings) {
         fn take<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
             if theirs.is_some() {
@@ -235,6 +253,30 @@ impl Settings {
         take(&mut self.grace, &other.grace);
         take(&mut self.on_tamper, &other.on_tamper);
         take(&mut self.ephemeral_limit, &other.ephemeral_limit);
+        take(&mut self.rescan, &other.rescan);
+        merge_pairs(&mut self.rewrite, &other.rewrite);
+        merge_pairs(&mut self.remap_exit, &other.remap_exit);
+        take(&mut self.pdeathsig, &other.pdeathsig);
+        for p in &other.allow_exec {
+            if !self.allow_exec.contains(p) {
+                self.allow_exec.push(p.clone());
+            }
+        }
+        take(&mut self.pgroup, &other.pgroup);
+        take(&mut self.metrics, &other.metrics);
+        take(&mut self.termination_log, &other.termination_log);
+    }
+}
+
+/// Merges `(from, to)` pairs keyed by `from`: a `from` already present takes
+/// the new `to` in place, a new one is appended (first declaration keeps
+/// its position). Within one list the last pair for a `from` wins.
+pub fn merge_pairs<A: PartialEq + Copy, B: Copy>(into: &mut Vec<(A, B)>, pairs: &[(A, B)]) {
+    for &(from, to) in pairs {
+        match into.iter_mut().find(|(f, _)| *f == from) {
+            Some(slot) => slot.1 = to,
+            None => into.push((from, to)),
+        }
     }
 }
 
@@ -341,7 +383,7 @@ pub fn duplicate_path(mounts: &[MountSpec]) -> Option<&Path> {
 
 /// Merges `mounts` into `into`: a path already present takes the new kind
 /// and size in place (first declaration keeps its position), a new path is
-/// appended.
+/// appended; `allow_exec` once set stays set.
 pub fn merge_mounts(into: &mut Vec<MountSpec>, mounts: &[MountSpec]) {
     let mut index: HashMap<PathBuf, usize> = into
         .iter()
@@ -350,28 +392,22 @@ pub fn merge_mounts(into: &mut Vec<MountSpec>, mounts: &[MountSpec]) {
         .collect();
     for m in mounts {
         match index.get(&m.path) {
-            Some(&i) => into[i] = m.clone(),
+            // A later source redeclares kind and size; exec acceptance
+            // said by any source stays (only the spec file can say it per
+            // mount, and a flag cannot unsay it).
+            Some(&i) => {
+                let allow_exec = into[i].allow_exec || m.allow_exec;
+                into[i] = MountSpec {
+                    allow_exec,
+                    ..m.clone()
+                };
+            }
             None => {
                 index.insert(m.path.clone(), into.len());
                 into.push(m.clone());
             }
         }
     }
-}
-
-/// The contract's sources, lowest precedence first.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Sources {
-    /// `--profile NAME` ([`crate::core::profiles::profile`]).
-    pub profile: Option<SpecFile>,
-    /// `--spec FILE`, or `/etc/sealinit/spec.toml` if present.
-    pub file: Option<SpecFile>,
-    /// `SEALINIT_MOUNTS` ([`parse_mounts_env`]) and the `SEALINIT_<NAME>`
-    /// settings.
-    pub env: SpecFile,
-    /// `--tmpfs/--emptydir/--pvc/--readonly/--secret` ([`parse_mount_flag`])
-    /// and the setting flags.
-    pub flags: SpecFile,
 }
 
 /// The merged contract.
@@ -385,19 +421,11 @@ pub struct Resolved {
     pub settings: Settings,
 }
 
-impl Sources {
-    /// Merges profile < file < env < flags (see the module docs).
-    pub fn resolve(&self) -> Resolved {
-        let layers = [self.profile.as_ref(), self.file.as_ref()]
-            .into_iter()
-            .flatten()
-            .chain([&self.env, &self.flags]);
-        merge(layers)
-    }
-}
-
-/// Merges sources given lowest precedence first (the general form of
-/// [`Sources::resolve`]).
+/// Merges sources given lowest precedence first: a path declared by a
+/// later source replaces the earlier entry's kind and size, keeping the
+/// position of its first declaration; each setting comes from the latest
+/// source that sets it. [`crate::core::config::fold`] calls it once with
+/// profile, spec file, env, flags.
 pub fn merge<'a>(layers: impl IntoIterator<Item = &'a SpecFile>) -> Resolved {
     let mut settings = Settings::default();
     let mut mounts = Vec::new();

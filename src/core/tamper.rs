@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::core::classify::is_writable_surface;
 use crate::core::mountinfo::{MountEntry, MountTable};
-use crate::core::spec::{MountKind, MountSpec};
+use crate::core::spec::{MountKind, MountSpec, RootPolicy};
 
 mod exec;
 mod ratelimit;
@@ -196,6 +196,28 @@ fn rw_word(e: &MountEntry) -> &'static str {
     } else {
         "read-only"
     }
+}
+
+/// Whether the mount-table watch has anything to do. [`diff_mounts`] can
+/// find: `mount-changed` for a declared mount, `root-writable` when `/`
+/// was read-only at start, `mount-added` for a new writable mount. Under
+/// `--root any` (`root_policy` [`RootPolicy::Any`]) with no mount declared
+/// the user has asked for no storage contract at all, so nothing is
+/// watched (not even `mount-added`): no thread, no open table. With
+/// `--root read-only` the root turning writable is worth watching even
+/// when no mount is declared.
+pub fn mount_watch_needed(
+    root_policy: RootPolicy,
+    baseline: &MountTable,
+    declared: &[MountSpec],
+) -> bool {
+    if !declared.is_empty() {
+        return true;
+    }
+    root_policy == RootPolicy::ReadOnly
+        && baseline
+            .at(Path::new("/"))
+            .is_some_and(|root| !writable(root))
 }
 
 /// Compares the live table `now` with the start-up snapshot `baseline`.

@@ -293,3 +293,48 @@ fn latch_reports_each_break_once_and_its_clearing() {
     }
     assert_eq!(latch.active(), 2);
 }
+
+#[test]
+fn mount_watch_is_needed_only_when_something_can_be_found() {
+    let ro = table(&[ROOT_RO, PROC]);
+    let rw = table(&[ROOT_RW, PROC]);
+    let none: &[MountSpec] = &[];
+    let cases: &[(&str, RootPolicy, &MountTable, &[MountSpec], bool)] = &[
+        ("any, nothing declared", RootPolicy::Any, &ro, none, false),
+        (
+            "any, mounts declared",
+            RootPolicy::Any,
+            &rw,
+            &declared(),
+            true,
+        ),
+        (
+            "read-only root, nothing declared",
+            RootPolicy::ReadOnly,
+            &ro,
+            none,
+            true,
+        ),
+        (
+            "writable root (warned), nothing declared",
+            RootPolicy::ReadOnly,
+            &rw,
+            none,
+            false,
+        ),
+        (
+            "writable root, mounts declared",
+            RootPolicy::ReadOnly,
+            &rw,
+            &declared(),
+            true,
+        ),
+    ];
+    for (case, policy, baseline, decl, want) in cases {
+        assert_eq!(
+            mount_watch_needed(*policy, baseline, decl),
+            *want,
+            "case {case}"
+        );
+    }
+}

@@ -7,6 +7,8 @@ pub mod openfiles;
 pub mod poll;
 pub mod probe;
 pub mod process;
+pub mod procfile;
+pub mod scan;
 pub mod signals;
 pub mod specfile;
 pub mod tamper;

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::{lstat, stat, FileStat, Mode, SFlag};
-use nix::unistd::{getegid, geteuid, getgroups, unlink, write};
+use nix::unistd::{getegid, geteuid, unlink, write};
 
 use crate::core::facts::{
     Facts, Identity, PathFacts, ProbeOutcome, SkippedLines, StatFacts, VfsFacts,
@@ -33,11 +33,12 @@ pub fn gather(spec: &Spec, proc_mountinfo: &Path) -> Facts {
     }
 }
 
-/// Reads a mountinfo file (proc(5)) in one `read` and parses it leniently:
+/// Reads a mountinfo file (proc(5)) with one buffer
+/// ([`crate::edge::procfile`]: the data, then EOF) and parses it leniently:
 /// the table of the lines that parse, and the lines that did not. An error
 /// when the file cannot be read or has lines but none of them parses.
 pub fn read_mount_table(path: &Path) -> Result<(MountTable, Vec<ParseError>), String> {
-    let text = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let text = crate::edge::procfile::read_file(path).map_err(|e| e.to_string())?;
     let (table, skipped) = MountTable::parse_lenient(&text);
     match skipped.first() {
         Some(e) if table.is_empty() => Err(format!(
@@ -51,15 +52,43 @@ pub fn read_mount_table(path: &Path) -> Result<(MountTable, Vec<ParseError>), St
 }
 
 /// Effective uid/gid and supplementary groups: geteuid(2), getegid(2),
-/// getgroups(2).
+/// getgroups(2) (asked for the count first: nix's `getgroups` sizes its
+/// buffer from `sysconf(NGROUPS_MAX)`, which glibc reads from
+/// `/proc/sys/kernel/ngroups_max`, three syscalls more on the start path).
 pub fn identity() -> Identity {
     Identity {
         uid: geteuid().as_raw(),
         gid: getegid().as_raw(),
-        groups: getgroups()
-            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_default(),
+        groups: groups(),
     }
+}
+
+/// Supplementary group ids; empty when they cannot be read.
+fn groups() -> Vec<u32> {
+    for _ in 0..4 {
+        // SAFETY: with size 0, getgroups(2) only returns the count and does
+        // not touch the (null) list.
+        let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+        let Ok(len) = usize::try_from(n) else {
+            return Vec::new();
+        };
+        if len == 0 {
+            return Vec::new();
+        }
+        let mut list: Vec<libc::gid_t> = vec![0; len];
+        // SAFETY: `list` has room for `n` gids, the size passed.
+        let got = unsafe { libc::getgroups(n, list.as_mut_ptr()) };
+        match usize::try_from(got) {
+            Ok(k) => {
+                list.truncate(k);
+                return list;
+            }
+            // EINVAL: the list grew in between; ask again.
+            Err(_) if Errno::last() == Errno::EINVAL => continue,
+            Err(_) => return Vec::new(),
+        }
+    }
+    Vec::new()
 }
 
 /// One [`statfs(2)`](https://man7.org/linux/man-pages/man2/statfs.2.html)
@@ -120,7 +149,12 @@ pub fn stat_facts(path: &Path, follow: bool) -> Result<StatFacts, i32> {
 /// read-only kinds (and secrets above all) are never written to.
 pub fn path_facts(m: &MountSpec) -> PathFacts {
     let lstat = stat_facts(&m.path, false);
-    let stat = stat_facts(&m.path, true).ok();
+    // Following links changes nothing unless the path itself is one: one
+    // syscall per declared path saved on the start path.
+    let stat = match &lstat {
+        Ok(l) if !l.is_symlink => Some(*l),
+        _ => stat_facts(&m.path, true).ok(),
+    };
     let resolved = std::fs::canonicalize(&m.path).ok().filter(|r| *r != m.path);
     let probe = match stat {
         Some(s) if s.is_dir && m.kind.is_writable() => Some(write_probe(&m.path)),
@@ -221,9 +255,19 @@ mod tests {
     }
 
     #[test]
+    fn identity_groups_match_getgroups() {
+        let want: Vec<u32> = nix::unistd::getgroups()
+            .unwrap()
+            .into_iter()
+            .map(|g| g.as_raw())
+            .collect();
+        assert_eq!(identity().groups, want);
+    }
+
+    #[test]
     fn read_mount_table_names_path_on_error() {
         let err = read_mount_table(Path::new("/nonexistent/mountinfo")).unwrap_err();
-        assert!(err.starts_with("read /nonexistent/mountinfo: "), "{err}");
+        assert!(err.starts_with("open /nonexistent/mountinfo: "), "{err}");
     }
 
     #[test]

@@ -188,8 +188,10 @@ pub fn default_spec_path_exists() -> bool {
     spec_path_exists(Path::new(DEFAULT_SPEC_PATH))
 }
 
+/// One `stat(2)` (std's `try_exists` makes it a `statx` plus, on its
+/// first failure, a second `statx` probing for statx support).
 fn spec_path_exists(path: &Path) -> bool {
-    path.try_exists().unwrap_or(true)
+    !matches!(nix::sys::stat::stat(path), Err(nix::errno::Errno::ENOENT))
 }
 
 #[cfg(test)]

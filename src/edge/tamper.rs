@@ -66,20 +66,11 @@ impl MountWatch {
         }
     }
 
-    /// The whole table as it is now: `lseek(2)` to 0, then `read(2)` to
-    /// the end.
+    /// The whole table as it is now: `lseek(2)` to 0, then one buffer read
+    /// to the end ([`crate::edge::procfile::read_to_end`]).
     pub fn read(&self) -> io::Result<Vec<u8>> {
         lseek(self.fd.as_fd(), 0, Whence::SeekSet).map_err(|e| os_err("lseek", &self.path, e))?;
-        let mut out = Vec::with_capacity(16 * 1024);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match read(self.fd.as_fd(), &mut buf) {
-                Ok(0) => return Ok(out),
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(os_err("read", &self.path, e)),
-            }
-        }
+        crate::edge::procfile::read_to_end(self.fd.as_fd(), &self.path)
     }
 }
 

@@ -1,8 +1,10 @@
 //! The recipe `main` follows, one function per step in call order:
-//! parse the command line, set up logging, resolve the configuration, check
-//! the storage contract, spawn the workload, supervise it, and return the
-//! exit code. Before the spawn any step may fail with an exit code; after
-//! it, nothing returns early.
+//! parse the command line, set up logging, resolve the configuration (one
+//! [`Config`], folded by [`crate::core::config::fold`] from profile, spec
+//! file, env and flags), then run its [`Command`]: for a workload, check the
+//! storage contract, spawn, supervise, and return the exit code. Before the
+//! spawn any step may fail with an exit code; after it, nothing returns
+//! early.
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -13,15 +15,16 @@ use std::sync::mpsc;
 use tracing::Level;
 
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
-use crate::core::config::{self, Output, Runtime, TerminationLog, Verbosity};
+use crate::core::config::{self, Command, Config, Output, Verbosity};
 use crate::core::facts::SkippedLines;
-use crate::core::spec::{Resolved, ViolationPolicy};
-use crate::core::{exitcode, manifest, plan, report, spec};
+use crate::core::options::LogFormat;
+use crate::core::spec::{Spec, ViolationPolicy};
+use crate::core::{exitcode, help, manifest, plan, report};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
 use crate::orchestra::spawn::{
-    become_reaper, init_options, note_termination, note_violation, runs_a_workload,
-    signals_before_spawn, spawn_workload, termination_log, TERMINATION_LOG,
+    become_reaper, note_termination, note_violation, runs_a_workload, signals_before_spawn,
+    spawn_workload, TERMINATION_LOG,
 };
 use crate::orchestra::startup::{self, CheckOutcome};
 use crate::orchestra::supervisor::{self, Request, Requests};
@@ -32,29 +35,41 @@ use crate::orchestra::{contract, metrics};
 /// The live mount table.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 
+/// `sealinit --version`: the version and the commit it was built from
+/// (`build.rs`; "unknown" outside a git checkout).
+pub const VERSION_LINE: &str = concat!(
+    "sealinit ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("BUILD_GIT_COMMIT"),
+    ")\n"
+);
+
 /// Runs sealinit and returns the process exit code.
 pub fn run(inherited: io::Result<Inherited>) -> i32 {
     // Before anything opens a descriptor: a closed stdin/stdout/stderr must
     // not be taken by the signalfd, a pipe or a socket.
     process::reserve_std_fds();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // Known before anything can fail, so a usage error is reported in it.
+    let hint = cli::log_format_hint(&args, std::env::var_os("SEALINIT_LOG_FORMAT").as_deref());
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,
         Err(e) => {
             if runs_a_workload(&args) {
-                let raw = std::env::var("SEALINIT_TERMINATION_LOG").ok();
-                let _ = TERMINATION_LOG
-                    .set(raw.map_or(TerminationLog::Default, |v| TerminationLog::parse(&v)));
+                let raw = std::env::var_os("SEALINIT_TERMINATION_LOG");
+                let _ = TERMINATION_LOG.set(config::termination_log_hint(raw.as_deref()));
             }
-            return usage_error(&e);
+            return early_usage_error(&e, hint);
         }
     };
+    // The init's own exits (64 included) are explained from here on.
     if parsed.sub == Sub::Run {
-        let _ = TERMINATION_LOG.set(termination_log(&parsed, &env));
+        let _ = TERMINATION_LOG.set(config::termination_log_of(&parsed.flags, &env));
     }
     let out = match config::output(&parsed.flags, &env) {
         Ok(o) => o,
-        Err(e) => return usage_error(&e),
+        Err(e) => return early_usage_error(&e, hint),
     };
     init_logging(out);
     for var in &env.unknown {
@@ -62,21 +77,45 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
             "{var} is not a sealinit setting and is ignored (see sealinit --help for the SEALINIT_* names)");
     }
     if parsed.help {
-        return print_stdout(&crate::core::help::text());
+        return print_stdout(&help::for_sub(parsed.sub));
     }
     if parsed.version {
-        return print_stdout(&format!("sealinit {}\n", env!("CARGO_PKG_VERSION")));
+        return print_stdout(VERSION_LINE);
     }
+    let config = match contract::load(&parsed, &env) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
     let inherited = match inherited {
         Ok(i) => i,
         Err(err) => return os_error(&format!("cannot block signals: {err}")),
     };
-    match parsed.sub {
-        Sub::Run => run_workload(&parsed, &env, inherited),
-        Sub::Check => run_check(&parsed, &env),
-        Sub::Mounts => run_mounts(&parsed, &env, out),
-        Sub::Manifest => run_manifest(&parsed, &env),
-        Sub::Plan => run_plan(&parsed, &env),
+    match &config.command {
+        Command::Run { argv } => run_workload(&config, argv, inherited),
+        Command::Check { print_spec: true } => print_stdout(&config.print_spec()),
+        Command::Check { print_spec: false } => run_check(&config.spec),
+        Command::Mounts => run_mounts(&config.spec, config.output),
+        Command::Manifest { options } => run_manifest(&config.spec, options),
+        Command::Plan { input } => run_plan(input),
+        Command::Learn {
+            argv,
+            out,
+            report_every,
+        } => crate::orchestra::learn::run(
+            crate::orchestra::learn::LearnParams {
+                argv: argv.clone(),
+                out: out.clone(),
+                report_every: *report_every,
+                declared: config.spec.mounts.clone(),
+                grace: config.grace,
+                pgroup: config.pgroup,
+                rewrite: config.rewrite.clone(),
+                remap_exit: config.remap_exit.clone(),
+                pdeathsig: config.pdeathsig,
+                log_format: config.output.format,
+            },
+            inherited,
+        ),
     }
 }
 
@@ -86,16 +125,20 @@ fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> 
     Ok((parsed, env))
 }
 
+/// Logs the usage error as an `exit` event (code 64), writes it to the
+/// termination log of an init, and returns 64.
 fn usage_error(e: &UsageError) -> i32 {
     note_termination(exitcode::USAGE, &e.0, None, Some("see sealinit --help"));
-    if tracing::dispatcher::has_been_set() {
-        tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
-    } else {
-        // Logging is not set up yet (the error may be in --log-format
-        // itself): write the line directly in the text format.
-        let _ = writeln!(io::stderr(), "sealinit: error: {e}");
-    }
+    tracing::error!(event = "exit", code = exitcode::USAGE, "{e}");
     exitcode::USAGE
+}
+
+/// A usage error found before logging is set up (the error may be in the
+/// output options themselves): logging is set up in `format` (the hint
+/// found without failing), errors only, then it is reported as usual.
+fn early_usage_error(e: &UsageError, format: LogFormat) -> i32 {
+    log::init(format, Level::ERROR, false);
+    usage_error(e)
 }
 
 fn init_logging(out: Output) {
@@ -106,8 +149,7 @@ fn init_logging(out: Output) {
         Verbosity::Debug => Level::DEBUG,
         Verbosity::Trace => Level::TRACE,
     };
-    // The `config` branch passes --log-timestamps here.
-    log::init(out.format, level, false);
+    log::init(out.format, level, out.log_timestamps);
 }
 
 /// Logs `event = "exit"` for an operating-system failure before the
@@ -129,34 +171,17 @@ fn print_stdout(text: &str) -> i32 {
     }
 }
 
-/// The contract and the runtime settings, or a usage error (exit 64).
-fn resolve(parsed: &Parsed, env: &Layer) -> Result<(Resolved, Runtime), UsageError> {
-    let resolved = contract::resolve(&parsed.flags, env)?;
-    let rt = config::runtime(&parsed.flags, env, &resolved.settings)?;
-    Ok((resolved, rt))
-}
-
 /// Runs the start-up checks once and logs the report.
-fn check_contract(resolved: &Resolved) -> CheckOutcome {
-    let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
-    startup::emit(&outcome, &resolved.spec);
+fn check_contract(spec: &Spec) -> CheckOutcome {
+    let outcome = startup::run_checks(spec, Path::new(MOUNTINFO));
+    startup::emit(&outcome, spec);
     outcome
 }
 
-/// `sealinit [OPTIONS] -- COMMAND`: resolve, check, spawn, supervise.
-fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
-    if parsed.argv.is_empty() {
-        return usage_error(&UsageError(
-            "no command to run: sealinit [OPTIONS] -- COMMAND [ARG...] (see sealinit --help)"
-                .into(),
-        ));
-    }
-    let (resolved, rt) = match resolve(parsed, env) {
-        Ok(v) => v,
-        Err(e) => return usage_error(&e),
-    };
-    let outcome = check_contract(&resolved);
-    if outcome.has_failures() && resolved.spec.on_violation == ViolationPolicy::Fail {
+/// `sealinit [OPTIONS] -- COMMAND`: check, spawn, supervise.
+fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32 {
+    let outcome = check_contract(&config.spec);
+    if outcome.has_failures() && config.spec.on_violation == ViolationPolicy::Fail {
         let code = exitcode::VIOLATION;
         tracing::error!(event = "exit", code, reason = "start-up violation",
             "not starting the workload: the storage contract is violated (see the fixes above); exit {code}. \
@@ -169,25 +194,28 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
         Ok(fd) => fd,
         Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
     };
-    let channels = Channels::new()
-        .map_err(|err| {
-            tracing::error!(event = "error", error = %err,
-            "cannot create the watcher pipe: {err}; usage and tamper are not watched")
+    // Nothing starts that has nothing to do: no pipe, no thread.
+    let watch_mounts = mount_watch_needed(config, &outcome);
+    let watch_usage = config.spec.mounts.iter().any(|m| m.kind.is_writable());
+    let channels = (watch_mounts || watch_usage)
+        .then(|| {
+            Channels::new()
+                .map_err(|err| {
+                    tracing::error!(event = "error", error = %err,
+                    "cannot create the watcher pipe: {err}; usage and tamper are not watched")
+                })
+                .ok()
         })
-        .ok();
+        .flatten();
     let counters = metrics::SharedCounters::default();
-    let init = match init_options(parsed, env) {
-        Ok(v) => v,
-        Err(e) => return usage_error(&e),
-    };
     let early = match signals_before_spawn(&sigfd) {
         Ok(early) => early,
         Err(code) => return code,
     };
     let spawn_opts = process::SpawnOptions {
-        pdeathsig: init.pdeathsig,
+        pdeathsig: config.pdeathsig,
     };
-    let child = match spawn_workload(&parsed.argv, inherited, spawn_opts) {
+    let child = match spawn_workload(argv, inherited, spawn_opts) {
         Ok(pid) => pid,
         Err(code) => return code,
     };
@@ -196,23 +224,24 @@ fn run_workload(parsed: &Parsed, env: &Layer, inherited: Inherited) -> i32 {
     // path (exec drops are judged from a clock taken a second earlier).
     let snapshot = channels
         .as_ref()
-        .map(|ch| start_usage_watcher(&resolved, &rt, ch, &counters))
+        .map(|ch| start_usage_watcher(config, ch, &counters))
         .unwrap_or_default();
-    if let Some(ch) = &channels {
-        start_tamper_watch(&resolved, &rt, &outcome, ch, &counters);
+    if let (Some(ch), true) = (&channels, watch_mounts) {
+        start_tamper_watch(config, &outcome, ch, &counters);
     }
     let requests = channels.map(|ch| ch.requests);
-    start_metrics(&rt, snapshot, &outcome, &counters);
+    start_metrics(config, snapshot, &outcome, &counters);
     let outcome = supervisor::run(
         child,
         &sigfd,
         supervisor::Settings {
-            pgroup: rt.pgroup,
-            grace: rt.grace,
-            limit_action: rt.limit_action,
+            pgroup: config.pgroup,
+            grace: config.grace,
+            limit_action: config.limit_action,
             counters,
-            rewrite: init.rewrite,
-            remap_exit: init.remap_exit,
+            rewrite: config.rewrite.clone(),
+            remap_exit: config.remap_exit.clone(),
+            on_stop_signal: None,
         },
         requests,
         early,
@@ -247,10 +276,14 @@ impl Channels {
 
     /// A tamper sink of its own: a clone of the sender, a dup of the
     /// wake pipe's write end; its findings count into `counters`.
-    fn tamper_sink(&self, rt: &Runtime, counters: &metrics::SharedCounters) -> Option<TamperSink> {
+    fn tamper_sink(
+        &self,
+        config: &Config,
+        counters: &metrics::SharedCounters,
+    ) -> Option<TamperSink> {
         let wake = self.wake_tx.try_clone().ok()?;
         Some(
-            TamperSink::new(rt.on_tamper, self.req_tx.clone(), wake)
+            TamperSink::new(config.on_tamper, self.req_tx.clone(), wake)
                 .counting(counters.tamper_events.clone()),
         )
     }
@@ -260,12 +293,11 @@ impl Channels {
 /// mounts; it measures them in its own thread, after the spawn. Failures
 /// are logged; supervision goes on.
 fn start_usage_watcher(
-    resolved: &Resolved,
-    rt: &Runtime,
+    config: &Config,
     ch: &Channels,
     counters: &metrics::SharedCounters,
 ) -> watcher::Snapshot {
-    let mounts: Vec<WatchedMount> = resolved
+    let mounts: Vec<WatchedMount> = config
         .spec
         .mounts
         .iter()
@@ -287,13 +319,13 @@ fn start_usage_watcher(
         return watcher::Snapshot::default();
     };
     let cfg = WatchConfig {
-        warn_at: rt.warn_at,
-        act_at: rt.act_at,
-        rescan: rt.rescan,
-        ephemeral_limit: rt.ephemeral_limit,
+        warn_at: config.warn_at,
+        act_at: config.act_at,
+        rescan: config.rescan,
+        ephemeral_limit: config.ephemeral_limit,
         ..WatchConfig::default()
     };
-    let exec_drop = ch.tamper_sink(rt, counters).map(ExecDropConfig::new);
+    let exec_drop = ch.tamper_sink(config, counters).map(ExecDropConfig::new);
     match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
         // Not waited for: the walk and the watches happen on the watcher's
         // thread while the workload starts (watch, then list, so nothing
@@ -306,31 +338,40 @@ fn start_usage_watcher(
     }
 }
 
+/// Whether the mount-table watch has anything to find
+/// ([`crate::core::tamper::mount_watch_needed`]); never without a start-up
+/// table.
+fn mount_watch_needed(config: &Config, checks: &CheckOutcome) -> bool {
+    checks.facts.mountinfo.as_ref().is_ok_and(|baseline| {
+        crate::core::tamper::mount_watch_needed(config.spec.root, baseline, &config.spec.mounts)
+    })
+}
+
 /// Starts the mount-table tamper watch against the table the start-up
 /// checks judged. (After the spawn is fine: its first read diffs against
 /// that snapshot, so nothing in between is missed.)
 fn start_tamper_watch(
-    resolved: &Resolved,
-    rt: &Runtime,
+    config: &Config,
     checks: &CheckOutcome,
     ch: &Channels,
     counters: &metrics::SharedCounters,
 ) {
-    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(rt, counters)) {
+    if let (Ok(baseline), Some(sink)) = (&checks.facts.mountinfo, ch.tamper_sink(config, counters))
+    {
         // None: already said why (warning), and supervision goes on.
-        let _ = tamper::spawn_tamper_watch(baseline.clone(), resolved.spec.mounts.clone(), sink);
+        let _ = tamper::spawn_tamper_watch(baseline.clone(), config.spec.mounts.clone(), sink);
     }
 }
 
 /// `--metrics ADDR`: serves Prometheus text from its own thread. A bind
 /// failure is logged and supervision goes on without metrics.
 fn start_metrics(
-    rt: &Runtime,
+    config: &Config,
     snapshot: watcher::Snapshot,
     checks: &CheckOutcome,
     counters: &metrics::SharedCounters,
 ) {
-    let Some(addr) = rt.metrics.as_deref() else {
+    let Some(addr) = config.metrics else {
         return;
     };
     let source = metrics::MetricsSource {
@@ -338,7 +379,7 @@ fn start_metrics(
         checks: checks.summary,
         counters: counters.clone(),
     };
-    match metrics::spawn_metrics_server(addr, source) {
+    match metrics::spawn_metrics_server(&addr.to_string(), source) {
         // The server logs its own address once it listens.
         Ok(_server) => {}
         Err(err) => {
@@ -353,19 +394,10 @@ fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         .map_err(io::Error::from)
 }
 
-/// `sealinit check`: exit 0 clean, 1 violations; `--print-spec` prints the
-/// resolved contract instead.
-fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
-    let (resolved, rt) = match resolve(parsed, env) {
-        Ok(v) => v,
-        Err(e) => return usage_error(&e),
-    };
-    if parsed.flags.count("print-spec") > 0 {
-        let settings = contract::effective_settings(&resolved, &rt);
-        return print_stdout(&spec::render_toml(&resolved.spec, &settings));
-    }
-    // A report, not a log: on stdout, so `sealinit check | jq` works.
-    let outcome = startup::run_checks(&resolved.spec, Path::new(MOUNTINFO));
+/// `sealinit check`: exit 0 clean, 1 violations. A report, not a log: on
+/// stdout, so `sealinit check | jq` works.
+fn run_check(spec: &Spec) -> i32 {
+    let outcome = startup::run_checks(spec, Path::new(MOUNTINFO));
     if let Err(err) = startup::print(&outcome) {
         return os_error(&format!("cannot write the report to stdout: {err}"));
     }
@@ -377,10 +409,7 @@ fn run_check(parsed: &Parsed, env: &Layer) -> i32 {
 }
 
 /// `sealinit mounts`: the live mount table, classified, on stdout.
-fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
-    let declared = contract::resolve(&parsed.flags, env)
-        .map(|r| r.spec.mounts)
-        .unwrap_or_default();
+fn run_mounts(declared: &Spec, out: Output) -> i32 {
     let table = match probe::read_mount_table(Path::new(MOUNTINFO)) {
         Ok((t, skipped)) => {
             if let Some(s) = SkippedLines::of(&skipped) {
@@ -400,152 +429,30 @@ fn run_mounts(parsed: &Parsed, env: &Layer, out: Output) -> i32 {
         Err(err) => return os_error(&format!("cannot read {MOUNTINFO}: {err}")),
     };
     let text = match out.format {
-        crate::core::options::LogFormat::Json => report::render_mounts_json(&table, &declared),
-        crate::core::options::LogFormat::Text => report::render_mounts_table(&table, &declared),
+        LogFormat::Json => report::render_mounts_json(&table, &declared.mounts),
+        LogFormat::Text => report::render_mounts_table(&table, &declared.mounts),
     };
     print_stdout(&text)
 }
 
 /// `sealinit manifest`: pod-side YAML (or docker/compose) for the contract.
-fn run_manifest(parsed: &Parsed, env: &Layer) -> i32 {
-    let result = resolve(parsed, env).and_then(|(resolved, _rt)| {
-        let opts = manifest_options(parsed, env)?;
-        manifest::render(&resolved.spec, &opts).map_err(UsageError)
-    });
-    match result {
+fn run_manifest(spec: &Spec, options: &manifest::ManifestOptions) -> i32 {
+    match manifest::render(spec, options) {
         Ok(text) => print_stdout(&text),
-        Err(e) => usage_error(&e),
+        Err(e) => usage_error(&UsageError(e)),
     }
-}
-
-fn manifest_options(parsed: &Parsed, env: &Layer) -> Result<manifest::ManifestOptions, UsageError> {
-    let f = &parsed.flags;
-    let size = |s: &str| crate::core::quantity::parse(s).map_err(|e| e.to_string());
-    // Only an explicit --ephemeral-limit overrides the seed's Part 4 rule: a
-    // profile's runtime limit (the seed's example manifests) is not a sizing.
-    let mut o = manifest::ManifestOptions {
-        ephemeral_limit: cli::typed(cli::pick(f, env, "ephemeral-limit"), size)?,
-        ..Default::default()
-    };
-    if let Some(v) = cli::typed(cli::pick(f, env, "format"), |s| {
-        manifest::Format::parse(s).ok_or_else(|| {
-            format!(
-                "expected one of {}, got {s:?}",
-                manifest::Format::NAMES.join(", ")
-            )
-        })
-    })? {
-        o.format = v;
-    }
-    o.workload = cli::typed(cli::pick(f, env, "workload"), |s| {
-        manifest::Workload::parse(s)
-            .ok_or_else(|| format!("expected deployment or statefulset, got {s:?}"))
-    })?;
-    let id = |s: &str| {
-        s.parse::<u32>()
-            .map_err(|_| format!("expected a numeric id, got {s:?}"))
-    };
-    if let Some(v) = cli::typed(cli::pick(f, env, "run-as-user"), id)? {
-        o.run_as_user = v;
-    }
-    if let Some(v) = cli::typed(cli::pick(f, env, "run-as-group"), id)? {
-        o.run_as_group = v;
-    }
-    if let Some(v) = cli::typed(cli::pick(f, env, "fs-group"), id)? {
-        o.fs_group = v;
-    }
-    if let Some((v, _)) = cli::pick(f, env, "name") {
-        o.name = v.to_string();
-    }
-    if let Some((v, _)) = cli::pick(f, env, "image") {
-        o.image = v.to_string();
-    }
-    o.ephemeral_request = cli::typed(cli::pick(f, env, "ephemeral-request"), size)?;
-    o.host_dir = cli::pick(f, env, "host-dir").map(|(v, _)| v.to_string());
-    o.profile = cli::pick(f, env, "profile").map(|(v, _)| v.to_string());
-    if cli::pick(f, env, "name").is_none() {
-        // `--profile postgres` names its objects postgres (a DNS label).
-        if let Some(p) = &o.profile {
-            o.name.clone_from(p);
-        }
-    }
-    o.metrics_port = cli::typed(cli::pick(f, env, "metrics"), |s| {
-        s.rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .ok_or_else(|| format!("expected ADDR:PORT, got {s:?}"))
-    })?;
-    Ok(o)
 }
 
 /// `sealinit plan KIND --key value...`: the seed's sizing rules with their
 /// arithmetic, as a spec file `--spec` accepts.
-fn run_plan(parsed: &Parsed, env: &Layer) -> i32 {
-    match plan_input(parsed, env).and_then(|input| plan::plan(&input).map_err(UsageError)) {
+fn run_plan(input: &plan::PlanInput) -> i32 {
+    match plan::plan(input) {
         Ok(p) => print_stdout(&p.spec_toml()),
-        Err(e) => usage_error(&e),
+        Err(e) => usage_error(&UsageError(e)),
     }
 }
 
-fn plan_input(parsed: &Parsed, env: &Layer) -> Result<plan::PlanInput, UsageError> {
-    let f = &parsed.flags;
-    let kind = match parsed.argv.as_slice() {
-        [k] => k.to_string_lossy().into_owned(),
-        [] => {
-            return Err(UsageError(
-                "sealinit plan: which workload? expected web, data, postgres or kafka".into(),
-            ))
-        }
-        _ => {
-            return Err(UsageError(
-                "sealinit plan takes one workload kind (web, data, postgres or kafka)".into(),
-            ))
-        }
-    };
-    // The plan parsers name the source in their messages themselves.
-    let picked = |name: &str,
-                  parse: fn(&str, &str) -> Result<u64, String>|
-     -> Result<Option<u64>, UsageError> {
-        match cli::pick(f, env, name) {
-            None => Ok(None),
-            Some((v, src)) => parse(&src, v).map(Some).map_err(UsageError),
-        }
-    };
-    let need = |name: &str, v: Option<u64>| {
-        v.ok_or_else(|| UsageError(format!("sealinit plan {kind}: --{name} is required")))
-    };
-    let get_size = |name: &str| picked(name, plan::parse_size);
-    let get_count = |name: &str| picked(name, plan::parse_count);
-    Ok(match kind.as_str() {
-        "web" => plan::PlanInput::Web {
-            concurrency: need("concurrency", get_count("concurrency")?)?,
-            cache: get_size("cache")?,
-            working_memory: get_size("working-memory")?,
-        },
-        "data" => plan::PlanInput::Data {
-            input: need("input", get_size("input")?)?,
-            intermediate: need("intermediate", get_size("intermediate")?)?,
-            factor: get_count("factor")?.unwrap_or(3),
-            output: need("output", get_size("output")?)?,
-        },
-        "postgres" => plan::PlanInput::Postgres {
-            shared_buffers: need("shared-buffers", get_size("shared-buffers")?)?,
-            sort_hash: get_size("sort-hash")?,
-            data: get_size("data")?,
-        },
-        "kafka" => plan::PlanInput::Kafka {
-            daily: need("daily", get_size("daily")?)?,
-            retention_days: need("retention-days", get_count("retention-days")?)?,
-        },
-        other => {
-            return Err(UsageError(format!(
-            "sealinit plan: unknown workload kind {other:?}; expected web, data, postgres or kafka"
-        )))
-        }
-    })
-}
-
-fn finish(outcome: supervisor::Outcome) -> i32 {
+pub(crate) fn finish(outcome: supervisor::Outcome) -> i32 {
     if outcome.decided {
         note_termination(outcome.code, &outcome.reason, None, None);
     }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod contract;
 pub mod exec_queue;
 pub mod hub;
+pub mod learn;
 pub mod metrics;
 pub mod spawn;
 pub mod startup;

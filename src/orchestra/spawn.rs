@@ -1,7 +1,7 @@
-//! Around the spawn: the init options that shape signals and exit codes
-//! (`--rewrite`, `--remap-exit`, `--pdeathsig`, `--termination-log`), the
-//! signals that arrived before the spawn (a TERM or INT cancels it), the
-//! spawn itself with its exit codes (126, 127), and the termination log
+//! Around the spawn (the init options that shape it, `--rewrite`,
+//! `--remap-exit`, `--pdeathsig`, `--termination-log`, are fields of the
+//! resolved [`crate::core::config::Config`]): the signals that arrived
+//! before the spawn (a TERM or INT cancels it), the spawn itself with its exit codes (126, 127), and the termination log
 //! for exits sealinit decides (64, 71, 75, 77, 78).
 
 use std::ffi::OsString;
@@ -9,9 +9,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::core::cli::{self, Layer, Parsed, UsageError};
 use crate::core::config::TerminationLog;
-use crate::core::{exitcode, initopts, termination};
+use crate::core::{exitcode, termination};
 use crate::edge::process;
 use crate::edge::signals::{self, Inherited, Received};
 use crate::orchestra::startup::CheckOutcome;
@@ -47,48 +46,6 @@ pub fn note_termination(code: i32, what: &str, path: Option<&str>, fix: Option<&
     if let Err(err) = process::write_termination_log(&path_buf, &text, create) {
         tracing::debug!(event = "exit", error = %err, "termination message not written: {err}");
     }
-}
-
-/// The init options that shape signals and exit codes. Wiring point for
-/// the `config` branch: these become fields of the resolved configuration
-/// (`rewrite`, `remap_exit`, `pdeathsig`, `termination_log`); until then
-/// they are read here, flags over env (a repeatable option given as a flag
-/// replaces the env list).
-pub struct InitOptions {
-    pub rewrite: Vec<(i32, i32)>,
-    pub remap_exit: Vec<(u8, u8)>,
-    pub pdeathsig: Option<i32>,
-}
-
-pub fn init_options(parsed: &Parsed, env: &Layer) -> Result<InitOptions, UsageError> {
-    fn list<T>(
-        parsed: &Parsed,
-        env: &Layer,
-        name: &str,
-        parse: fn(&str) -> Result<T, String>,
-    ) -> Result<Vec<T>, UsageError> {
-        let (layer, source) = if parsed.flags.count(name) > 0 {
-            (&parsed.flags, format!("--{name}"))
-        } else {
-            (env, cli::env_name(name))
-        };
-        initopts::parse_list(layer.all(name), parse)
-            .map_err(|e| UsageError(format!("{source}: {e}")))
-    }
-    Ok(InitOptions {
-        rewrite: list(parsed, env, "rewrite", initopts::parse_rewrite)?,
-        remap_exit: list(parsed, env, "remap-exit", initopts::parse_remap_exit)?,
-        pdeathsig: cli::typed(
-            cli::pick(&parsed.flags, env, "pdeathsig"),
-            crate::core::options::parse_signal,
-        )?,
-    })
-}
-
-/// `--termination-log` (see [`InitOptions`] for the wiring).
-pub fn termination_log(parsed: &Parsed, env: &Layer) -> TerminationLog {
-    cli::pick(&parsed.flags, env, "termination-log")
-        .map_or(TerminationLog::Default, |(v, _)| TerminationLog::parse(v))
 }
 
 /// The start-up violation, for the termination log: the first failing

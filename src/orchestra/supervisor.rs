@@ -67,6 +67,9 @@ pub struct Settings {
     /// status, or 128+N when it died of signal N) is reported as TO.
     /// sealinit's own codes (75, 77) are never remapped.
     pub remap_exit: Vec<(u8, u8)>,
+    /// Told the number of each SIGTERM or SIGINT forwarded to the workload
+    /// (`sealinit learn` scans at once, beside the workload's shutdown).
+    pub on_stop_signal: Option<std::sync::mpsc::Sender<i32>>,
 }
 
 /// Requests from the watcher threads: a channel plus the read end of a pipe
@@ -255,6 +258,11 @@ impl State {
         } else {
             format!("delivered {name} as {sent} (--rewrite)")
         };
+        if s.signo == libc::SIGTERM || s.signo == libc::SIGINT {
+            if let Some(tx) = &self.settings.on_stop_signal {
+                let _ = tx.send(s.signo);
+            }
+        }
         let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
         match signals::send(target, signo, queued) {
             Ok(()) => {

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::core::config;
 use crate::core::quantity;
 use crate::core::spec::MountKind;
 use crate::core::threshold::{Level, ThresholdState, Thresholds, Transition};
@@ -57,7 +58,7 @@ pub struct WatchedMount {
 pub struct WatchConfig {
     pub warn_at: u8,
     pub act_at: u8,
-    /// Period of the full safety rescan (default 60 s).
+    /// Period of the full safety rescan ([`config::DEFAULT_RESCAN`]).
     pub rescan: Duration,
     /// `limits.ephemeral-storage`, checked against the sum of disk-backed
     /// emptyDirs.
@@ -70,9 +71,9 @@ pub struct WatchConfig {
 impl Default for WatchConfig {
     fn default() -> Self {
         WatchConfig {
-            warn_at: 80,
-            act_at: 95,
-            rescan: Duration::from_secs(60),
+            warn_at: config::DEFAULT_WARN_AT,
+            act_at: config::DEFAULT_ACT_AT,
+            rescan: config::DEFAULT_RESCAN,
             ephemeral_limit: None,
             watch_limit: None,
         }

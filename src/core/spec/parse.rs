@@ -12,13 +12,14 @@ use toml::Spanned;
 
 use super::ViolationPolicy;
 use super::{normalize, MountKind, MountSpec, Problem, RootPolicy, SpecError, SpecFile};
-use crate::core::options;
 use crate::core::quantity;
+use crate::core::{initopts, options};
 
 /// Top-level keys of the spec file, for "unknown key" messages.
 const TOP_KEYS: &str = "root, on_violation, require_non_root, warn_at, act_at, \
-     limit_action, grace, on_tamper, ephemeral_limit or [[mount]]";
-const MOUNT_KEYS: &str = "path, kind or size_limit";
+     limit_action, grace, on_tamper, ephemeral_limit, rescan, rewrite, remap_exit, \
+     pdeathsig or [[mount]]";
+const MOUNT_KEYS: &str = "path, kind, size_limit or allow_exec";
 const KINDS: &str = "tmpfs, emptydir, pvc, readonly or secret";
 
 /// Parses a TOML spec file (format in DESIGN.md). `file` is only used to
@@ -92,6 +93,30 @@ pub fn parse_spec_toml(text: &str, file: &Path) -> Result<SpecFile, SpecError> {
                     .map_err(|_| problem("warn or stop", v))
             }),
             "ephemeral_limit" => size(v).map(|x| s.ephemeral_limit = Some(x)),
+            "rescan" => {
+                let exp = "a duration of at least 1s like \"60s\" or \"5m\"";
+                string(v, exp).and_then(|t| {
+                    options::parse_period(t)
+                        .map(|x| s.rescan = Some(x))
+                        .map_err(|_| problem(exp, v))
+                })
+            }
+            "rewrite" => {
+                let exp = "signal pairs \"FROM:TO\" like \"TERM:QUIT\"";
+                strings(v, exp, initopts::parse_rewrite).map(|x| s.rewrite = x)
+            }
+            "remap_exit" => {
+                let exp = "exit-code pairs \"FROM:TO\" (0 to 255) like \"143:0\"";
+                strings(v, exp, initopts::parse_remap_exit).map(|x| s.remap_exit = x)
+            }
+            "pdeathsig" => {
+                let exp = "a signal name like \"TERM\" or \"KILL\"";
+                string(v, exp).and_then(|t| {
+                    options::parse_signal(t)
+                        .map(|x| s.pdeathsig = Some(x))
+                        .map_err(|_| problem(exp, v))
+                })
+            }
             "mount" => {
                 let DeValue::Array(items) = v else {
                     return Err(at(span, name, problem("[[mount]] tables", v)));
@@ -136,6 +161,7 @@ fn parse_mount(item: &Spanned<DeValue<'_>>) -> Result<MountSpec, (Range<usize>, 
         ));
     };
     let (mut path, mut kind, mut size_limit) = (None, None, None);
+    let mut allow_exec = false;
     for (key, value) in in_source_order(t) {
         let v = value.get_ref();
         match &**key.get_ref() {
@@ -154,6 +180,16 @@ fn parse_mount(item: &Spanned<DeValue<'_>>) -> Result<MountSpec, (Range<usize>, 
                 let n = size(v).map_err(|p| (value.span(), "mount.size_limit".into(), p))?;
                 size_limit = Some((n, value.span()));
             }
+            "allow_exec" => match v {
+                DeValue::Boolean(b) => allow_exec = *b,
+                _ => {
+                    return Err((
+                        value.span(),
+                        "mount.allow_exec".into(),
+                        problem("true or false", v),
+                    ))
+                }
+            },
             other => {
                 let p = Problem {
                     expected: format!("one of {MOUNT_KEYS} in a [[mount]] table"),
@@ -188,7 +224,7 @@ fn parse_mount(item: &Spanned<DeValue<'_>>) -> Result<MountSpec, (Range<usize>, 
         path,
         kind,
         size_limit: size_limit.map(|(n, _)| n),
-        allow_exec: false,
+        allow_exec,
     })
 }
 
@@ -249,6 +285,28 @@ fn string<'v>(v: &'v DeValue<'_>, expected: &str) -> Result<&'v str, Problem> {
         DeValue::String(s) => Ok(s),
         _ => Err(problem(&format!("a string: {expected}"), v)),
     }
+}
+
+/// An array of strings, each parsed with `parse`; the whole array is the
+/// problem when one item is wrong (its line is the array's).
+fn strings<T>(
+    v: &DeValue<'_>,
+    expected: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, Problem> {
+    let DeValue::Array(items) = v else {
+        return Err(problem(&format!("an array of {expected}"), v));
+    };
+    items
+        .iter()
+        .map(|item| match item.get_ref() {
+            DeValue::String(t) => parse(t).map_err(|e| Problem {
+                expected: format!("an array of {expected}"),
+                found: format!("{:?} ({e})", &**t),
+            }),
+            other => Err(problem(&format!("an array of {expected}"), other)),
+        })
+        .collect()
 }
 
 fn percent(v: &DeValue<'_>) -> Result<u8, Problem> {

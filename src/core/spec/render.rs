@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{Settings, Spec};
-use crate::core::options::TamperPolicy;
+use crate::core::options::{signal_name, TamperPolicy};
 use crate::core::quantity;
 
 /// The contract as a spec file: `root`, `on_violation`, `require_non_root`
@@ -13,7 +13,9 @@ use crate::core::quantity;
 /// overlaid on [`Settings::defaults`] to print effective values); then one
 /// `[[mount]]` table per path, sizes in canonical quantity form. The
 /// `root`/`on_violation`/`require_non_root` fields of `settings` are ignored
-/// (`spec` holds the resolved values).
+/// (`spec` holds the resolved values), and so are the settings without a
+/// spec key (`pgroup`, `metrics`, `termination_log`, `allow_exec`, which
+/// is said per mount).
 pub fn render_toml(spec: &Spec, settings: &Settings) -> String {
     let mut out = String::new();
     out.push_str("# sealinit storage contract (profile < spec file < SEALINIT_MOUNTS < flags)\n");
@@ -43,12 +45,39 @@ pub fn render_toml(spec: &Spec, settings: &Settings) -> String {
     if let Some(n) = settings.ephemeral_limit {
         let _ = writeln!(out, "ephemeral_limit = {}", quote(&quantity::format(n)));
     }
+    if let Some(d) = settings.rescan {
+        let _ = writeln!(out, "rescan = {}", quote(&format_duration(d)));
+    }
+    if !settings.rewrite.is_empty() {
+        let pairs = settings
+            .rewrite
+            .iter()
+            .map(|&(from, to)| quote(&format!("{}:{}", signal_name(from), signal_name(to))));
+        let _ = writeln!(out, "rewrite = [{}]", pairs.collect::<Vec<_>>().join(", "));
+    }
+    if !settings.remap_exit.is_empty() {
+        let pairs = settings
+            .remap_exit
+            .iter()
+            .map(|&(from, to)| quote(&format!("{from}:{to}")));
+        let _ = writeln!(
+            out,
+            "remap_exit = [{}]",
+            pairs.collect::<Vec<_>>().join(", ")
+        );
+    }
+    if let Some(n) = settings.pdeathsig {
+        let _ = writeln!(out, "pdeathsig = {}", quote(&signal_name(n)));
+    }
     for m in &spec.mounts {
         out.push_str("\n[[mount]]\n");
         let _ = writeln!(out, "path = {}", quote(&m.path.to_string_lossy()));
         let _ = writeln!(out, "kind = {}", quote(m.kind.as_str()));
         if let Some(n) = m.size_limit {
             let _ = writeln!(out, "size_limit = {}", quote(&quantity::format(n)));
+        }
+        if m.allow_exec {
+            out.push_str("allow_exec = true\n");
         }
     }
     out

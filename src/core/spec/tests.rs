@@ -49,6 +49,14 @@ fn every_key_parses_and_paths_are_normalised() {
         grace: Some(Duration::from_secs(30)),
         on_tamper: Some(TamperPolicy::Stop),
         ephemeral_limit: Some(2 << 30),
+        rescan: Some(Duration::from_secs(300)),
+        rewrite: vec![
+            (libc::SIGTERM, libc::SIGQUIT),
+            (libc::SIGUSR1, libc::SIGTERM),
+        ],
+        remap_exit: vec![(143, 0), (1, 2)],
+        pdeathsig: Some(libc::SIGKILL),
+        ..Settings::default()
     };
     assert_eq!(f.settings, want);
     assert_eq!(
@@ -56,7 +64,10 @@ fn every_key_parses_and_paths_are_normalised() {
         vec![
             m(Tmpfs, "/dev/shm", Some("1Gi")),
             m(Pvc, "/var/lib/pg", Some("50Gi")),
-            m(EmptyDir, "/tmp", None),
+            MountSpec {
+                allow_exec: true,
+                ..m(EmptyDir, "/tmp", None)
+            },
             m(Secret, "/etc/tls", None),
             m(ReadOnly, "/etc/app", None),
         ]
@@ -116,6 +127,15 @@ fn errors_name_file_line_key_expected_and_found() {
         ("on_tamper bad", "on_tamper = \"ignore\"".into(), 1, "on_tamper", "warn or stop", "\"ignore\""),
         ("ephemeral_limit bad size", "ephemeral_limit = \"5GB\"".into(), 1, "ephemeral_limit", "Kubernetes quantity", "\"5GB\""),
         ("ephemeral_limit zero", "ephemeral_limit = \"0\"".into(), 1, "ephemeral_limit", "Kubernetes quantity", "0 bytes"),
+        ("rescan below a second", "rescan = \"500ms\"".into(), 1, "rescan", "at least 1s", "string \"500ms\""),
+        ("rescan as integer", "\nrescan = 60".into(), 2, "rescan", "a string: a duration of at least 1s", "integer 60"),
+        ("rewrite as string", "rewrite = \"TERM:QUIT\"".into(), 1, "rewrite", "an array of signal pairs", "string \"TERM:QUIT\""),
+        ("rewrite bad signal", "rewrite = [\"TERM:NOPE\"]".into(), 1, "rewrite", "\"FROM:TO\" like \"TERM:QUIT\"", "got \"TERM:NOPE\""),
+        ("rewrite of KILL", "rewrite = [\"KILL:TERM\"]".into(), 1, "rewrite", "signal pairs", "cannot be rewritten"),
+        ("rewrite item not a string", "rewrite = [15]".into(), 1, "rewrite", "an array of signal pairs", "integer 15"),
+        ("remap_exit out of range", "remap_exit = [\"143:256\"]".into(), 1, "remap_exit", "exit-code pairs", "\"143:256\""),
+        ("pdeathsig bad", "pdeathsig = \"DIE\"".into(), 1, "pdeathsig", "a signal name", "string \"DIE\""),
+        ("allow_exec wrong type", mount_with("allow_exec = \"yes\""), 4, "mount.allow_exec", "true or false", "string \"yes\""),
         ("mount as string", "mount = \"/tmp\"".into(), 1, "mount", "[[mount]] tables", "string \"/tmp\""),
         ("mount as plain table", "\n[mount]\npath = \"/tmp\"".into(), 2, "mount", "[[mount]] tables", "a table"),
         ("mount array of integers", "mount = [1]".into(), 1, "mount", "[[mount]] tables", "integer 1"),
@@ -134,7 +154,7 @@ fn errors_name_file_line_key_expected_and_found() {
         ("zero size", mount_with("size_limit = \"0\""), 4, "mount.size_limit", "Kubernetes quantity", "0 bytes"),
         ("size on readonly", "[[mount]]\npath = \"/etc/x\"\nkind = \"readonly\"\nsize_limit = \"1Mi\"".into(), 4, "mount.size_limit", "no size_limit on a readonly mount", "a size_limit"),
         ("size on secret", "[[mount]]\nsize_limit = \"1Mi\"\npath = \"/etc/x\"\nkind = \"secret\"".into(), 2, "mount.size_limit", "no size_limit on a secret mount", "a size_limit"),
-        ("unknown mount key", fixture("bad-unknown-mount-key.toml"), 6, "mount.sizelimit", "path, kind or size_limit", "an unknown key"),
+        ("unknown mount key", fixture("bad-unknown-mount-key.toml"), 6, "mount.sizelimit", "path, kind, size_limit or allow_exec", "an unknown key"),
         ("duplicate path after normalisation", fixture("bad-duplicate-path.toml"), 9, "mount.path", "first declared at line 1", "/tmp again"),
         ("first error in source order wins", "zzz = 1\naaa = 2".into(), 1, "zzz", "one of root", "an unknown key"),
         ("syntax error", "root = ".into(), 1, "", "valid TOML", ""),
@@ -355,13 +375,7 @@ fn later_sources_override_per_path_keeping_first_position() {
             m(Secret, "/etc/tls", None),
         ],
     };
-    let r = Sources {
-        profile: Some(profile),
-        file: Some(file),
-        env,
-        flags,
-    }
-    .resolve();
+    let r = merge([&profile, &file, &env, &flags]);
     assert_eq!(
         r.spec.mounts,
         vec![
@@ -392,7 +406,7 @@ fn later_sources_override_per_path_keeping_first_position() {
 
 #[test]
 fn nothing_declared_resolves_to_defaults() {
-    let r = Sources::default().resolve();
+    let r = merge([]);
     assert_eq!(r.spec, Spec::default());
     assert_eq!(r.settings, Settings::default());
     let mut eff = Settings::defaults();

@@ -1,0 +1,135 @@
+//! The start path through the real binary: nothing starts that has nothing
+//! to do. Under `--root any` with no mount declared, sealinit supervises
+//! with its main thread alone (no tamper thread, no watcher pipe); with a
+//! read-only root to keep read-only (the default `--root read-only`) the
+//! mount-table watch runs even with no mount declared.
+
+mod common;
+
+use std::fs;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Thread names of `pid`.
+fn threads(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task dir")
+        .filter_map(|e| fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits until sealinit's main thread sits in the supervisor's `poll(2)`
+/// (x86-64 syscall 7, or `ppoll` 271): every thread it starts is started
+/// by then.
+fn wait_supervising(pid: u32) {
+    let start = Instant::now();
+    loop {
+        let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        let nr = sc.split_whitespace().next().unwrap_or("");
+        if nr == "7" || nr == "271" {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "sealinit never reached its supervision loop ({sc:?})"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: signalling the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+/// Descriptors sealinit opened itself, by what they point at: those with
+/// `O_CLOEXEC` (anything inherited across its exec lacks it, such as a
+/// jobserver pipe of the test harness).
+fn own_fds(pid: u32) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let info =
+                fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_str()?))
+                    .ok()?;
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())?;
+            let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
+            cloexec.then(|| fs::read_link(e.path()).ok())?
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the handshake reads x86-64 syscall numbers from /proc/PID/syscall"
+)]
+fn root_any_with_nothing_declared_starts_no_thread_and_no_pipe() {
+    let child = common::sealinit(&["--", "sleep", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sealinit");
+    let pid = child.id();
+    wait_supervising(pid);
+    let names = threads(pid);
+    let open = own_fds(pid);
+    stop(child);
+    assert_eq!(names, vec!["sealinit".to_string()], "threads");
+    assert_eq!(
+        open,
+        vec!["anon_inode:[signalfd]".to_string()],
+        "descriptors"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the handshake reads x86-64 syscall numbers from /proc/PID/syscall"
+)]
+fn read_only_root_with_nothing_declared_is_still_watched() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to remount / read-only in a mount namespace");
+        return;
+    }
+    // A private mount namespace whose / is read-only; sealinit (exec'd by
+    // the shell, same pid) keeps the default --root read-only.
+    let script = format!(
+        "mount -o remount,bind,ro / && exec {} --on-violation warn -- sleep 60",
+        common::bin()
+    );
+    let child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn unshare");
+    let pid = child.id();
+    // Wait for the exec into sealinit, then for its supervision loop.
+    let start = Instant::now();
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sealinit\n" {
+        assert!(start.elapsed() < Duration::from_secs(30), "no exec");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_supervising(pid);
+    let names = threads(pid);
+    stop(child);
+    assert!(
+        names.iter().any(|n| n == "sealinit-tamper"),
+        "threads: {names:?}"
+    );
+}
