@@ -1,23 +1,31 @@
-//! Incremental du-style accounting of one watched tree, fed by stat facts.
+//! du-style accounting of one watched tree with memory bounded by
+//! directories, not files. Pure: no syscalls; the tracker (orchestra) lists
+//! and stats, this structure keeps the totals `du -sx -B1` would print.
 //!
-//! The watcher (orchestra) stats only the entries inotify names and tells
-//! this structure; it keeps running totals equal to what `du -sx -B1` would
-//! say, without walking the tree again. Pure: no syscalls.
+//! Per directory it keeps one sum: the allocated bytes of its entries
+//! counted alone (non-directories with `st_nlink == 1`), their number, its
+//! own size, its subdirectories (name hash -> inode, watch) and the inodes
+//! of its hard-linked names. Hard-linked inodes are counted once each in a
+//! tree-wide map. So memory is O(directories) + O(hard-linked inodes) +
+//! O(hot files): files created, written or closed recently, whose counted
+//! size is remembered so that an event on them is an O(1) delta.
 //!
-//! Memory trade-off: inotify's delete event carries no size, so removing an
-//! entry in O(1) requires remembering what it counted. Each directory keeps
-//! its name (to rebuild paths) and a map from a 64-bit hash of each entry
-//! name to a 24-byte `Slot`; names of files are not stored. That is 33 bytes
-//! per hash-table bucket, 40-70 bytes per file depending on the table's load,
-//! plus a node per directory. A hash collision between two names in the same directory
-//! (probability ~n²/2⁶⁴) would make one entry shadow the other until the
-//! next full rescan, the safety net that also corrects the rare cases listed
-//! on [`UsageTree::set_entry`].
+//! Any other change (a delete or rename of a file that is not hot, a
+//! rename over a name, a new hard link) makes the caller re-list that one
+//! directory ([`UsageTree::begin_listing`] .. [`UsageTree::commit_listing`]),
+//! which replaces its whole contribution. A listing that meets a hard-linked
+//! inode with more links than names known asks for a *hunt*
+//! ([`UsageTree::take_hunt`]): the other names were counted alone in
+//! directories that saw no event (`link(2)` notifies only the new name's
+//! directory); the caller finds them by `d_ino` and re-lists those.
+//!
+//! Entries on another device, and mount points named by [`UsageTree::exclude`]
+//! (a nested volume on the same disk), are neither counted nor entered:
+//! on the node the kubelet measures them as sibling volumes.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
-use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::num::NonZeroI32;
 
 /// An inotify watch descriptor (or any per-directory key the caller uses).
 pub type Wd = i32;
@@ -31,53 +39,143 @@ pub struct EntryStat {
     pub bytes: u64,
     pub nlink: u64,
     pub is_dir: bool,
+    /// `st_mode`.
+    pub mode: u32,
+    /// `st_ctime` seconds and nanoseconds.
+    pub ctime: (i64, i64),
 }
 
-/// What one entry currently contributes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Slot {
-    bytes: u64,
+impl EntryStat {
+    fn alone(&self) -> bool {
+        !self.is_dir && self.nlink <= 1
+    }
+}
+
+/// A subdirectory of a listed directory.
+#[derive(Debug, Clone, Copy)]
+struct Sub {
     ino: u64,
-    /// Watch of the subdirectory, when the entry is a watched directory
-    /// (kernel watch descriptors are never 0; the niche keeps the slot at
-    /// 24 bytes).
-    child: Option<NonZeroI32>,
-    is_dir: bool,
-    /// Counted through [`UsageTree::links`] (hard-linked file).
-    linked: bool,
+    /// Its watch, once attached.
+    wd: Option<Wd>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Node {
     /// `(parent watch, name)`; `None` for the root.
     parent: Option<(Wd, Box<[u8]>)>,
-    slots: HashMap<u64, Slot>,
+    own: u64,
+    /// Bytes and number of the entries counted alone.
+    files: u64,
+    nfiles: u64,
+    subdirs: HashMap<u64, Sub>,
+    /// Inodes of hard-linked names here (one per name).
+    linked: Vec<u64>,
+    /// Entries at the last listing (the caller's rate limit).
+    entries: u64,
 }
 
-/// What the caller must do after [`UsageTree::set_entry`].
+/// A file whose counted size is remembered (see the module header).
+#[derive(Debug, Clone)]
+pub struct Hot {
+    pub bytes: u64,
+    pub ino: u64,
+    /// Counted through the hard-link map, not its directory's sum.
+    pub linked: bool,
+    pub name: Box<[u8]>,
+    /// Created or written and not yet closed.
+    pub open: bool,
+    /// Caller's clock (milliseconds) of the last event.
+    pub stamp: u64,
+}
+
+/// What a file event asks of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied.
+    Done,
+    /// Re-list the directory.
+    Relist,
+    /// A new subdirectory: watch it, then list it.
+    NewDir,
+}
+
+/// The kind of a file event, from its inotify mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ev {
+    Created,
+    Written,
+    Closed,
+    Removed,
+    MovedIn,
+}
+
+/// A hot (or wanted hot) file met by a listing: key, bytes, its name when
+/// it is to become hot.
+type HotSeen = (u64, u64, u64, bool, Option<Box<[u8]>>);
+
+/// A listing in progress ([`UsageTree::begin_listing`]).
+#[derive(Debug, Default)]
+pub struct Listing {
+    wd: Wd,
+    own: u64,
+    files: u64,
+    nfiles: u64,
+    subdirs: Vec<(u64, Box<[u8]>, u64)>,
+    linked: Vec<(u64, u64, u64)>,
+    hot_seen: Vec<HotSeen>,
+    entries: u64,
+}
+
+impl Listing {
+    /// The listed directory's own size.
+    pub fn set_own(&mut self, bytes: u64) {
+        self.own = bytes;
+    }
+}
+
+/// What the caller must do after [`UsageTree::commit_listing`].
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Followup {
-    /// A new directory appeared: watch it ([`UsageTree::attach_dir`]) and
-    /// list it.
-    pub scan_dir: bool,
-    /// These watches belong to directories no longer in the tree: remove them.
+pub struct Relisted {
+    /// New subdirectories (names) to watch and list.
+    pub new_dirs: Vec<Vec<u8>>,
+    /// Watches of directories no longer in the tree.
     pub dropped: Vec<Wd>,
 }
+
+/// Most hot files remembered; beyond, new files go without (their later
+/// events re-list the directory).
+pub const HOT_MAX: usize = 8192;
 
 /// Running du-style totals of one tree.
 #[derive(Debug)]
 pub struct UsageTree {
     dev: u64,
     root: Wd,
+    /// Count files (disk) or only keep directories (statfs-measured).
+    count_files: bool,
     nodes: HashMap<Wd, Node>,
     /// Hard-linked inodes: ino -> (bytes, names seen in the tree).
     links: HashMap<u64, (u64, u32)>,
+    hot: HashMap<(Wd, u64), Hot>,
+    want_hot: HashSet<(Wd, u64)>,
+    /// Inodes found open for writing that are not hot yet: hot (open) at
+    /// their directory's next listing.
+    want_inos: HashSet<u64>,
+    /// Names found gone by an earlier event of the batch (their delete
+    /// needs no re-list).
+    gone: HashSet<(Wd, u64)>,
+    excluded: HashSet<(u64, u64)>,
+    hunt: HashSet<u64>,
+    pending_drop: Vec<Wd>,
+    /// Directories listed since the queue was last read, and before: a
+    /// create event there may predate the listing that counted it.
+    fresh: HashSet<Wd>,
+    fresh_prev: HashSet<Wd>,
     bytes: u64,
     inodes: u64,
-    root_bytes: u64,
 }
 
-/// The key of a name in a directory's slot map.
+/// The key of a name in a directory.
 pub fn name_key(name: &[u8]) -> u64 {
     let mut h = DefaultHasher::new();
     name.hash(&mut h);
@@ -85,25 +183,40 @@ pub fn name_key(name: &[u8]) -> u64 {
 }
 
 impl UsageTree {
-    /// A tree holding only its root directory (`root_stat` of the mount root).
-    pub fn new(root: Wd, root_stat: EntryStat) -> UsageTree {
+    /// A tree holding only its root directory (`root_stat`, its stat);
+    /// `count_files` false keeps directories only (statfs measures).
+    pub fn new(root: Wd, root_stat: EntryStat, count_files: bool) -> UsageTree {
         let mut nodes = HashMap::new();
         nodes.insert(
             root,
             Node {
-                parent: None,
-                slots: HashMap::new(),
+                own: root_stat.bytes,
+                ..Node::default()
             },
         );
         UsageTree {
             dev: root_stat.dev,
             root,
+            count_files,
             nodes,
             links: HashMap::new(),
+            hot: HashMap::new(),
+            want_hot: HashSet::new(),
+            want_inos: HashSet::new(),
+            gone: HashSet::new(),
+            excluded: HashSet::new(),
+            hunt: HashSet::new(),
+            pending_drop: Vec::new(),
+            fresh: HashSet::new(),
+            fresh_prev: HashSet::new(),
             bytes: root_stat.bytes,
             inodes: 1,
-            root_bytes: root_stat.bytes,
         }
+    }
+
+    /// Mount points (their root's `(dev, ino)`) neither counted nor entered.
+    pub fn exclude(&mut self, dev_ino: impl IntoIterator<Item = (u64, u64)>) {
+        self.excluded.extend(dev_ino);
     }
 
     /// Allocated bytes, as `du -sx -B1`.
@@ -116,19 +229,41 @@ impl UsageTree {
         self.inodes
     }
 
-    /// Number of watched directories.
+    /// Number of directories.
     pub fn dirs(&self) -> usize {
         self.nodes.len()
     }
 
-    /// Whether `wd` is a directory of this tree.
     pub fn contains(&self, wd: Wd) -> bool {
         self.nodes.contains_key(&wd)
+    }
+
+    pub fn is_root(&self, wd: Wd) -> bool {
+        wd == self.root
     }
 
     /// All watches of the tree.
     pub fn watches(&self) -> impl Iterator<Item = Wd> + '_ {
         self.nodes.keys().copied()
+    }
+
+    /// Entries of `wd` at its last listing.
+    pub fn entries(&self, wd: Wd) -> u64 {
+        self.nodes.get(&wd).map_or(0, |n| n.entries)
+    }
+
+    /// Hot files (see [`Hot`]).
+    pub fn hot(&self) -> impl Iterator<Item = (&(Wd, u64), &Hot)> + '_ {
+        self.hot.iter()
+    }
+
+    pub fn hot_len(&self) -> usize {
+        self.hot.len()
+    }
+
+    /// Forgets hot file `(wd, key)` (its count stays).
+    pub fn cool(&mut self, at: (Wd, u64)) {
+        self.hot.remove(&at);
     }
 
     /// Path of a directory relative to the root, `/`-joined raw bytes
@@ -149,146 +284,221 @@ impl UsageTree {
                 return None; // a cycle cannot happen; refuse rather than loop
             }
         }
-        let mut out = Vec::new();
-        for (i, part) in parts.iter().rev().enumerate() {
-            if i > 0 {
-                out.push(b'/');
-            }
-            out.extend_from_slice(part);
-        }
-        Some(out)
+        Some(parts.iter().rev().fold(Vec::new(), |acc, p| join(&acc, p)))
     }
 
-    /// Updates a directory's own size (its entry in its parent, or the root).
-    pub fn set_dir_self(&mut self, wd: Wd, st: EntryStat) {
-        let Some(node) = self.nodes.get(&wd) else {
+    /// Starts re-listing directory `wd` ([`Listing::set_own`] its size).
+    pub fn begin_listing(&self, wd: Wd) -> Listing {
+        Listing {
+            wd,
+            ..Listing::default()
+        }
+    }
+
+    /// Updates directory `wd`'s own size.
+    pub fn set_own(&mut self, wd: Wd, bytes: u64) {
+        if let Some(n) = self.nodes.get_mut(&wd) {
+            self.bytes = self.bytes.saturating_sub(n.own).saturating_add(bytes);
+            n.own = bytes;
+        }
+    }
+
+    /// One entry of the listing.
+    pub fn listing_add(&self, l: &mut Listing, name: &[u8], st: &EntryStat) {
+        if st.dev != self.dev || (st.is_dir && self.excluded.contains(&(st.dev, st.ino))) {
             return;
-        };
-        match node.parent.clone() {
-            None => {
-                self.bytes = self
-                    .bytes
-                    .saturating_sub(self.root_bytes)
-                    .saturating_add(st.bytes);
-                self.root_bytes = st.bytes;
+        }
+        l.entries += 1;
+        let key = name_key(name);
+        if st.is_dir {
+            l.subdirs.push((key, name.into(), st.ino));
+        } else if !self.count_files {
+        } else {
+            let linked = st.nlink > 1;
+            if linked {
+                l.linked.push((st.ino, st.bytes, st.nlink));
+            } else {
+                l.files = l.files.saturating_add(st.bytes);
+                l.nfiles += 1;
             }
-            Some((p, name)) => {
-                let key = name_key(&name);
-                if let Some(slot) = self.nodes.get_mut(&p).and_then(|n| n.slots.get_mut(&key)) {
-                    if slot.is_dir && slot.ino == st.ino {
-                        self.bytes = self
-                            .bytes
-                            .saturating_sub(slot.bytes)
-                            .saturating_add(st.bytes);
-                        slot.bytes = st.bytes;
-                    }
-                }
+            if self.hot.contains_key(&(l.wd, key)) {
+                l.hot_seen.push((key, st.bytes, st.ino, linked, None));
+            } else if self.want_hot.contains(&(l.wd, key)) || self.want_inos.contains(&st.ino) {
+                l.hot_seen
+                    .push((key, st.bytes, st.ino, linked, Some(name.into())));
             }
         }
     }
 
-    /// Records the current state of entry `name` in directory `dir`:
-    /// `Some(stat)` it exists, `None` it is gone. Idempotent, so replaying an
-    /// event, or an event racing a scan, is harmless.
-    ///
-    /// Entries on another device (mount points) are not counted, as `du -x`.
-    /// Known approximation, corrected by the next full rescan: when a file
-    /// that was counted alone gains a hard link elsewhere, both names count
-    /// until one goes away (an over-estimate, so thresholds fire early, not
-    /// late). A link in the same directory is recognised at once.
-    pub fn set_entry(&mut self, dir: Wd, name: &[u8], st: Option<EntryStat>) -> Followup {
-        let mut out = Followup::default();
-        if !self.nodes.contains_key(&dir) {
+    /// Replaces directory `l.wd`'s contribution by the listing's.
+    /// `now`: the caller's clock (milliseconds), the stamp of files made hot.
+    pub fn commit_listing(&mut self, l: Listing, now: u64) -> Relisted {
+        let mut out = Relisted::default();
+        let Some(node) = self.nodes.get_mut(&l.wd) else {
             return out;
-        }
-        let key = name_key(name);
-        let st = st.filter(|s| s.dev == self.dev);
-        let old = self
-            .nodes
-            .get(&dir)
-            .and_then(|n| n.slots.get(&key))
-            .copied();
-        // Same directory as before: only its own size changes.
-        if let (Some(o), Some(s)) = (old, st) {
-            if o.is_dir && s.is_dir && o.ino == s.ino {
-                self.bytes = self.bytes.saturating_sub(o.bytes).saturating_add(s.bytes);
-                if let Some(slot) = self.slot_mut(dir, key) {
-                    slot.bytes = s.bytes;
+        };
+        let old_linked = std::mem::take(&mut node.linked);
+        self.bytes = self
+            .bytes
+            .saturating_sub(node.own + node.files)
+            .saturating_add(l.own + l.files);
+        self.inodes = self.inodes.saturating_sub(node.nfiles) + l.nfiles;
+        node.own = l.own;
+        node.files = l.files;
+        node.nfiles = l.nfiles;
+        node.entries = l.entries;
+        node.linked = l.linked.iter().map(|(ino, ..)| *ino).collect();
+        let mut old_subs = std::mem::take(&mut node.subdirs);
+        let mut subs = HashMap::with_capacity(l.subdirs.len());
+        for (key, name, ino) in l.subdirs {
+            match old_subs.remove(&key) {
+                Some(s) if s.ino == ino => {
+                    if s.wd.is_none() {
+                        out.new_dirs.push(name.into());
+                    }
+                    subs.insert(key, s);
                 }
-                out.scan_dir = o.child.is_none();
-                return out;
+                other => {
+                    if let Some(w) = other.and_then(|s| s.wd) {
+                        self.drop_subtree(w, &mut out.dropped);
+                    }
+                    subs.insert(key, Sub { ino, wd: None });
+                    out.new_dirs.push(name.into());
+                }
             }
         }
-        if let Some(o) = old {
-            self.uncount(&o);
-            if let Some(n) = self.nodes.get_mut(&dir) {
-                n.slots.remove(&key);
-            }
-            if let Some(child) = o.child {
-                self.drop_subtree(child.get(), &mut out.dropped);
+        for s in old_subs.values() {
+            if let Some(w) = s.wd {
+                self.drop_subtree(w, &mut out.dropped);
             }
         }
-        let Some(s) = st else {
-            return out;
-        };
-        let linked = !s.is_dir && s.nlink > 1;
-        if linked && !self.links.contains_key(&s.ino) {
-            self.adopt_same_dir_link(dir, key, s.ino);
+        if let Some(node) = self.nodes.get_mut(&l.wd) {
+            node.subdirs = subs;
         }
-        let slot = Slot {
-            bytes: s.bytes,
-            ino: s.ino,
-            child: None,
-            is_dir: s.is_dir,
-            linked,
-        };
-        self.count(&slot);
-        if let Some(n) = self.nodes.get_mut(&dir) {
-            n.slots.insert(key, slot);
+        for ino in old_linked {
+            self.link_unref(ino);
+            // A name of a linked inode went away (or stopped being linked):
+            // its other names may have been written through this one since
+            // their directories were listed.
+            if self.links.contains_key(&ino) && !l.linked.iter().any(|(i, ..)| *i == ino) {
+                self.hunt.insert(ino);
+            }
         }
-        out.scan_dir = s.is_dir;
+        for (ino, bytes, nlink) in &l.linked {
+            let names = self.link_ref(*ino, *bytes);
+            if u64::from(names) < *nlink {
+                self.hunt.insert(*ino);
+            }
+        }
+        let wd = l.wd;
+        let mut seen: HashMap<u64, (u64, u64, bool)> = HashMap::new();
+        for (k, b, ino, linked, name) in l.hot_seen {
+            seen.insert(k, (b, ino, linked));
+            if let Some(name) = name {
+                if self.hot.len() < HOT_MAX {
+                    let open = self.want_inos.contains(&ino);
+                    self.hot.entry((wd, k)).or_insert(Hot {
+                        bytes: b,
+                        ino,
+                        linked,
+                        name,
+                        open,
+                        stamp: now,
+                    });
+                }
+            }
+        }
+        self.hot.retain(|(w, k), h| {
+            if *w != wd {
+                return true;
+            }
+            match seen.get(k) {
+                Some((b, ino, linked)) => {
+                    (h.bytes, h.ino, h.linked) = (*b, *ino, *linked);
+                    true
+                }
+                None => false,
+            }
+        });
+        self.want_hot.retain(|(w, _)| *w != wd);
+        self.fresh.insert(wd);
         out
     }
 
-    /// Registers the watch of subdirectory `name` of `dir` (after
-    /// [`Followup::scan_dir`]). Returns watches that must be dropped: the
-    /// same watch seen before under another name (a renamed directory).
-    pub fn attach_dir(&mut self, dir: Wd, name: &[u8], wd: Wd) -> Vec<Wd> {
+    /// The queue is about to be read: listings made before now are older
+    /// than every event of the coming batch but the ones of this batch.
+    pub fn begin_batch(&mut self) {
+        self.fresh_prev = std::mem::take(&mut self.fresh);
+    }
+
+    /// Makes `name` of `wd` hot at its next listing.
+    pub fn want_hot(&mut self, wd: Wd, name: &[u8]) {
+        if self.want_hot.len() < HOT_MAX {
+            self.want_hot.insert((wd, name_key(name)));
+        }
+    }
+
+    /// Inodes whose other names must be found (see the module header).
+    pub fn take_hunt(&mut self) -> HashSet<u64> {
+        std::mem::take(&mut self.hunt)
+    }
+
+    /// Watches dropped by [`UsageTree::event`] since the last call.
+    pub fn take_dropped(&mut self) -> Vec<Wd> {
+        std::mem::take(&mut self.pending_drop)
+    }
+
+    /// Registers watch `child` of subdirectory `name` of `dir` (after
+    /// [`Outcome::NewDir`] or [`Relisted::new_dirs`]); the caller lists it
+    /// next. Returns watches to drop (the same directory known elsewhere).
+    /// `false` in `.0`: not a subdirectory of `dir` any more.
+    pub fn attach_dir(&mut self, dir: Wd, name: &[u8], child: Wd) -> (bool, Vec<Wd>) {
         let mut dropped = Vec::new();
-        if wd == self.root || !self.nodes.contains_key(&dir) {
-            return dropped;
-        }
         let key = name_key(name);
-        if !self.slot_mut(dir, key).is_some_and(|s| s.is_dir) {
-            return dropped;
+        if child == self.root
+            || !self
+                .nodes
+                .get(&dir)
+                .is_some_and(|n| n.subdirs.contains_key(&key))
+        {
+            return (false, dropped);
         }
-        if self.nodes.contains_key(&wd) {
-            // Watched under its old name: forget it there (without removing
-            // the watch, which is the same one).
-            self.detach(wd, &mut dropped);
-            dropped.retain(|w| *w != wd);
+        if self.nodes.contains_key(&child) {
+            // Known under another name (renamed): forget it there.
+            self.detach(child, &mut dropped);
+            dropped.retain(|w| *w != child);
         }
-        if let Some(slot) = self.slot_mut(dir, key) {
-            if let Some(old) =
-                std::mem::replace(&mut slot.child, NonZeroI32::new(wd)).map(NonZeroI32::get)
-            {
-                if old != wd {
+        if let Some(s) = self
+            .nodes
+            .get_mut(&dir)
+            .and_then(|n| n.subdirs.get_mut(&key))
+        {
+            if let Some(old) = s.wd.replace(child) {
+                if old != child {
                     self.drop_subtree(old, &mut dropped);
                 }
             }
         }
         self.nodes.insert(
-            wd,
+            child,
             Node {
                 parent: Some((dir, name.into())),
-                slots: HashMap::new(),
+                ..Node::default()
             },
         );
-        dropped
+        self.inodes += 1;
+        (true, dropped)
     }
 
-    /// The directory of `wd` went away (`IN_IGNORED`): forget its subtree
-    /// and its entry in its parent. Returns the other watches to remove.
+    /// Subdirectory `name` of `dir` cannot be watched or is gone.
+    pub fn forget_sub(&mut self, dir: Wd, name: &[u8]) {
+        if let Some(n) = self.nodes.get_mut(&dir) {
+            n.subdirs.remove(&name_key(name));
+        }
+    }
+
+    /// The directory of `wd` went away (`IN_IGNORED`): forget its subtree.
+    /// Returns the other watches to remove.
     pub fn forget(&mut self, wd: Wd) -> Vec<Wd> {
         let mut dropped = Vec::new();
         if wd != self.root && self.nodes.contains_key(&wd) {
@@ -299,21 +509,18 @@ impl UsageTree {
     }
 
     fn detach(&mut self, wd: Wd, dropped: &mut Vec<Wd>) {
-        let parent = self.nodes.get(&wd).and_then(|n| n.parent.clone());
-        if let Some((p, name)) = parent {
+        if let Some((p, name)) = self.nodes.get(&wd).and_then(|n| n.parent.clone()) {
             let key = name_key(&name);
-            let slot = self.nodes.get(&p).and_then(|n| n.slots.get(&key)).copied();
-            if let Some(s) = slot.filter(|s| s.child.map(NonZeroI32::get) == Some(wd)) {
-                self.uncount(&s);
-                if let Some(n) = self.nodes.get_mut(&p) {
-                    n.slots.remove(&key);
+            if let Some(n) = self.nodes.get_mut(&p) {
+                if n.subdirs.get(&key).and_then(|s| s.wd) == Some(wd) {
+                    n.subdirs.remove(&key);
                 }
             }
         }
         self.drop_subtree(wd, dropped);
     }
 
-    /// Removes the nodes under (and including) `wd`, uncounting their entries.
+    /// Removes the nodes under (and including) `wd`, uncounting them.
     fn drop_subtree(&mut self, wd: Wd, dropped: &mut Vec<Wd>) {
         let mut todo = vec![wd];
         while let Some(w) = todo.pop() {
@@ -321,75 +528,86 @@ impl UsageTree {
                 continue;
             };
             dropped.push(w);
-            for slot in node.slots.values() {
-                self.uncount(slot);
-                if let Some(c) = slot.child {
-                    todo.push(c.get());
-                }
+            self.bytes = self.bytes.saturating_sub(node.own + node.files);
+            self.inodes = self.inodes.saturating_sub(node.nfiles + 1);
+            for ino in node.linked {
+                self.link_unref(ino);
             }
+            todo.extend(node.subdirs.values().filter_map(|s| s.wd));
+            self.hot.retain(|(hw, _), _| *hw != w);
         }
     }
 
-    fn slot_mut(&mut self, dir: Wd, key: u64) -> Option<&mut Slot> {
-        self.nodes.get_mut(&dir).and_then(|n| n.slots.get_mut(&key))
-    }
-
-    /// A file of `dir` counted alone may be the other name of a new link.
-    fn adopt_same_dir_link(&mut self, dir: Wd, key: u64, ino: u64) {
-        let Some(node) = self.nodes.get_mut(&dir) else {
+    fn add_files(&mut self, wd: Wd, old: u64, new: u64, count: i64) {
+        let Some(n) = self.nodes.get_mut(&wd) else {
             return;
         };
-        let found = node
-            .slots
-            .iter_mut()
-            .find(|(k, s)| **k != key && !s.is_dir && !s.linked && s.ino == ino);
-        if let Some((_, s)) = found {
-            s.linked = true;
-            let bytes = s.bytes;
-            // It was counted directly; move the count into `links`.
-            self.links.insert(ino, (bytes, 1));
-        }
-    }
-
-    fn count(&mut self, s: &Slot) {
-        if s.linked {
-            match self.links.entry(s.ino) {
-                Entry::Occupied(mut e) => {
-                    let (bytes, refs) = e.get_mut();
-                    *refs += 1;
-                    self.bytes = self.bytes.saturating_sub(*bytes).saturating_add(s.bytes);
-                    *bytes = s.bytes;
-                }
-                Entry::Vacant(e) => {
-                    e.insert((s.bytes, 1));
-                    self.bytes = self.bytes.saturating_add(s.bytes);
-                    self.inodes += 1;
-                }
-            }
-        } else {
-            self.bytes = self.bytes.saturating_add(s.bytes);
+        n.files = n.files.saturating_sub(old).saturating_add(new);
+        self.bytes = self.bytes.saturating_sub(old).saturating_add(new);
+        if count > 0 {
+            n.nfiles += 1;
+            n.entries += 1;
             self.inodes += 1;
-        }
-    }
-
-    fn uncount(&mut self, s: &Slot) {
-        if s.linked {
-            if let Entry::Occupied(mut e) = self.links.entry(s.ino) {
-                let (bytes, refs) = *e.get();
-                if refs <= 1 {
-                    e.remove();
-                    self.bytes = self.bytes.saturating_sub(bytes);
-                    self.inodes = self.inodes.saturating_sub(1);
-                } else {
-                    e.get_mut().1 = refs - 1;
-                }
-            }
-        } else {
-            self.bytes = self.bytes.saturating_sub(s.bytes);
+        } else if count < 0 {
+            n.nfiles = n.nfiles.saturating_sub(1);
+            n.entries = n.entries.saturating_sub(1);
             self.inodes = self.inodes.saturating_sub(1);
         }
     }
+
+    fn remember_gone(&mut self, wd: Wd, key: u64) {
+        if self.gone.len() >= 4096 {
+            self.gone.clear();
+        }
+        self.gone.insert((wd, key));
+    }
+
+    /// One more name of linked inode `ino` (now `bytes`); its name count.
+    fn link_ref(&mut self, ino: u64, bytes: u64) -> u32 {
+        match self.links.get_mut(&ino) {
+            Some((b, names)) => {
+                self.bytes = self.bytes.saturating_sub(*b).saturating_add(bytes);
+                *b = bytes;
+                *names += 1;
+                *names
+            }
+            None => {
+                self.links.insert(ino, (bytes, 1));
+                self.bytes = self.bytes.saturating_add(bytes);
+                self.inodes += 1;
+                1
+            }
+        }
+    }
+
+    fn link_unref(&mut self, ino: u64) {
+        if let Some((b, names)) = self.links.get_mut(&ino) {
+            if *names <= 1 {
+                let b = *b;
+                self.links.remove(&ino);
+                self.bytes = self.bytes.saturating_sub(b);
+                self.inodes = self.inodes.saturating_sub(1);
+            } else {
+                *names -= 1;
+            }
+        }
+    }
 }
+
+/// `dir/name` (just `name` when `dir` is empty).
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    if dir.is_empty() {
+        return name.to_vec();
+    }
+    let mut v = Vec::with_capacity(dir.len() + 1 + name.len());
+    v.extend_from_slice(dir);
+    v.push(b'/');
+    v.extend_from_slice(name);
+    v
+}
+
+#[path = "usage_tree_events.rs"]
+mod events;
 
 #[cfg(test)]
 #[path = "usage_tree_tests.rs"]

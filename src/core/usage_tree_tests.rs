@@ -1,177 +1,210 @@
-//! Unit tests of [`super::UsageTree`]: each case replays stat facts and
-//! checks the totals du would print.
+//! Unit tests of [`super::UsageTree`]: each case replays listings and
+//! events and checks the totals du would print.
 
 use super::*;
 
 const DEV: u64 = 7;
 
-fn file(ino: u64, bytes: u64) -> Option<EntryStat> {
-    Some(EntryStat {
+fn file(ino: u64, bytes: u64) -> EntryStat {
+    EntryStat {
         dev: DEV,
         ino,
         bytes,
         nlink: 1,
-        is_dir: false,
-    })
+        mode: libc::S_IFREG | 0o644,
+        ..EntryStat::default()
+    }
 }
 
-fn link(ino: u64, bytes: u64, nlink: u64) -> Option<EntryStat> {
-    Some(EntryStat {
+fn link(ino: u64, bytes: u64, nlink: u64) -> EntryStat {
+    EntryStat {
         nlink,
-        ..file(ino, bytes).unwrap_or_default()
-    })
+        ..file(ino, bytes)
+    }
 }
 
-fn dir(ino: u64, bytes: u64) -> Option<EntryStat> {
-    Some(EntryStat {
+fn dir(ino: u64, bytes: u64) -> EntryStat {
+    EntryStat {
         is_dir: true,
         nlink: 2,
-        ..file(ino, bytes).unwrap_or_default()
-    })
+        mode: libc::S_IFDIR | 0o755,
+        ..file(ino, bytes)
+    }
 }
 
 fn tree() -> UsageTree {
-    UsageTree::new(1, dir(2, 4096).unwrap_or_default())
+    UsageTree::new(1, dir(2, 4096), true)
+}
+
+/// Lists `wd` (own size 4096) with `entries`.
+fn list(t: &mut UsageTree, wd: Wd, entries: &[(&str, EntryStat)]) -> Relisted {
+    let mut l = t.begin_listing(wd);
+    l.set_own(4096);
+    for (n, st) in entries {
+        t.listing_add(&mut l, n.as_bytes(), st);
+    }
+    t.commit_listing(l, 0)
+}
+
+fn totals(t: &UsageTree) -> (u64, u64) {
+    (t.bytes(), t.inodes())
 }
 
 #[test]
 fn root_alone_counts_itself() {
-    let t = tree();
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
+    assert_eq!(totals(&tree()), (4096, 1));
 }
 
 #[test]
-fn file_created_grown_and_deleted() {
+fn listing_replaces_a_directory_contribution() {
     let mut t = tree();
-    t.set_entry(1, b"a", file(10, 8192));
-    assert_eq!((t.bytes(), t.inodes()), (4096 + 8192, 2));
-    t.set_entry(1, b"a", file(10, 16384));
-    assert_eq!((t.bytes(), t.inodes()), (4096 + 16384, 2));
-    t.set_entry(1, b"a", None);
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
-    // Replaying the delete is harmless.
-    t.set_entry(1, b"a", None);
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
+    list(&mut t, 1, &[("a", file(10, 8192)), ("b", file(11, 100))]);
+    assert_eq!(totals(&t), (4096 + 8292, 3));
+    list(&mut t, 1, &[("a", file(10, 4096))]);
+    assert_eq!(totals(&t), (8192, 2), "b gone, a shrank");
+    list(&mut t, 1, &[("a", file(10, 4096))]);
+    assert_eq!(totals(&t), (8192, 2), "a replayed listing counts once");
 }
 
 #[test]
-fn replayed_create_counts_once() {
+fn created_file_is_a_delta_then_hot() {
     let mut t = tree();
-    t.set_entry(1, b"a", file(10, 100));
-    t.set_entry(1, b"a", file(10, 100));
-    assert_eq!((t.bytes(), t.inodes()), (4196, 2));
+    list(&mut t, 1, &[]);
+    t.begin_batch();
+    t.begin_batch(); // the listing is older than the coming events
+    let o = t.event(1, b"a", Ev::Created, false, Some(file(10, 0)), 0);
+    assert_eq!((o, totals(&t)), (Outcome::Done, (4096, 2)));
+    let o = t.event(1, b"a", Ev::Written, false, Some(file(10, 8192)), 1);
+    assert_eq!((o, totals(&t)), (Outcome::Done, (4096 + 8192, 2)));
+    assert_eq!(t.hot_len(), 1);
+    let o = t.event(1, b"a", Ev::Removed, false, None, 2);
+    assert_eq!((o, totals(&t)), (Outcome::Done, (4096, 1)));
+    assert_eq!(t.hot_len(), 0);
 }
 
 #[test]
-fn hard_links_count_once_until_last_name_goes() {
+fn create_right_after_a_listing_relists_instead_of_counting_twice() {
     let mut t = tree();
-    t.set_entry(1, b"a", link(10, 512, 2));
-    t.set_entry(1, b"b", link(10, 512, 2));
-    assert_eq!((t.bytes(), t.inodes()), (4096 + 512, 2));
-    t.set_entry(1, b"a", None);
-    assert_eq!((t.bytes(), t.inodes()), (4096 + 512, 2));
-    t.set_entry(1, b"b", None);
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
+    // The listing already saw `a`, whose create event is still queued.
+    list(&mut t, 1, &[("a", file(10, 100))]);
+    t.begin_batch();
+    let o = t.event(1, b"a", Ev::Created, false, Some(file(10, 100)), 0);
+    assert_eq!(o, Outcome::Relist);
+    list(&mut t, 1, &[("a", file(10, 100))]);
+    assert_eq!(totals(&t), (4196, 2));
+    assert_eq!(t.hot_len(), 1, "a is hot after the re-list it asked for");
 }
 
 #[test]
-fn new_link_in_same_directory_adopts_the_old_name() {
+fn delete_of_a_cold_file_asks_for_a_relist_gone_one_does_not() {
     let mut t = tree();
-    t.set_entry(1, b"a", file(10, 512));
-    t.set_entry(1, b"b", link(10, 512, 2));
-    assert_eq!((t.bytes(), t.inodes()), (4096 + 512, 2));
-    t.set_entry(1, b"a", None);
-    t.set_entry(1, b"b", None);
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
+    list(&mut t, 1, &[("old", file(10, 100))]);
+    t.begin_batch();
+    t.begin_batch();
+    assert_eq!(
+        t.event(1, b"old", Ev::Removed, false, None, 0),
+        Outcome::Relist
+    );
+    // Created and gone before the event was read: its delete is free.
+    assert_eq!(
+        t.event(1, b"tmp", Ev::Created, false, None, 0),
+        Outcome::Done
+    );
+    assert_eq!(
+        t.event(1, b"tmp", Ev::Removed, false, None, 0),
+        Outcome::Done
+    );
 }
 
 #[test]
-fn other_device_is_not_counted() {
+fn hard_links_count_once_and_ask_for_a_hunt() {
     let mut t = tree();
-    let mut st = dir(50, 4096).unwrap_or_default();
-    st.dev = DEV + 1;
-    let f = t.set_entry(1, b"mnt", Some(st));
-    assert!(!f.scan_dir);
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
+    let (d1, d2) = (2, 3);
+    list(&mut t, 1, &[("d1", dir(20, 4096)), ("d2", dir(21, 4096))]);
+    assert!(t.attach_dir(1, b"d1", d1).0);
+    assert!(t.attach_dir(1, b"d2", d2).0);
+    list(&mut t, d1, &[("a", file(10, 4096))]);
+    list(&mut t, d2, &[]);
+    let base = t.bytes() - 4096;
+    // ln d1/a d2/l: only d2 sees an event; d1 still counts a alone.
+    list(&mut t, d2, &[("l", link(10, 4096, 2))]);
+    let hunt = t.take_hunt();
+    assert!(hunt.contains(&10), "the other name must be hunted");
+    list(&mut t, d1, &[("a", link(10, 4096, 2))]);
+    assert_eq!(t.bytes(), base + 4096, "counted once");
+    // Append 50 MB through d2/l, then rm d2/l: a keeps the bytes.
+    list(&mut t, d2, &[("l", link(10, 50_000_000, 2))]);
+    assert_eq!(t.bytes(), base + 50_000_000);
+    t.take_hunt();
+    list(&mut t, d2, &[]);
+    assert_eq!(t.bytes(), base + 50_000_000, "a still holds the inode");
+    assert!(
+        t.take_hunt().contains(&10),
+        "a name went: the others are re-listed"
+    );
+    list(&mut t, d1, &[("a", file(10, 50_000_000))]);
+    assert_eq!(t.bytes(), base + 50_000_000);
+    assert!(t.take_hunt().is_empty());
 }
 
 #[test]
-fn subdirectory_attach_populate_and_remove() {
+fn subtree_moves_and_removals() {
     let mut t = tree();
-    let f = t.set_entry(1, b"d", dir(20, 4096));
-    assert!(f.scan_dir);
-    assert!(t.attach_dir(1, b"d", 5).is_empty());
-    assert_eq!(t.rel_path(5), Some(b"d".to_vec()));
-    t.set_entry(5, b"e", dir(21, 4096));
-    t.attach_dir(5, b"e", 6);
-    t.set_entry(6, b"x", file(30, 1000));
-    assert_eq!(t.rel_path(6), Some(b"d/e".to_vec()));
-    assert_eq!((t.bytes(), t.inodes()), (4096 * 3 + 1000, 4));
-    // The directory grows: only its own size changes, no rescan.
-    let f = t.set_entry(1, b"d", dir(20, 8192));
-    assert_eq!(f, Followup::default());
-    assert_eq!(t.bytes(), 4096 * 4 + 1000);
-    // Removed from the parent: the whole subtree goes, both watches dropped.
-    let mut f = t.set_entry(1, b"d", None);
-    f.dropped.sort();
-    assert_eq!(f.dropped, vec![5, 6]);
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
-    assert!(!t.contains(5));
+    let r = list(&mut t, 1, &[("s", dir(20, 4096))]);
+    assert_eq!(r.new_dirs, vec![b"s".to_vec()]);
+    t.attach_dir(1, b"s", 2);
+    let r = list(&mut t, 2, &[("x", dir(21, 4096)), ("f", file(30, 1000))]);
+    assert_eq!(r.new_dirs, vec![b"x".to_vec()]);
+    t.attach_dir(2, b"x", 3);
+    list(&mut t, 3, &[("g", file(31, 2000))]);
+    assert_eq!(totals(&t), (4096 * 3 + 3000, 5));
+    // mv s out: its whole subtree goes.
+    t.begin_batch();
+    assert_eq!(t.event(1, b"s", Ev::Removed, true, None, 0), Outcome::Done);
+    let mut dropped = t.take_dropped();
+    dropped.sort();
+    assert_eq!(dropped, vec![2, 3]);
+    assert_eq!(totals(&t), (4096, 1));
+    // mv a directory in: a new directory to watch and list.
+    assert_eq!(
+        t.event(1, b"in", Ev::MovedIn, true, Some(dir(40, 4096)), 0),
+        Outcome::NewDir
+    );
 }
 
 #[test]
-fn ignored_watch_forgets_subtree() {
+fn excluded_mount_points_and_other_devices_are_not_counted() {
     let mut t = tree();
-    t.set_entry(1, b"d", dir(20, 4096));
-    t.attach_dir(1, b"d", 5);
-    t.set_entry(5, b"f", file(30, 512));
-    assert_eq!(t.forget(5), Vec::<Wd>::new());
-    assert_eq!((t.bytes(), t.inodes()), (4096, 1));
-    // The root is never forgotten.
-    t.forget(1);
-    assert!(t.contains(1));
+    t.exclude([(DEV, 50)]);
+    let other = EntryStat {
+        dev: DEV + 1,
+        ..dir(60, 4096)
+    };
+    let r = list(
+        &mut t,
+        1,
+        &[
+            ("nested", dir(50, 4096)),
+            ("mnt", other),
+            ("f", file(1, 512)),
+        ],
+    );
+    assert!(r.new_dirs.is_empty());
+    assert_eq!(totals(&t), (4096 + 512, 2));
 }
 
 #[test]
-fn renamed_directory_reattaches_same_watch() {
+fn restat_of_a_hot_file_follows_mmap_and_writeback() {
     let mut t = tree();
-    t.set_entry(1, b"old", dir(20, 4096));
-    t.attach_dir(1, b"old", 5);
-    t.set_entry(5, b"f", file(30, 512));
-    // Rename: the old name is gone, the new name appears; the kernel hands
-    // back the same watch.
-    t.set_entry(1, b"old", None);
-    t.set_entry(1, b"new", dir(20, 4096));
-    let dropped = t.attach_dir(1, b"new", 5);
-    assert!(dropped.is_empty());
-    t.set_entry(5, b"f", file(30, 512));
-    assert_eq!(t.rel_path(5), Some(b"new".to_vec()));
-    assert_eq!((t.bytes(), t.inodes()), (4096 * 2 + 512, 3));
-}
-
-#[test]
-fn directory_replaced_by_file() {
-    let mut t = tree();
-    t.set_entry(1, b"d", dir(20, 4096));
-    t.attach_dir(1, b"d", 5);
-    t.set_entry(5, b"f", file(30, 512));
-    let f = t.set_entry(1, b"d", file(31, 100));
-    assert_eq!(f.dropped, vec![5]);
-    assert_eq!((t.bytes(), t.inodes()), (4196, 2));
-}
-
-#[test]
-fn root_self_and_unknown_watch() {
-    let mut t = tree();
-    t.set_dir_self(1, dir(2, 8192).unwrap_or_default());
-    assert_eq!(t.bytes(), 8192);
-    assert_eq!(t.set_entry(99, b"x", file(1, 1)), Followup::default());
-    assert_eq!(t.rel_path(99), None);
-    assert_eq!(t.bytes(), 8192);
-}
-
-#[test]
-fn slot_stays_small() {
-    // Memory per tracked file is dominated by (u64 key, Slot) buckets.
-    assert_eq!(std::mem::size_of::<Slot>(), 24);
+    list(&mut t, 1, &[]);
+    t.begin_batch();
+    t.begin_batch();
+    t.event(1, b"m", Ev::Created, false, Some(file(10, 0)), 0);
+    let key = name_key(b"m");
+    assert!(!t.restat(1, key, Some(file(10, 98 << 20))));
+    assert_eq!(t.bytes(), 4096 + (98 << 20));
+    assert!(
+        t.restat(1, key, Some(link(10, 1, 2))),
+        "now linked: re-list"
+    );
 }

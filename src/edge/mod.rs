@@ -3,6 +3,7 @@
 
 pub mod inotify;
 pub mod log;
+pub mod openfiles;
 pub mod poll;
 pub mod probe;
 pub mod process;

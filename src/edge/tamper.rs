@@ -16,7 +16,7 @@ use nix::sys::stat::{fstat, fstatat, Mode};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{lseek, read, Whence};
 
-use crate::core::tamper::{FileFacts, HEAD_LEN};
+use crate::core::tamper::{recognise, FileFacts, HEAD_LEN};
 use crate::edge::usage::os_err;
 
 /// An open mount table (`/proc/self/mountinfo`), pollable for changes.
@@ -85,9 +85,13 @@ pub struct Looked {
 }
 
 /// Looks at entry `rel` under directory `root`: `fstatat(2)` without
-/// following a symlink; for a regular file, `openat(2)` with `O_NOFOLLOW |
-/// O_NONBLOCK`, `fstat(2)`, a `read(2)` of at most [`HEAD_LEN`] bytes and
-/// `fstatvfs(3)`. `Ok(None)` when the entry is gone or not a regular file.
+/// following a symlink; for a regular file of at least 2 bytes or with an
+/// exec bit (an empty or 1-byte file without one can be neither an ELF nor
+/// a `#!` script, and is not opened), `openat(2)` with `O_NOFOLLOW |
+/// O_NONBLOCK | O_NOATIME` (without `O_NOATIME` when not the owner),
+/// `fstat(2)` and a `read(2)` of at most [`HEAD_LEN`] bytes; `fstatvfs(3)`
+/// only for a file recognised as executable (the severity). `Ok(None)` when
+/// the entry is gone or not a regular file.
 pub fn look_at(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Option<Looked>, Errno> {
     let name = OsStr::from_bytes(rel);
     let st = match fstatat(root, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -98,12 +102,33 @@ pub fn look_at(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Option<Looked>, Errno
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(None);
     }
+    if st.st_size < 2 && st.st_mode & 0o111 == 0 {
+        // Nothing to read: judged on the stat alone.
+        return Ok(Some(Looked {
+            facts: FileFacts {
+                mode: st.st_mode,
+                size: u64::try_from(st.st_size).unwrap_or(0),
+                nlink: st.st_nlink,
+                mtime: (st.st_mtime, st.st_mtime_nsec),
+                ctime: (st.st_ctime, st.st_ctime_nsec),
+                ..FileFacts::default()
+            },
+            dev: st.st_dev,
+            ino: st.st_ino,
+            noexec: false,
+        }));
+    }
     let flags = OFlag::O_RDONLY
         | OFlag::O_NOFOLLOW
         | OFlag::O_NONBLOCK
         | OFlag::O_NOCTTY
         | OFlag::O_CLOEXEC;
-    let fd = match openat(root, name, flags, Mode::empty()) {
+    // O_NOATIME: looking must not dirty the inode (EPERM unless owner).
+    let fd = match openat(root, name, flags | OFlag::O_NOATIME, Mode::empty()) {
+        Err(Errno::EPERM) => openat(root, name, flags, Mode::empty()),
+        r => r,
+    };
+    let fd = match fd {
         Ok(fd) => fd,
         Err(Errno::ENOENT) | Err(Errno::ELOOP) => return Ok(None),
         Err(e) => return Err(e),
@@ -123,9 +148,10 @@ pub fn look_at(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Option<Looked>, Errno
     if facts.size > 0 {
         facts.head_len = read_head(fd.as_fd(), &mut facts.head);
     }
-    let noexec = fstatvfs(fd.as_fd())
-        .map(|v| v.flags().contains(FsFlags::ST_NOEXEC))
-        .unwrap_or(false);
+    let noexec = recognise(facts.mode, facts.head()).is_some()
+        && fstatvfs(fd.as_fd())
+            .map(|v| v.flags().contains(FsFlags::ST_NOEXEC))
+            .unwrap_or(false);
     Ok(Some(Looked {
         facts,
         dev: st.st_dev,

@@ -46,6 +46,20 @@ pub struct WalkResult {
     pub inodes: u64,
     /// Subtrees that could not be read (their own entry is still counted).
     pub unreadable: Vec<(PathBuf, io::Error)>,
+    /// Directories read.
+    pub dirs: u64,
+    /// Paths (relative to the root) of the regular files whose ctime is not
+    /// before [`WalkOpts::changed_since`], at most [`WalkOpts::max_recent`].
+    pub recent: Vec<Vec<u8>>,
+}
+
+/// Options of [`walk_usage_opts`].
+#[derive(Debug, Default)]
+pub struct WalkOpts {
+    /// Directories (`(dev, ino)` of mount roots) neither counted nor entered.
+    pub exclude: HashSet<(u64, u64)>,
+    pub changed_since: Option<(i64, i64)>,
+    pub max_recent: usize,
 }
 
 /// Wraps an errno with the operation and the path it concerned.
@@ -80,6 +94,8 @@ pub fn entry_stat(st: &FileStat) -> EntryStat {
         bytes: u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512),
         nlink: st.st_nlink,
         is_dir: (st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR.bits(),
+        mode: st.st_mode,
+        ctime: (st.st_ctime, st.st_ctime_nsec),
     }
 }
 
@@ -117,30 +133,74 @@ pub fn stat_at<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Option<EntryStat>, Er
     }
 }
 
-/// Lists a directory and `fstatat`s each entry: `(name, stat)` pairs,
-/// entries that vanished meanwhile skipped. The directory is `rel` under
-/// `root` (`rel` empty for the root itself); fails with the errno of the
-/// first step that failed.
-pub fn list_dir<Fd: AsFd>(root: Fd, rel: &[u8]) -> Result<Vec<(Vec<u8>, EntryStat)>, Errno> {
+/// Lists directory `rel` under `root` (`rel` empty for the root itself):
+/// `fstatat`s each entry and hands `(name, stat)` to `f`, streaming (no
+/// name is kept); entries that vanished meanwhile are skipped. Returns the
+/// directory's own stat; fails with the errno of the first step that
+/// failed. One `getdents64` pass and one `fstatat` per entry.
+///
+/// Without `stat_files`, entries that `getdents64` says are neither
+/// directories nor of unknown type are handed over unstat'ed as a
+/// default [`EntryStat`] with `mode` 0 (callers that keep directories only).
+pub fn list_each<Fd: AsFd>(
+    root: Fd,
+    rel: &[u8],
+    stat_files: bool,
+    mut f: impl FnMut(&[u8], &EntryStat),
+) -> Result<EntryStat, Errno> {
     let rel = if rel.is_empty() { &b"."[..] } else { rel };
     let cname = CString::new(rel).map_err(|_| Errno::EINVAL)?;
     let fd = open_dir_at(root, &cname)?;
+    let me = entry_stat(&fstat(&fd)?);
     let mut dir = Dir::from_fd(fd)?;
-    let mut out = Vec::new();
-    let mut names: Vec<Vec<u8>> = Vec::new();
+    let raw = dir.as_raw_fd();
+    // SAFETY: `raw` is owned by `dir`, which stays open for the whole loop;
+    // the borrow only serves fstatat relative to it while `dir.iter()`
+    // holds `&mut dir`.
+    let dfd = unsafe { BorrowedFd::borrow_raw(raw) };
     for ent in dir.iter() {
         let ent = ent?;
-        let name = ent.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(name.to_vec());
+        let name = ent.file_name();
+        let b = name.to_bytes();
+        if b == b"." || b == b".." {
+            continue;
+        }
+        if !stat_files && !matches!(ent.file_type(), None | Some(nix::dir::Type::Directory)) {
+            f(
+                b,
+                &EntryStat {
+                    dev: me.dev,
+                    nlink: 1,
+                    ..EntryStat::default()
+                },
+            );
+            continue;
+        }
+        match fstatat(dfd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => f(b, &entry_stat(&st)),
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(e),
         }
     }
-    for name in names {
-        if let Some(st) = stat_at(&dir, &name)? {
-            out.push((name, st));
+    Ok(me)
+}
+
+/// The inode numbers (`d_ino`) of directory `rel`'s entries, from
+/// `getdents64` alone (no stat): whether any is in `want`.
+pub fn has_ino<Fd: AsFd>(
+    root: Fd,
+    rel: &[u8],
+    want: &std::collections::HashSet<u64>,
+) -> Result<bool, Errno> {
+    let rel = if rel.is_empty() { &b"."[..] } else { rel };
+    let cname = CString::new(rel).map_err(|_| Errno::EINVAL)?;
+    let mut dir = Dir::from_fd(open_dir_at(root, &cname)?)?;
+    for ent in dir.iter() {
+        if want.contains(&ent?.ino()) {
+            return Ok(true);
         }
     }
-    Ok(out)
+    Ok(false)
 }
 
 /// A directory waiting to be read: its parent's open fd, its name there,
@@ -183,6 +243,11 @@ impl PathNode {
 /// cannot be opened or read is reported in `unreadable`; its own entry is
 /// still counted, as du does.
 pub fn walk_usage(root: &Path) -> WalkResult {
+    walk_usage_opts(root, &WalkOpts::default())
+}
+
+/// [`walk_usage`] with exclusions and the recently changed files listed.
+pub fn walk_usage_opts(root: &Path, opts: &WalkOpts) -> WalkResult {
     let mut res = WalkResult::default();
     let root_fd = match open_dir(root) {
         Ok(fd) => fd,
@@ -219,6 +284,7 @@ pub fn walk_usage(root: &Path) -> WalkResult {
         root_dir,
         &root_path,
         root_st.dev,
+        opts,
         &mut seen,
         &mut stack,
         &mut res,
@@ -248,7 +314,15 @@ pub fn walk_usage(root: &Path) -> WalkResult {
             }
         }
         match Dir::from_fd(fd) {
-            Ok(d) => read_one(d, &p.path, root_st.dev, &mut seen, &mut stack, &mut res),
+            Ok(d) => read_one(
+                d,
+                &p.path,
+                root_st.dev,
+                opts,
+                &mut seen,
+                &mut stack,
+                &mut res,
+            ),
             Err(e) => {
                 let path = p.path.to_path();
                 res.unreadable
@@ -264,12 +338,14 @@ fn read_one(
     mut dir: Dir,
     path: &Rc<PathNode>,
     root_dev: u64,
+    opts: &WalkOpts,
     seen: &mut HashSet<(u64, u64)>,
     stack: &mut Vec<Pending>,
     res: &mut WalkResult,
 ) {
     let mut subdirs: Vec<CString> = Vec::new();
     let mut read_err = None;
+    res.dirs += 1;
     let raw = dir.as_raw_fd();
     // SAFETY: `raw` is owned by `dir`, which outlives this borrow (it is
     // only used inside the loop below, while `dir` is alive and open); the
@@ -298,8 +374,15 @@ fn read_one(
                 continue;
             }
         };
-        if st.dev != root_dev {
+        if st.dev != root_dev || (st.is_dir && opts.exclude.contains(&(st.dev, st.ino))) {
             continue; // a mount point: du -x neither counts nor enters it
+        }
+        if !st.is_dir
+            && st.mode & libc::S_IFMT == libc::S_IFREG
+            && opts.changed_since.is_some_and(|t| st.ctime >= t)
+            && res.recent.len() < opts.max_recent
+        {
+            res.recent.push(rel_of(&child_path(path, name)));
         }
         if !st.is_dir && st.nlink > 1 && !seen.insert((st.dev, st.ino)) {
             continue;
@@ -326,6 +409,23 @@ fn read_one(
             path: node,
         });
     }
+}
+
+/// The path of `node` under the walk's root (the root's own name left out).
+fn rel_of(node: &PathNode) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let mut cur = Some(node);
+    while let Some(n) = cur {
+        if n.parent.is_none() {
+            break;
+        }
+        parts.push(&n.name);
+        cur = n.parent.as_deref();
+    }
+    parts
+        .iter()
+        .rev()
+        .fold(Vec::new(), |acc, p| crate::core::usage_tree::join(&acc, p))
 }
 
 fn child_path(parent: &Rc<PathNode>, name: &CStr) -> Rc<PathNode> {

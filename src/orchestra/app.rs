@@ -11,7 +11,6 @@ use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use tracing::Level;
 
@@ -209,10 +208,6 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         })
         .flatten();
     let counters = metrics::SharedCounters::default();
-    let snapshot = channels
-        .as_ref()
-        .map(|ch| start_usage_watcher(config, ch, &counters))
-        .unwrap_or_default();
     let early = match signals_before_spawn(&sigfd) {
         Ok(early) => early,
         Err(code) => return code,
@@ -225,6 +220,12 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         Err(code) => return code,
     };
     // From here on sealinit never returns early: the loop owns the exit.
+    // The usage watcher starts after the spawn: its walk is off the start
+    // path (exec drops are judged from a clock taken a second earlier).
+    let snapshot = channels
+        .as_ref()
+        .map(|ch| start_usage_watcher(config, ch, &counters))
+        .unwrap_or_default();
     if let (Some(ch), true) = (&channels, watch_mounts) {
         start_tamper_watch(config, &outcome, ch, &counters);
     }
@@ -289,8 +290,8 @@ impl Channels {
 }
 
 /// Starts the usage watcher (with exec-drop detection) for the writable
-/// mounts, and waits until its watches are in place, so that nothing the
-/// workload writes goes unseen. Failures are logged; supervision goes on.
+/// mounts; it measures them in its own thread, after the spawn. Failures
+/// are logged; supervision goes on.
 fn start_usage_watcher(
     config: &Config,
     ch: &Channels,
@@ -322,16 +323,14 @@ fn start_usage_watcher(
         act_at: config.act_at,
         rescan: config.rescan,
         ephemeral_limit: config.ephemeral_limit,
+        ..WatchConfig::default()
     };
     let exec_drop = ch.tamper_sink(config, counters).map(ExecDropConfig::new);
     match watcher::spawn_watcher_with(mounts, cfg, ch.usage_tx.clone(), wake, exec_drop) {
-        Ok(handle) => {
-            if !handle.wait_ready(Duration::from_secs(10)) {
-                tracing::warn!(event = "usage",
-                    "the usage watcher is still setting up its watches after 10 s; starting the workload anyway (files written meanwhile are not checked for exec drops)");
-            }
-            handle.snapshot
-        }
+        // Not waited for: the walk and the watches happen on the watcher's
+        // thread while the workload starts (watch, then list, so nothing
+        // written meanwhile is missed; `usage.ready` says when done).
+        Ok(handle) => handle.snapshot,
         Err(err) => {
             tracing::error!(event = "error", error = %err, "cannot start the usage watcher: {err}; usage is not watched");
             watcher::Snapshot::default()

@@ -32,13 +32,22 @@ pub struct ExecQueue {
     triggers: HashMap<Vec<u8>, Triggers>,
     /// The queue overflowed since the last drain.
     pub overflowed: bool,
+    /// When the watch started, less a second (wall clock, as ctime): a file
+    /// only *found* by a listing is a candidate when its ctime is not
+    /// before this.
+    pub since: (i64, i64),
 }
 
 impl ExecQueue {
     /// An empty queue, collecting only when `on`.
     pub fn new(on: bool) -> ExecQueue {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(std::time::Duration::from_secs(1));
         ExecQueue {
             on,
+            since: (now.as_secs() as i64, i64::from(now.subsec_nanos())),
             ..ExecQueue::default()
         }
     }
@@ -55,6 +64,15 @@ impl ExecQueue {
                 self.order.push(rel);
             }
         }
+    }
+
+    /// Candidates waiting for [`ExecQueue::drain`].
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
     }
 
     /// Hands each queued candidate (under `root`, the mount's fd, at

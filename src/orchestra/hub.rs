@@ -71,6 +71,15 @@ impl Owners {
         mine.into_iter().filter(|wd| self.remove(*wd, id)).collect()
     }
 
+    /// Watch descriptors owned by anyone.
+    pub fn len(&self) -> usize {
+        self.by_wd.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_wd.is_empty()
+    }
+
     /// The owners of `wd` (empty when unknown).
     pub fn of(&self, wd: Wd) -> &[MountId] {
         self.by_wd.get(&wd).map_or(&[], |v| v.as_slice())
@@ -141,11 +150,23 @@ pub struct Hub {
     notify: Option<Notify>,
     owners: Owners,
     buf: Vec<u8>,
+    /// Refuse watches past this many with `ENOSPC` (tests of the fallback).
+    limit: Option<usize>,
 }
 
 impl Hub {
     pub fn new() -> Hub {
         Hub::default()
+    }
+
+    /// A hub that refuses a new watch with `ENOSPC` once it holds `limit`
+    /// (`None`: the kernel's limit only). Lets tests run out of watches
+    /// without lowering the host's `fs.inotify.max_user_watches`.
+    pub fn with_limit(limit: Option<usize>) -> Hub {
+        Hub {
+            limit,
+            ..Hub::default()
+        }
     }
 
     /// The fd to poll, once the instance exists.
@@ -163,6 +184,9 @@ impl Hub {
         let Some(n) = &self.notify else {
             return Err(WatchError::Add(Errno::EBADF));
         };
+        if self.limit.is_some_and(|l| self.owners.len() >= l) {
+            return Err(WatchError::Add(Errno::ENOSPC));
+        }
         let wd = n.watch_dir(path).map_err(WatchError::Add)?;
         self.owners.add(wd, id);
         Ok(wd)

@@ -461,6 +461,27 @@ impl ExecDetector {
         }
     }
 
+    /// Event-driven exec-drop detection was lost on `mount` (its inotify
+    /// watches ran out): it falls back to the periodic scan, judged by
+    /// ctime, so a drop is seen late, not never. That a workload can cause
+    /// this (e.g. by making 200,000 empty directories) makes it a finding
+    /// in itself: error level, and under `--on-tamper stop` a stop (77).
+    pub fn detection_lost(&mut self, mount: &Path, why: &str) {
+        let p = mount.display();
+        let msg = format!(
+            "exec-drop detection on {p} lost its inotify watches ({why}): it falls back to a \
+             periodic scan, so a dropped executable is seen late, not at once"
+        );
+        let stopping = self.sink.will_stop(Severity::Error);
+        tracing::error!(event = "tamper", finding = "exec-drop", path = %p, error = %why,
+            detection = "periodic", severity = "error", state = "detected",
+            fix = "raise the node's inotify limits (sysctl fs.inotify.max_user_watches)",
+            "{msg}{}", stop_note(stopping));
+        if stopping {
+            self.sink.send_stop(&msg);
+        }
+    }
+
     /// When [`ExecDetector::flush`] must run, if a summary is pending.
     pub fn due(&self) -> Option<Instant> {
         self.limiter.due()

@@ -1,60 +1,82 @@
 //! One watched mount's figures, kept current from inotify events.
 //!
-//! - Disk-backed (emptydir, pvc): a [`UsageTree`] holds du-style totals; an
-//!   event re-stats only the entry it names (and its directory), so a write
-//!   costs O(1) syscalls whatever the tree's size. New directories are
-//!   watched first and listed second, so files created in between are seen
-//!   either way (updates are idempotent).
-//! - tmpfs: `statvfs` is O(1) and exact, so files are not tracked; inotify
-//!   watches only serve as the trigger, and the tree holds directories only.
-//!   The kernel queues a delete event before it frees the file's pages (the
-//!   last `iput` comes after), so after a deletion or a rename over a file
-//!   on a tmpfs the figures are measured once more [`SETTLE`] later: the
-//!   only wake-up not caused by an event or the safety rescan.
-//! - Watches live in a [`Hub`], the inotify instance shared by every mount
-//!   of the watcher ([`MountTracker::in_hub`]); the watcher routes each
-//!   event to the tracker owning its descriptor
-//!   ([`MountTracker::apply_events`]). [`MountTracker::new`] makes a tracker
-//!   with a hub of its own (tests, tools), driven by
-//!   [`MountTracker::on_readable`].
-//! - `IN_Q_OVERFLOW` ([`MountTracker::overflowed`]), a vanished root, or a
-//!   rescan (the safety net) rebuild everything. When inotify cannot be used
-//!   (watch limit `ENOSPC`, too many instances, a path too long to watch)
-//!   the mount lets all its watches go and falls back to a full measurement
-//!   at each rescan, alone, with one warning.
-//! - A subtree that cannot be read is reported once, never fatal.
-//! - Exec-drop detection ([`MountTracker::with_exec`]): files named by
-//!   `IN_CLOSE_WRITE`, `IN_MOVED_TO`, `IN_CREATE` and `IN_ATTRIB` (and the
-//!   files listed in a directory that appeared after start-up) are queued
-//!   as candidates, merged per batch, for [`MountTracker::drain_exec`]; the
-//!   judgement is `core::tamper`'s. A rescan never queues existing files.
+//! - Walked mounts (a directory of a shared filesystem: every disk emptyDir,
+//!   local-path PVCs): a [`UsageTree`] keeps du-style totals per directory
+//!   (memory O(directories), see `core::usage_tree`). An event on a hot file
+//!   (created, written or closed lately) is an O(1) delta; any other change
+//!   re-lists that one directory, coalesced per batch and rate-limited for
+//!   huge directories ([`RELIST_BACKOFF`]). Directories are watched first
+//!   and listed second, so nothing written in between is missed.
+//! - statfs-measured mounts (a tmpfs, or a filesystem mounted whole: its
+//!   mountinfo root is `/`, e.g. a PVC on its own block device): statfs is
+//!   O(1) and exact; inotify only triggers it, the tree holds directories.
+//!   After a delete on a tmpfs the figure is measured again [`SETTLE`]
+//!   later (the pages are freed after the event).
+//! - Timers, only while there is something to do (an idle mount never
+//!   wakes): hot files open for writing, and for [`WRITEBACK`] closed ones
+//!   of at least [`WRITEBACK_MIN`] bytes, are re-stat'ed every [`HOT_TICK`]
+//!   (mmap stores and writeback allocation raise `st_blocks` with no event);
+//!   deferred re-lists; the hard-link hunt; the periodic fallback scan.
+//! - Nested mount points under the mount (another volume, even on the same
+//!   disk) are neither counted nor entered, as the kubelet measures them as
+//!   siblings.
+//! - `IN_Q_OVERFLOW`, a vanished root or the safety rescan rebuild all.
+//!   When watches run out (`ENOSPC`) or inotify cannot be used, the mount
+//!   lets its watches go and is measured by a full walk every
+//!   [`FALLBACK_MIN`] or ten times the walk's duration, whichever is
+//!   longer; that walk also hands the files changed since the previous one
+//!   to the exec-drop check (judged by ctime). Said once; inotify is taken
+//!   back when the tree has shrunk to half the directories it had.
+//! - Exec-drop candidates: the files events name, and files *found* by a
+//!   listing (a new directory, the start-up walk, an overflow) whose ctime is
+//!   not before the watch's start; a safety rescan queues nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use crate::core::tamper::Triggers;
-use crate::core::usage_tree::{Followup, UsageTree, Wd};
+use crate::core::usage_tree::{join, Ev, Outcome, UsageTree, Wd};
 use crate::edge::inotify::{Event, IN_IGNORED, IN_ISDIR, IN_UNMOUNT};
-use crate::edge::usage::{list_dir, open_dir, stat_at, statfs_usage, walk_usage};
+use crate::edge::usage::{has_ino, list_each, open_dir, stat_at, statfs_usage};
+use crate::edge::usage::{walk_usage_opts, WalkOpts};
 pub use crate::orchestra::exec_queue::ExecCandidate;
 use crate::orchestra::exec_queue::ExecQueue;
 use crate::orchestra::hub::{Batch, Hub, MountId, WatchError};
 
 /// Delay of the second statfs after a deletion on a tmpfs.
 pub const SETTLE: Duration = Duration::from_millis(50);
+/// Period of the re-stat of hot files.
+pub const HOT_TICK: Duration = Duration::from_secs(1);
+/// How long a closed file is re-stat'ed (writeback allocates extent index
+/// blocks up to `dirty_expire_centisecs` + a writeback period later).
+pub const WRITEBACK: Duration = Duration::from_secs(40);
+/// Closed files smaller than this are not re-stat'ed (fewer than five
+/// extents cannot need an index block).
+pub const WRITEBACK_MIN: u64 = 64 * 1024;
+/// A directory with more entries than this is re-listed at most once per
+/// four times its last listing's duration (capped at [`RELIST_BACKOFF`]).
+pub const BIG_DIR: u64 = 4096;
+pub const RELIST_BACKOFF: Duration = Duration::from_secs(1);
+/// A hard-link hunt waits this long (coalescing a burst of links), and
+/// the next one at least [`HUNT_MIN`] or ten times the last one's duration.
+pub const HUNT_DELAY: Duration = Duration::from_millis(200);
+pub const HUNT_MIN: Duration = Duration::from_secs(1);
+/// Minimum period of the fallback scan without inotify.
+pub const FALLBACK_MIN: Duration = Duration::from_secs(5);
 
 /// How a mount's figures are kept current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// inotify events, plus the periodic safety rescan.
     Events,
-    /// A full measurement at each rescan only (inotify unavailable).
+    /// A full measurement on the fallback timer (inotify unavailable).
     Periodic,
     /// The path could not be opened; retried at each rescan.
     Missing,
@@ -84,76 +106,138 @@ struct Fallback(String);
 
 pub struct MountTracker {
     path: PathBuf,
-    disk: bool,
-    /// This mount's owner id in its hub.
+    /// Walked (du) rather than measured by statfs.
+    walk: bool,
     id: MountId,
-    /// The hub of a tracker made by [`MountTracker::new`]; `None` in a
-    /// shared hub.
     own: Option<Box<Hub>>,
     root: Option<OwnedFd>,
     tree: Option<UsageTree>,
-    /// Set once inotify failed for good on this mount.
+    exclude: HashSet<(u64, u64)>,
+    /// Set while inotify is given up on this mount.
     no_inotify: bool,
     figures: Figures,
+    /// The first complete measurement is done.
+    ready: bool,
+    /// The tree was built once (the start-up walk is over).
+    built: bool,
     reported: HashSet<PathBuf>,
     settle: Option<Instant>,
     exec: ExecQueue,
+    t0: Instant,
+    dirty: HashSet<Wd>,
+    next_list: HashMap<Wd, Instant>,
+    relist_due: Option<Instant>,
+    hot_due: Option<Instant>,
+    hunt: HashSet<u64>,
+    hunt_due: Option<Instant>,
+    /// The earliest next hunt (rate limit).
+    hunt_next: Instant,
+    /// Fallback scan: when due, directories at the failure, last start.
+    periodic_due: Option<Instant>,
+    fallback_dirs: u64,
+    last_scan: (i64, i64),
+    /// Why exec-drop detection was degraded, until the watcher takes it.
+    lost: Option<String>,
+    /// The root's device, and the mounts of it (for the open-files scan).
+    dev: u64,
+    mnt_ids: HashSet<u64>,
+    /// Inodes open for writing that no listing found (outside the tree).
+    foreign: HashMap<u64, Instant>,
 }
 
 impl MountTracker {
-    /// Starts tracking `path` with an inotify instance of its own: `disk`
-    /// selects the du-style walk, otherwise statfs. Measures at once.
+    /// Tracks `path` with an inotify instance of its own: `disk` selects the
+    /// du-style walk (unless the path is a filesystem mounted whole),
+    /// otherwise statfs. Measures at once.
     pub fn new(path: PathBuf, disk: bool) -> MountTracker {
         MountTracker::with_exec(path, disk, false)
     }
 
-    /// [`MountTracker::new`], with exec-drop candidates collected from the
-    /// start when `exec` is set (so that losing inotify at start-up says
-    /// that exec drops go undetected).
+    /// [`MountTracker::new`], collecting exec-drop candidates when `exec`.
     pub fn with_exec(path: PathBuf, disk: bool, exec: bool) -> MountTracker {
-        let mut t = MountTracker::bare(path, disk, exec, 0);
-        t.own = Some(Box::new(Hub::new()));
+        MountTracker::with_limit(path, disk, exec, None)
+    }
+
+    /// [`MountTracker::with_exec`] whose hub refuses watches past `limit`
+    /// with `ENOSPC` (tests of the fallback without touching the host's
+    /// inotify limits).
+    pub fn with_limit(path: PathBuf, disk: bool, exec: bool, limit: Option<usize>) -> MountTracker {
+        let mut t = MountTracker::pending(path, disk, exec, 0);
+        t.own = Some(Box::new(Hub::with_limit(limit)));
         t.rescan();
         t
     }
 
-    /// Starts tracking `path` as mount `id` of the shared `hub` (ids must be
-    /// distinct within a hub). Measures at once. Events are read by the
-    /// hub's owner and handed over with [`MountTracker::apply_events`].
-    pub fn in_hub(
-        path: PathBuf,
-        disk: bool,
-        exec: bool,
-        hub: &mut Hub,
-        id: MountId,
-    ) -> MountTracker {
-        let mut t = MountTracker::bare(path, disk, exec, id);
-        t.rescan_in(hub);
-        t
-    }
-
-    fn bare(path: PathBuf, disk: bool, exec: bool, id: MountId) -> MountTracker {
+    /// A tracker of `path` as mount `id` of a shared hub, not measured yet:
+    /// [`MountTracker::measure_now`] gives a statfs figure at once,
+    /// [`MountTracker::rescan_in`] walks and watches (off the start path).
+    pub fn pending(path: PathBuf, disk: bool, exec: bool, id: MountId) -> MountTracker {
+        let walk = disk && !mounted_whole(&path);
         MountTracker {
             path,
-            disk,
+            walk,
             id,
             own: None,
             root: None,
             tree: None,
+            exclude: HashSet::new(),
             no_inotify: false,
             figures: Figures::default(),
+            ready: false,
+            built: false,
             reported: HashSet::new(),
             settle: None,
             exec: ExecQueue::new(exec),
+            t0: Instant::now(),
+            dirty: HashSet::new(),
+            next_list: HashMap::new(),
+            relist_due: None,
+            hot_due: None,
+            hunt: HashSet::new(),
+            hunt_due: None,
+            hunt_next: Instant::now(),
+            periodic_due: None,
+            fallback_dirs: 0,
+            last_scan: (0, 0),
+            lost: None,
+            dev: 0,
+            mnt_ids: HashSet::new(),
+            foreign: HashMap::new(),
         }
     }
 
-    /// This mount's owner id in its hub.
+    /// [`MountTracker::pending`], then watched and measured at once.
+    pub fn in_hub(path: PathBuf, disk: bool, exec: bool, hub: &mut Hub, id: MountId) -> Self {
+        let mut t = MountTracker::pending(path, disk, exec, id);
+        t.rescan_in(hub);
+        t
+    }
+
     pub fn id(&self) -> MountId {
         self.id
     }
 
-    /// Runs `f` with the tracker's own hub (no-op `None` in a shared hub).
+    /// Whether the mount is walked (du) rather than measured by statfs.
+    pub fn walked(&self) -> bool {
+        self.walk
+    }
+
+    /// Whether the first complete measurement is done.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// A statfs-measured mount's figure, at once (O(1)); walked ones wait
+    /// for their walk. Returns whether the figure is known.
+    pub fn measure_now(&mut self) -> bool {
+        if self.walk {
+            return false;
+        }
+        self.measure();
+        self.ready = true;
+        true
+    }
+
     fn solo<R>(&mut self, f: impl FnOnce(&mut MountTracker, &mut Hub) -> R) -> Option<R> {
         let mut hub = self.own.take()?;
         let r = f(self, &mut hub);
@@ -178,36 +262,89 @@ impl MountTracker {
         self.tree.as_ref().map_or(0, |t| t.dirs())
     }
 
-    /// When [`MountTracker::settle`] is due, if it is.
+    /// Per-directory figures (diagnostics of tests).
+    #[doc(hidden)]
+    pub fn per_dir(&self) -> Vec<(Vec<u8>, u64, Vec<u64>)> {
+        self.tree.as_ref().map_or(Vec::new(), |t| t.per_dir())
+    }
+
+    /// Hot files remembered (see `core::usage_tree`).
+    pub fn hot_files(&self) -> usize {
+        self.tree.as_ref().map_or(0, |t| t.hot_len())
+    }
+
+    /// When [`MountTracker::tick`] must run next, if anything is pending.
     pub fn settle_due(&self) -> Option<Instant> {
-        self.settle
+        [
+            self.settle,
+            self.relist_due,
+            self.hot_due,
+            self.hunt_due,
+            self.periodic_due,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Measures again after a tmpfs deletion (see [`SETTLE`]).
+    /// [`MountTracker::tick`] of a tracker with its own hub.
     pub fn settle(&mut self) {
-        self.settle = None;
-        self.measure();
+        self.solo(|t, hub| t.tick(hub, Instant::now()));
     }
 
-    /// Hands each exec-drop candidate queued by the last
-    /// [`MountTracker::apply_events`] to `f` and clears the queue. Returns
-    /// whether the inotify queue overflowed since the last call (drops
-    /// during the overflow may have been missed).
+    /// Runs what is due: tmpfs settle, deferred re-lists, hot re-stats,
+    /// the hard-link hunt, the fallback scan. Returns whether it measured.
+    pub fn tick(&mut self, hub: &mut Hub, now: Instant) -> bool {
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        let mut any = false;
+        if due(self.periodic_due) {
+            self.periodic(hub);
+            any = true;
+        }
+        if due(self.hunt_due) {
+            self.hunt_due = None;
+            self.run_hunt();
+        }
+        if due(self.hot_due) {
+            self.hot_due = None;
+            self.restat_hot(now);
+            any = true;
+        }
+        if due(self.settle) || due(self.relist_due) || !self.dirty.is_empty() {
+            self.settle = None;
+            self.relist_due = None;
+            if let Err(f) = self.relist_dirty(hub, now) {
+                self.give_up(hub, f);
+            }
+            self.arm_hot(false);
+            any = true;
+        }
+        if any {
+            self.measure();
+        }
+        any
+    }
+
+    /// Hands each queued exec-drop candidate to `f` and clears the queue;
+    /// returns whether the inotify queue overflowed since the last call.
     pub fn drain_exec(&mut self, mut f: impl FnMut(ExecCandidate<'_>)) -> bool {
         let root = self.root.as_ref().map(|r| r.as_fd());
         self.exec.drain(root, &self.path, &mut f)
     }
 
-    /// The fd to poll for events of a tracker made by
-    /// [`MountTracker::new`], if the mount is event-driven (`None` in a
-    /// shared hub: poll the hub's).
+    /// Why exec-drop detection by events was lost, once (the watcher makes
+    /// it a tamper finding).
+    pub fn take_lost(&mut self) -> Option<String> {
+        self.lost.take()
+    }
+
+    /// The fd to poll of a tracker with its own hub, when event-driven.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.tree.as_ref()?;
         self.own.as_ref().and_then(|h| h.fd())
     }
 
-    /// Full rebuild and measurement of a tracker made by
-    /// [`MountTracker::new`] (in a shared hub: [`MountTracker::rescan_in`]).
+    /// Full rebuild of a tracker with its own hub.
     pub fn rescan(&mut self) {
         self.solo(|t, hub| t.rescan_in(hub));
     }
@@ -221,19 +358,25 @@ impl MountTracker {
                 self.tree = None;
                 hub.release(self.id);
                 self.figures = Figures::default();
+                self.ready = true;
                 return;
             }
         };
-        if !self.no_inotify {
-            if let Err(f) = self.build_tree(hub) {
-                self.give_up(hub, f);
-            }
+        self.exclude = nested_mounts(&self.path);
+        if let Ok(Some(st)) = self.root.as_ref().map_or(Ok(None), |r| stat_at(r, b"")) {
+            self.dev = st.dev;
+            self.mnt_ids = mounts_of(st.dev);
+        }
+        if self.no_inotify {
+            self.periodic(hub);
+        } else if let Err(f) = self.build_tree(hub) {
+            self.give_up(hub, f);
         }
         self.measure();
+        self.ready = true;
     }
 
-    /// Reads and applies every queued event of a tracker made by
-    /// [`MountTracker::new`]. Returns whether any arrived.
+    /// Reads and applies every queued event of a tracker with its own hub.
     pub fn on_readable(&mut self) -> bool {
         self.solo(|t, hub| {
             let mut batch = Batch::default();
@@ -258,28 +401,31 @@ impl MountTracker {
         self.rescan_in(hub);
     }
 
-    /// The inotify queue overflowed (events were lost for every mount):
-    /// rebuild from scratch; exec drops in between may have been missed.
+    /// The inotify queue overflowed: rebuild; files changed since start-up
+    /// are handed to the exec-drop check as found.
     pub fn overflowed(&mut self, hub: &mut Hub) {
         tracing::debug!(event = "usage", path = %self.path.display(),
             "inotify queue overflowed for {}: full rescan", self.path.display());
         self.exec.overflowed |= self.exec.on;
-        // The rebuild lists every file: with `live` set each becomes a
-        // "found" candidate, so drops whose events were lost are still
-        // judged (those unchanged since start-up are skipped by ctime).
         self.exec.live = self.exec.on;
         self.rescan_in(hub);
         self.exec.live = false;
     }
 
-    /// Applies this mount's events of one read of `hub` (in queue order).
-    /// Returns whether there were any.
+    /// Applies this mount's events of one read of the hub (in queue order).
     pub fn apply_events(&mut self, hub: &mut Hub, events: &[Event]) -> bool {
+        if let Some(t) = &mut self.tree {
+            t.begin_batch();
+        }
         if events.is_empty() {
             return false;
         }
         self.exec.live = true;
-        let applied = self.apply(hub, events);
+        let mut applied = self.apply(hub, events);
+        if applied.is_ok() {
+            applied = self.relist_dirty(hub, Instant::now());
+        }
+        self.arm_hot(false);
         self.exec.live = false;
         if let Err(f) = applied {
             self.give_up(hub, f);
@@ -289,20 +435,19 @@ impl MountTracker {
     }
 
     fn apply(&mut self, hub: &mut Hub, events: &[Event]) -> Result<(), Fallback> {
-        let mut dirs: HashSet<Wd> = HashSet::new();
-        let mut seen: HashSet<(Wd, &[u8])> = HashSet::new();
-        for ev in events {
-            let Some(tree) = &mut self.tree else {
+        let now_ms = self.t0.elapsed().as_millis() as u64;
+        let mut touched: HashSet<Wd> = HashSet::new();
+        let transient = transient_files(events);
+        for (i, ev) in events.iter().enumerate() {
+            let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
                 return Ok(());
             };
-            if !tree.contains(ev.wd) {
+            if !tree.contains(ev.wd) || transient.contains(&i) {
                 continue;
             }
             if ev.mask & (IN_IGNORED | IN_UNMOUNT) != 0 {
-                if tree.rel_path(ev.wd).is_some_and(|p| p.is_empty()) {
-                    // The root itself went away: let every watch of this
-                    // mount go (only this mount's), start over at the next
-                    // rescan.
+                if tree.is_root(ev.wd) {
+                    // The root itself went away: start over at the rescan.
                     self.tree = None;
                     self.root = None;
                     hub.release(self.id);
@@ -312,179 +457,80 @@ impl MountTracker {
                 self.unwatch(hub, &dropped);
                 continue;
             }
-            dirs.insert(ev.wd);
-            let triggers = Triggers::from_mask(ev.mask);
-            if self.exec.on && !triggers.is_empty() && !ev.name.is_empty() {
-                if let Some(dir) = tree.rel_path(ev.wd) {
-                    self.exec.push(join(&dir, &ev.name), triggers);
-                }
-            }
-            if !self.disk
-                && ev.mask & (libc::IN_DELETE | libc::IN_MOVED_TO | libc::IN_DELETE_SELF) != 0
-            {
-                self.settle = Some(Instant::now() + SETTLE);
-            }
-            if ev.name.is_empty() || (!self.disk && ev.mask & IN_ISDIR == 0) {
+            if ev.name.is_empty() {
                 continue;
             }
-            if seen.insert((ev.wd, &ev.name)) {
-                self.refresh(hub, ev.wd, &ev.name)?;
+            let Some(rel) = tree.rel_path(ev.wd).map(|d| join(&d, &ev.name)) else {
+                continue;
+            };
+            let triggers = Triggers::from_mask(ev.mask);
+            if self.exec.on && !triggers.is_empty() {
+                self.exec.push(rel.clone(), triggers);
             }
-        }
-        if self.disk {
-            for wd in dirs {
-                self.refresh_dir_self(wd);
+            let is_dir = ev.mask & IN_ISDIR != 0;
+            if !self.walk && ev.mask & (libc::IN_DELETE | libc::IN_MOVED_TO) != 0 {
+                self.settle = Some(Instant::now() + SETTLE);
             }
-        }
-        Ok(())
-    }
-
-    /// Re-stats entry `name` of directory `wd` and applies the result.
-    fn refresh(&mut self, hub: &mut Hub, wd: Wd, name: &[u8]) -> Result<(), Fallback> {
-        let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
-            return Ok(());
-        };
-        let Some(rel) = tree.rel_path(wd).map(|r| join(&r, name)) else {
-            return Ok(());
-        };
-        let st = match stat_at(root, &rel) {
-            Ok(st) => st,
-            Err(e) => {
-                let p = self.path.join(OsStr::from_bytes(&rel));
-                self.report_once(p, e.desc());
-                return Ok(());
+            let Some(kind) = ev_kind(ev.mask) else {
+                continue;
+            };
+            if !self.walk && !is_dir && matches!(kind, Ev::Written) {
+                if let Some(t) = &mut self.tree {
+                    t.event(ev.wd, &ev.name, kind, false, None, now_ms);
+                }
+                continue;
             }
-        };
-        if !self.disk && st.is_some_and(|s| !s.is_dir) {
-            return Ok(());
-        }
-        let f = tree.set_entry(wd, name, st);
-        self.follow(hub, wd, name, rel, f)
-    }
-
-    fn refresh_dir_self(&mut self, wd: Wd) {
-        let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
-            return;
-        };
-        let Some(rel) = tree.rel_path(wd) else {
-            return;
-        };
-        if let Ok(Some(st)) = stat_at(root, &rel) {
-            tree.set_dir_self(wd, st);
-        }
-    }
-
-    /// Acts on a [`Followup`]: unwatch dropped directories, watch and list
-    /// a new one (iteratively, for a whole new subtree).
-    fn follow(
-        &mut self,
-        hub: &mut Hub,
-        wd: Wd,
-        name: &[u8],
-        rel: Vec<u8>,
-        f: Followup,
-    ) -> Result<(), Fallback> {
-        self.unwatch(hub, &f.dropped);
-        if !f.scan_dir {
-            return Ok(());
-        }
-        let mut todo = vec![(wd, name.to_vec(), rel)];
-        while let Some((parent, name, rel)) = todo.pop() {
-            let full = self.path.join(OsStr::from_bytes(&rel));
-            if self.tree.is_none() {
-                return Ok(());
-            }
-            let watched = hub.watch(self.id, &full);
+            let st = if kind == Ev::Removed {
+                None
+            } else {
+                match stat_at(root, &rel) {
+                    Ok(st) => st,
+                    Err(e) => {
+                        let p = self.path.join(OsStr::from_bytes(&rel));
+                        self.report_once(p, e.desc());
+                        continue;
+                    }
+                }
+            };
+            touched.insert(ev.wd);
             let Some(tree) = &mut self.tree else {
                 return Ok(());
             };
-            let child = match watched {
-                Ok(c) => c,
-                Err(WatchError::Add(Errno::ENOENT)) | Err(WatchError::Add(Errno::ENOTDIR)) => {
-                    let f = tree.set_entry(parent, &name, None);
-                    self.unwatch(hub, &f.dropped);
-                    continue;
-                }
-                Err(e) => return Err(fallback(&full, e)),
-            };
-            let dropped = tree.attach_dir(parent, &name, child);
+            let out = tree.event(ev.wd, &ev.name, kind, is_dir, st, now_ms);
+            let dropped = tree.take_dropped();
             self.unwatch(hub, &dropped);
-            self.list_into(hub, child, &rel, &mut todo);
+            match out {
+                Outcome::Done => {}
+                Outcome::Relist => {
+                    self.dirty.insert(ev.wd);
+                }
+                Outcome::NewDir => self.follow(hub, vec![(ev.wd, ev.name.clone(), rel)], true)?,
+            }
         }
+        if self.walk {
+            for wd in touched {
+                self.refresh_own(wd);
+            }
+        }
+        // The workload is writing here: look for files open for writing
+        // (mmap stores raise no event) at the next tick.
+        self.arm_hot(self.walk);
         Ok(())
     }
 
-    /// Lists directory `wd` (at `rel`) into the tree; queues subdirectories.
-    fn list_into(
-        &mut self,
-        hub: &mut Hub,
-        wd: Wd,
-        rel: &[u8],
-        todo: &mut Vec<(Wd, Vec<u8>, Vec<u8>)>,
-    ) {
+    fn refresh_own(&mut self, wd: Wd) {
         let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
             return;
         };
-        let entries = match list_dir(root, rel) {
-            Ok(e) => e,
-            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return,
-            Err(e) => {
-                let p = self.path.join(OsStr::from_bytes(rel));
-                self.report_once(p, e.desc());
-                return;
-            }
-        };
-        let mut dropped = Vec::new();
-        for (name, st) in entries {
-            if self.exec.on && self.exec.live && !st.is_dir {
-                self.exec.push(join(rel, &name), Triggers::FOUND);
-            }
-            if !self.disk && !st.is_dir {
-                continue;
-            }
-            let f = tree.set_entry(wd, &name, Some(st));
-            dropped.extend(f.dropped);
-            if f.scan_dir {
-                let child_rel = join(rel, &name);
-                todo.push((wd, name, child_rel));
+        if let Some(rel) = tree.rel_path(wd) {
+            if let Ok(Some(st)) = stat_at(root, &rel) {
+                tree.set_own(wd, st.bytes);
             }
         }
-        self.unwatch(hub, &dropped);
-    }
-
-    /// Builds a fresh tree, watching every directory.
-    fn build_tree(&mut self, hub: &mut Hub) -> Result<(), Fallback> {
-        if self.root.is_none() {
-            return Ok(());
-        }
-        let root_wd = hub
-            .watch(self.id, &self.path)
-            .map_err(|e| fallback(&self.path, e))?;
-        let root_st = match self.root.as_ref().map(|r| stat_at(r, b"")) {
-            Some(Ok(Some(st))) => st,
-            _ => return Ok(()),
-        };
-        let old = self.tree.replace(UsageTree::new(root_wd, root_st));
-        let mut todo = Vec::new();
-        self.list_into(hub, root_wd, b"", &mut todo);
-        while let Some((parent, name, rel)) = todo.pop() {
-            // `follow` watches the directory, lists it and drains its own
-            // queue; an error aborts the whole build.
-            let f = Followup {
-                scan_dir: true,
-                dropped: Vec::new(),
-            };
-            self.follow(hub, parent, &name, rel, f)?;
-        }
-        if let (Some(old), Some(new)) = (old, &self.tree) {
-            let stale: Vec<Wd> = old.watches().filter(|w| !new.contains(*w)).collect();
-            self.unwatch(hub, &stale);
-        }
-        Ok(())
     }
 
     fn measure(&mut self) {
-        if !self.disk {
+        if !self.walk {
             match statfs_usage(&self.path) {
                 Ok(u) => {
                     self.figures = Figures {
@@ -503,43 +549,12 @@ impl MountTracker {
                 inodes: tree.inodes(),
                 size: None,
             };
-            return;
         }
-        let w = walk_usage(&self.path);
-        for (p, e) in w.unreadable {
-            self.report_once(p, &e.to_string());
-        }
-        self.figures = Figures {
-            used: w.bytes,
-            inodes: w.inodes,
-            size: None,
-        };
     }
 
     fn unwatch(&self, hub: &mut Hub, wds: &[Wd]) {
         for wd in wds {
             hub.unwatch(self.id, *wd);
-        }
-    }
-
-    /// Falls back to periodic scans: this mount's watches (only this
-    /// mount's) go, freeing them for the others.
-    fn give_up(&mut self, hub: &mut Hub, f: Fallback) {
-        hub.release(self.id);
-        self.tree = None;
-        if !self.no_inotify {
-            self.no_inotify = true;
-            tracing::warn!(event = "usage", path = %self.path.display(), error = %f.0,
-                fix = "raise the node's inotify limits (sysctl fs.inotify.max_user_watches, fs.inotify.max_user_instances)",
-                "cannot watch {} with inotify ({}); measuring it by a full scan at each rescan period instead",
-                self.path.display(), f.0);
-            if self.exec.on {
-                tracing::warn!(event = "tamper", finding = "exec-drop", path = %self.path.display(),
-                    error = %f.0, detection = "off",
-                    fix = "raise the node's inotify limits (sysctl fs.inotify.max_user_watches, fs.inotify.max_user_instances)",
-                    "cannot watch {} with inotify ({}): executables dropped there will not be detected",
-                    self.path.display(), f.0);
-            }
         }
     }
 
@@ -549,6 +564,55 @@ impl MountTracker {
                 "cannot measure {}: {error}; its usage is left out until it can be read",
                 path.display());
         }
+    }
+}
+
+#[path = "tracker_list.rs"]
+mod list;
+#[path = "tracker_timers.rs"]
+mod timers;
+
+/// Indices of the events of files created and removed within this batch
+/// (and not created again after): their net effect on usage is nothing and
+/// they are gone, so neither a stat nor an exec-drop check is owed (a
+/// churning workload's files cost only the read of their events).
+fn transient_files(events: &[Event]) -> HashSet<usize> {
+    let mut spans: HashMap<(Wd, &[u8]), (usize, usize)> = HashMap::new();
+    for (i, ev) in events.iter().enumerate() {
+        if ev.name.is_empty() || ev.mask & IN_ISDIR != 0 {
+            continue;
+        }
+        spans
+            .entry((ev.wd, &ev.name))
+            .and_modify(|s| s.1 = i)
+            .or_insert((i, i));
+    }
+    let mut out = HashSet::new();
+    for (first, last) in spans.into_values() {
+        let created = events[first].mask & libc::IN_CREATE != 0;
+        let gone = events[last].mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0;
+        if created && gone && first != last {
+            let (wd, name) = (events[first].wd, &events[first].name);
+            out.extend((first..=last).filter(|i| events[*i].wd == wd && events[*i].name == *name));
+        }
+    }
+    out
+}
+
+/// The usage event kind of an inotify mask (`None`: no size change).
+fn ev_kind(mask: u32) -> Option<Ev> {
+    if mask & libc::IN_CREATE != 0 {
+        Some(Ev::Created)
+    } else if mask & libc::IN_MODIFY != 0 {
+        Some(Ev::Written)
+    } else if mask & libc::IN_CLOSE_WRITE != 0 {
+        Some(Ev::Closed)
+    } else if mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
+        Some(Ev::Removed)
+    } else if mask & libc::IN_MOVED_TO != 0 {
+        Some(Ev::MovedIn)
+    } else {
+        None
     }
 }
 
@@ -563,13 +627,46 @@ fn fallback(path: &Path, e: WatchError) -> Fallback {
     }
 }
 
-fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    if dir.is_empty() {
-        return name.to_vec();
-    }
-    let mut v = Vec::with_capacity(dir.len() + 1 + name.len());
-    v.extend_from_slice(dir);
-    v.push(b'/');
-    v.extend_from_slice(name);
-    v
+/// The mount table of this thread's mount namespace (a test thread may
+/// have one of its own; in sealinit every thread shares PID 1's).
+const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
+
+/// Whether `path` is the root of a filesystem mounted whole (its mountinfo
+/// root field is `/`: a PVC on its own block device, a tmpfs). Such a
+/// mount is measured by statfs. A directory of a shared filesystem (an
+/// emptyDir under the kubelet's pods directory, a local-path PVC) has
+/// another root there, and statfs would give the whole disk.
+fn mounted_whole(path: &Path) -> bool {
+    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
+        return false;
+    };
+    table.at(path).is_some_and(|m| m.root == Path::new("/"))
+}
+
+/// The mount ids of device `dev` (its mounts, bind mounts included).
+fn mounts_of(dev: u64) -> HashSet<u64> {
+    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
+        return HashSet::new();
+    };
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    table
+        .entries
+        .iter()
+        .filter(|m| m.major == major && m.minor == minor)
+        .map(|m| u64::from(m.mount_id))
+        .collect()
+}
+
+/// `(dev, ino)` of every mount point strictly under `path`.
+fn nested_mounts(path: &Path) -> HashSet<(u64, u64)> {
+    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
+        return HashSet::new();
+    };
+    table
+        .entries
+        .iter()
+        .filter(|m| m.mount_point != path && m.mount_point.starts_with(path))
+        .filter_map(|m| std::fs::metadata(&m.mount_point).ok())
+        .map(|md| (md.dev(), md.ino()))
+        .collect()
 }

@@ -36,6 +36,9 @@ use crate::orchestra::hub::{Batch, Hub};
 use crate::orchestra::tamper::{ExecDetector, ExecDropConfig};
 use crate::orchestra::tracker::MountTracker;
 
+/// Shortest interval between two reads of the inotify queue.
+pub const BATCH: Duration = Duration::from_millis(25);
+
 /// Name of the pseudo-mount for the ephemeral-storage total.
 pub const EPHEMERAL: &str = "ephemeral-storage";
 
@@ -60,6 +63,9 @@ pub struct WatchConfig {
     /// `limits.ephemeral-storage`, checked against the sum of disk-backed
     /// emptyDirs.
     pub ephemeral_limit: Option<u64>,
+    /// Watches refused past this many with `ENOSPC` (tests of the
+    /// fallback; `None` in production: the kernel's limit).
+    pub watch_limit: Option<usize>,
 }
 
 impl Default for WatchConfig {
@@ -69,6 +75,7 @@ impl Default for WatchConfig {
             act_at: config::DEFAULT_ACT_AT,
             rescan: config::DEFAULT_RESCAN,
             ephemeral_limit: None,
+            watch_limit: None,
         }
     }
 }
@@ -165,11 +172,14 @@ pub fn spawn_watcher_with(
     let snapshot: Snapshot = Arc::new(Mutex::new(Vec::new()));
     let shared = Arc::clone(&snapshot);
     let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
+    // Made here, before the workload can be spawned: its clock is the
+    // start of exec-drop detection.
+    let exec = exec_drop.map(ExecDetector::new);
     let thread = std::thread::Builder::new()
         .name("sealinit-usage".into())
         .spawn(move || {
-            let exec = exec_drop.map(ExecDetector::new);
             let mut w = Watcher::new(mounts, cfg, tx, wake, shared, exec);
+            w.start();
             let _ = ready_tx.try_send(());
             w.run()
         })?;
@@ -242,19 +252,14 @@ impl Watcher {
         exec: Option<ExecDetector>,
     ) -> Watcher {
         let exec_on = exec.is_some();
-        let mut hub = Hub::new();
+        let hub = Hub::with_limit(cfg.watch_limit);
         let mut items: Vec<Watched> = mounts
             .into_iter()
             .filter(|m| m.kind.is_writable())
             .enumerate()
             .map(|(id, m)| {
-                let tracker = MountTracker::in_hub(
-                    m.path.clone(),
-                    m.kind.is_disk_backed(),
-                    exec_on,
-                    &mut hub,
-                    id,
-                );
+                let tracker =
+                    MountTracker::pending(m.path.clone(), m.kind.is_disk_backed(), exec_on, id);
                 Watched::new(m.path, UsageKind::Mount(m.kind), m.limit, Some(tracker))
             })
             .collect();
@@ -278,13 +283,51 @@ impl Watcher {
         }
     }
 
+    /// The first measurement, after the workload was spawned: statfs
+    /// figures at once (judged at once), then the walks and watches (walked
+    /// mounts, and the ephemeral total, are judged once measured), then
+    /// `usage.ready`.
+    fn start(&mut self) {
+        let started = Instant::now();
+        for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
+            t.measure_now();
+        }
+        self.evaluate();
+        for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
+            t.rescan_in(&mut self.hub);
+        }
+        self.drain_exec();
+        let (mut dirs, mut entries) = (0u64, 0u64);
+        for t in self.items.iter().filter_map(|w| w.tracker.as_ref()) {
+            dirs += t.watched_dirs() as u64;
+            entries += t.figures().inodes;
+        }
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::debug!(
+            event = "usage.ready",
+            duration_ms = ms,
+            entries,
+            watched_dirs = dirs,
+            "usage measured in {ms} ms ({entries} entries, {dirs} directories watched); \
+             thresholds now apply to every mount"
+        );
+        self.evaluate();
+    }
+
     fn run(&mut self) {
         let period = self.cfg.rescan.max(Duration::from_millis(100));
         let mut deadline = Instant::now() + period;
-        self.evaluate();
+        let mut last_read = Instant::now();
         loop {
             let mut changed = false;
             if self.wait(deadline) {
+                // Coalesce bursts: at most one read per BATCH, so a churning
+                // workload costs one wake-up per batch, not per event.
+                let since = last_read.elapsed();
+                if since < BATCH {
+                    std::thread::sleep(BATCH - since);
+                }
+                last_read = Instant::now();
                 changed |= self.on_readable();
             }
             let now = Instant::now();
@@ -293,8 +336,7 @@ impl Watcher {
             }
             for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
                 if t.settle_due().is_some_and(|d| d <= now) {
-                    t.settle();
-                    changed = true;
+                    changed |= t.tick(&mut self.hub, now);
                 }
             }
             if Instant::now() >= deadline {
@@ -304,8 +346,28 @@ impl Watcher {
                 deadline = Instant::now() + period;
                 changed = true;
             }
+            self.drain_exec();
             if changed {
                 self.evaluate();
+            }
+        }
+    }
+
+    /// Hands every tracker's exec-drop candidates (and lost detection) to
+    /// the detector.
+    fn drain_exec(&mut self) {
+        for w in self.items.iter_mut() {
+            let Some(t) = w.tracker.as_mut() else {
+                continue;
+            };
+            let Some(d) = self.exec.as_mut() else {
+                continue;
+            };
+            if let Some(why) = t.take_lost() {
+                d.detection_lost(&w.path, &why);
+            }
+            if t.drain_exec(|c| d.check(c)) {
+                d.overflowed(&w.path);
             }
         }
     }
@@ -333,12 +395,8 @@ impl Watcher {
                     changed = true;
                 }
             }
-            if let Some(d) = self.exec.as_mut() {
-                if t.drain_exec(|c| d.check(c)) {
-                    d.overflowed(&w.path);
-                }
-            }
         }
+        self.drain_exec();
         changed
     }
 
@@ -385,8 +443,19 @@ impl Watcher {
         let mut eph = 0u64;
         let mut eph_inodes = 0u64;
         let mut events = Vec::new();
+        let mut eph_ready = true;
         for w in self.items.iter_mut() {
+            // Until a walked mount's first walk is done it is not judged
+            // (nor is the ephemeral total it is part of): a figure that is
+            // only a lower bound would clear nothing and could arm nothing.
             match &w.tracker {
+                Some(tr) if !tr.ready() => {
+                    if w.kind == UsageKind::Mount(MountKind::EmptyDir) {
+                        eph_ready = false;
+                    }
+                    continue;
+                }
+                None if !eph_ready => continue,
                 Some(tr) => {
                     let f = tr.figures();
                     w.used = f.used;

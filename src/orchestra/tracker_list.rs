@@ -1,0 +1,153 @@
+//! Listing for a [`MountTracker`]: the dirty directories re-listed (rate
+//! limited for huge ones), new directories watched then listed, and the
+//! full build of the tree.
+
+use super::*;
+
+impl MountTracker {
+    /// Re-lists the dirty directories whose rate limit allows it now.
+    pub(super) fn relist_dirty(&mut self, hub: &mut Hub, now: Instant) -> Result<(), Fallback> {
+        let dirty: Vec<Wd> = self.dirty.iter().copied().collect();
+        for wd in dirty {
+            if self.next_list.get(&wd).is_some_and(|t| *t > now) {
+                continue;
+            }
+            self.dirty.remove(&wd);
+            let started = Instant::now();
+            self.list(hub, wd, false)?;
+            let big = self.tree.as_ref().is_some_and(|t| t.entries(wd) > BIG_DIR);
+            if big {
+                let pause = (started.elapsed() * 4).min(RELIST_BACKOFF);
+                self.next_list.insert(wd, Instant::now() + pause);
+            } else {
+                self.next_list.remove(&wd);
+            }
+        }
+        self.relist_due = self
+            .dirty
+            .iter()
+            .filter_map(|w| self.next_list.get(w))
+            .min()
+            .copied();
+        if self.next_list.len() > 1024 {
+            self.next_list.retain(|_, t| *t > now);
+        }
+        Ok(())
+    }
+
+    /// Lists directory `wd` into the tree; watches and lists the new
+    /// subdirectories it reveals. `found`: hand files changed since start-up
+    /// to the exec-drop check.
+    pub(super) fn list(&mut self, hub: &mut Hub, wd: Wd, found: bool) -> Result<(), Fallback> {
+        let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
+            return Ok(());
+        };
+        let Some(rel) = tree.rel_path(wd) else {
+            return Ok(());
+        };
+        let mut l = tree.begin_listing(wd);
+        let exec = &mut self.exec;
+        let push = found && exec.on;
+        let listed = list_each(root, &rel, self.walk || push, |name, st| {
+            tree.listing_add(&mut l, name, st);
+            if push && st.mode & libc::S_IFMT == libc::S_IFREG && st.ctime >= exec.since {
+                let was = exec.live;
+                exec.live = true;
+                exec.push(join(&rel, name), Triggers::FOUND);
+                exec.live = was;
+            }
+        });
+        let me = match listed {
+            Ok(me) => me,
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(()),
+            Err(e) => {
+                let p = self.path.join(OsStr::from_bytes(&rel));
+                self.report_once(p, e.desc());
+                return Ok(());
+            }
+        };
+        l.set_own(me.bytes);
+        let out = tree.commit_listing(l, self.t0.elapsed().as_millis() as u64);
+        let hunt = tree.take_hunt();
+        self.unwatch(hub, &out.dropped);
+        if !hunt.is_empty() {
+            self.hunt.extend(hunt);
+            self.hunt_due
+                .get_or_insert(Instant::now() + Duration::from_millis(200));
+        }
+        let todo = out
+            .new_dirs
+            .into_iter()
+            .map(|n| {
+                let r = join(&rel, &n);
+                (wd, n, r)
+            })
+            .collect();
+        self.follow(hub, todo, found)
+    }
+
+    /// Watches, then lists, each new directory (and what it reveals).
+    pub(super) fn follow(
+        &mut self,
+        hub: &mut Hub,
+        mut todo: Vec<(Wd, Vec<u8>, Vec<u8>)>,
+        found: bool,
+    ) -> Result<(), Fallback> {
+        while let Some((parent, name, rel)) = todo.pop() {
+            if self.tree.is_none() {
+                return Ok(());
+            }
+            let full = self.path.join(OsStr::from_bytes(&rel));
+            let watched = hub.watch(self.id, &full);
+            let Some(tree) = &mut self.tree else {
+                return Ok(());
+            };
+            let child = match watched {
+                Ok(c) => c,
+                Err(WatchError::Add(Errno::ENOENT)) | Err(WatchError::Add(Errno::ENOTDIR)) => {
+                    tree.forget_sub(parent, &name);
+                    continue;
+                }
+                Err(e) => return Err(fallback(&full, e)),
+            };
+            let (ok, dropped) = tree.attach_dir(parent, &name, child);
+            self.unwatch(hub, &dropped);
+            if !ok {
+                continue;
+            }
+            // `list` follows its own new subdirectories (depth first).
+            self.list(hub, child, found)?;
+        }
+        Ok(())
+    }
+
+    /// Builds a fresh tree, watching every directory.
+    pub(super) fn build_tree(&mut self, hub: &mut Hub) -> Result<(), Fallback> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let root_st = match stat_at(root, b"") {
+            Ok(Some(st)) => st,
+            _ => return Ok(()),
+        };
+        let root_wd = hub
+            .watch(self.id, &self.path)
+            .map_err(|e| fallback(&self.path, e))?;
+        let mut tree = UsageTree::new(root_wd, root_st, self.walk);
+        tree.exclude(self.exclude.iter().copied());
+        let old = self.tree.replace(tree);
+        self.dirty.clear();
+        self.next_list.clear();
+        // The first build runs while the workload already writes: what it
+        // finds changed since the start is judged (as is everything after
+        // an overflow, `live`); a safety rescan judges nothing.
+        let found = self.exec.on && (!self.built || self.exec.live);
+        self.built = true;
+        self.list(hub, root_wd, found)?;
+        if let (Some(old), Some(new)) = (old, &self.tree) {
+            let stale: Vec<Wd> = old.watches().filter(|w| !new.contains(*w)).collect();
+            self.unwatch(hub, &stale);
+        }
+        Ok(())
+    }
+}
