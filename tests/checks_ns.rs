@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use sealinit::core::checks::{evaluate, Finding, Verdict};
-use sealinit::core::spec::{MountKind, MountSpec, RootPolicy, Spec};
+use sealinit::core::contract::spec::{MountKind, MountSpec, RootPolicy, Spec};
 use sealinit::edge::probe::gather;
 
 const SCRATCH_ENV: &str = "SEALINIT_NS_SCRATCH";

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use sealinit::core::spec::MountKind;
+use sealinit::core::contract::spec::MountKind;
 use sealinit::core::threshold::Transition::{self, *};
 use sealinit::orchestra::tracker::MountTracker;
 use sealinit::orchestra::watcher::{

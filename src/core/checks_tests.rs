@@ -2,8 +2,8 @@
 //! hand-built fixtures the per-path tests in `checks/paths_tests.rs` share.
 
 use super::*;
+use crate::core::contract::spec::ViolationPolicy;
 use crate::core::facts::{PathFacts, ProbeOutcome, StatFacts, VfsFacts, TMPFS_MAGIC};
-use crate::core::spec::ViolationPolicy;
 use std::path::PathBuf;
 
 pub(crate) const MIB: u64 = 1 << 20;

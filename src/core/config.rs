@@ -22,10 +22,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cli::{pick, typed, Layer, Opt, Parsed, Sub, UsageError};
+use super::contract::spec::{
+    self, MountKind, RootPolicy, Settings, Spec, SpecFile, ViolationPolicy,
+};
 pub use super::options::TerminationLog;
 use super::options::{self, LimitAction, LogFormat, TamperPolicy};
-use super::spec::{self, MountKind, RootPolicy, Settings, Spec, SpecFile, ViolationPolicy};
-use super::{initopts, manifest, plan, profiles};
+use super::{contract::plan, contract::profiles, initopts, manifest};
 
 mod commands;
 
@@ -414,7 +416,7 @@ fn layer_settings(layer: &Layer) -> Result<SpecFile, UsageError> {
             }
         )));
     }
-    let quantity = |s: &str| super::quantity::parse(s).map_err(|e| e.to_string());
+    let quantity = |s: &str| super::contract::quantity::parse(s).map_err(|e| e.to_string());
     let settings = Settings {
         root: layer.typed(Opt::Root, |v| {
             RootPolicy::parse(v).ok_or_else(|| format!("expected read-only or any, got {v:?}"))

@@ -14,9 +14,9 @@ pub mod yaml;
 
 use std::collections::HashSet;
 
-use crate::core::profiles::{pod_layout, PodLayout};
-use crate::core::quantity;
-use crate::core::spec::{MountKind, MountSpec, Spec};
+use crate::core::contract::profiles::{pod_layout, PodLayout};
+use crate::core::contract::quantity;
+use crate::core::contract::spec::{MountKind, MountSpec, Spec};
 
 pub use docker::{docker_args, podman_volume_creates};
 
@@ -278,7 +278,7 @@ pub(crate) fn contract(spec: &Spec, opts: &ManifestOptions) -> Result<Contract, 
         volumes,
         tmpfs_sum,
         tmpfs_unsized,
-        read_only_root: spec.root == crate::core::spec::RootPolicy::ReadOnly,
+        read_only_root: spec.root == crate::core::contract::spec::RootPolicy::ReadOnly,
         pod,
     })
 }

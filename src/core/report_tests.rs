@@ -99,8 +99,8 @@ fn volume_yaml_per_kind() {
 /// write the same volume and volumeMount for a path that needs quoting.
 #[test]
 fn a_fix_and_the_manifest_render_a_mount_identically() {
+    use crate::core::contract::spec::{RootPolicy, Spec};
     use crate::core::manifest::{render, ManifestOptions};
-    use crate::core::spec::{RootPolicy, Spec};
     use yaml_rust2::{Yaml, YamlLoader};
     let one = |doc: &Yaml, key: &str| -> Yaml {
         let seq = doc[key]

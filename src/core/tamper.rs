@@ -16,8 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::core::classify::is_writable_surface;
+use crate::core::contract::spec::{MountKind, MountSpec, RootPolicy};
 use crate::core::mountinfo::{MountEntry, MountTable};
-use crate::core::spec::{MountKind, MountSpec, RootPolicy};
 
 mod exec;
 mod ratelimit;

@@ -16,10 +16,10 @@ use tracing::Level;
 
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
 use crate::core::config::{self, Command, Config, Output, Verbosity};
+use crate::core::contract::spec::{Spec, ViolationPolicy};
 use crate::core::facts::SkippedLines;
 use crate::core::options::LogFormat;
-use crate::core::spec::{Spec, ViolationPolicy};
-use crate::core::{exitcode, help, manifest, plan, report};
+use crate::core::{contract::plan, exitcode, help, manifest, report};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
 use crate::orchestra::spawn::{

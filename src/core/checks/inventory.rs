@@ -7,9 +7,9 @@ use std::path::Path;
 
 use super::{is_plain_init, Finding, Verdict};
 use crate::core::classify::{classify, describe, is_writable_surface, Origin};
+use crate::core::contract::spec::Spec;
 use crate::core::facts::{Facts, PathFacts};
 use crate::core::mountinfo::MountTable;
-use crate::core::spec::Spec;
 
 /// Undeclared writable mounts, classified; platform mounts are not flagged.
 /// Without a contract ([`is_plain_init`]) nothing is undeclared by choice:

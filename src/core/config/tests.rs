@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::core::cli::{env_layer, parse_args};
-use crate::core::spec::MountSpec;
+use crate::core::contract::spec::MountSpec;
 
 const SPEC: &str = "/etc/sealinit/spec.toml";
 

@@ -11,7 +11,7 @@
 
 use super::yaml::{emit, Map, Node};
 use super::{contract, Contract, Format, ManifestOptions, Volume};
-use crate::core::spec::{MountKind, Spec};
+use crate::core::contract::spec::{MountKind, Spec};
 
 /// The `run` flags for the contract, one argument per element, without the
 /// `run` verb and the image: what a test passes to `podman run`.
@@ -143,7 +143,7 @@ fn comments(c: &Contract, opts: &ManifestOptions, header: String) -> Vec<String>
                 "{}={}",
                 v.path,
                 v.size
-                    .map(crate::core::quantity::format)
+                    .map(crate::core::contract::quantity::format)
                     .unwrap_or_else(|| "unsized".to_string())
             )),
             MountKind::ReadOnly | MountKind::Secret => out.push(format!(
@@ -174,7 +174,7 @@ fn comments(c: &Contract, opts: &ManifestOptions, header: String) -> Vec<String>
     if c.tmpfs_sum > 0 {
         out.push(format!(
             "the tmpfs mounts ({}) count against the memory limit",
-            crate::core::quantity::format(c.tmpfs_sum)
+            crate::core::contract::quantity::format(c.tmpfs_sum)
         ));
     }
     out

@@ -4,9 +4,9 @@
 
 use super::yaml::{emit, Map, Node, SeqItem};
 use super::{Contract, ManifestOptions, Volume, Workload};
-use crate::core::profiles::ProbeAction;
-use crate::core::quantity;
-use crate::core::spec::MountKind;
+use crate::core::contract::profiles::ProbeAction;
+use crate::core::contract::quantity;
+use crate::core::contract::spec::MountKind;
 
 const LABEL: &str = "app.kubernetes.io/name";
 

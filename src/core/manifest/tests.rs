@@ -1,7 +1,7 @@
 //! Unit tests for the manifest model and renderers.
 
 use super::*;
-use crate::core::spec::{MountKind, MountSpec, Spec};
+use crate::core::contract::spec::{MountKind, MountSpec, Spec};
 use yaml_rust2::{Yaml, YamlLoader};
 
 const MI: u64 = 1 << 20;
@@ -83,8 +83,8 @@ pub(super) fn seed_profiles() -> Vec<(&'static str, Spec)> {
     seed_tables()
         .into_iter()
         .map(|(name, want)| {
-            let file = crate::core::profiles::profile(name).expect("built-in profile");
-            let got = crate::core::spec::merge([&file]).spec;
+            let file = crate::core::contract::profiles::profile(name).expect("built-in profile");
+            let got = crate::core::contract::spec::merge([&file]).spec;
             assert_eq!(
                 got.mounts, want.mounts,
                 "profile {name} differs from the seed's Part 3"
@@ -498,7 +498,7 @@ fn overrides_and_root_any() {
     assert_eq!(c["securityContext"]["runAsUser"].as_i64(), Some(1000));
     assert_eq!(docs[0]["securityContext"]["fsGroup"].as_i64(), Some(2000));
     let any = Spec {
-        root: crate::core::spec::RootPolicy::Any,
+        root: crate::core::contract::spec::RootPolicy::Any,
         ..app
     };
     let docs = load(&render(&any, &opts("app")).expect("renders"));

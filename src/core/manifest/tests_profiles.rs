@@ -3,8 +3,8 @@
 //! escaping.
 
 use super::*;
-use crate::core::profiles::{pod_layout, profile, PROFILE_NAMES};
-use crate::core::spec::merge;
+use crate::core::contract::profiles::{pod_layout, profile, PROFILE_NAMES};
+use crate::core::contract::spec::merge;
 use yaml_rust2::{Yaml, YamlLoader};
 
 const MI: u64 = 1 << 20;

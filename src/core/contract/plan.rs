@@ -27,9 +27,9 @@
 
 use std::path::PathBuf;
 
+use crate::core::contract::quantity;
+use crate::core::contract::spec::{MountKind, MountSpec, Spec};
 use crate::core::manifest::{ephemeral_rule, scale_up};
-use crate::core::quantity;
-use crate::core::spec::{MountKind, MountSpec, Spec};
 
 const MI: u64 = 1 << 20;
 

@@ -257,7 +257,7 @@ pub fn pod_layout(name: &str) -> Option<PodLayout> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::spec::{merge, parse_spec_toml, render_toml, Settings};
+    use crate::core::contract::spec::{merge, parse_spec_toml, render_toml, Settings};
     use std::path::Path;
 
     /// (path, kind, size) as the seed writes them.
@@ -267,10 +267,10 @@ mod tests {
         for (got, (path, kind, size)) in p.mounts.iter().zip(want) {
             assert_eq!(got.path, Path::new(path), "{name}: path");
             assert_eq!(got.kind, *kind, "{name} {path}: kind");
-            let size = size.map(|s| crate::core::quantity::parse(s).unwrap());
+            let size = size.map(|s| crate::core::contract::quantity::parse(s).unwrap());
             assert_eq!(got.size_limit, size, "{name} {path}: size");
         }
-        let eph = crate::core::quantity::parse(eph).unwrap();
+        let eph = crate::core::contract::quantity::parse(eph).unwrap();
         assert_eq!(p.settings.ephemeral_limit, Some(eph), "{name}: ephemeral");
         let rest = Settings {
             ephemeral_limit: None,
@@ -383,12 +383,16 @@ mod tests {
             for m in &p.mounts {
                 let s = m.path.to_str().unwrap();
                 assert_eq!(
-                    crate::core::spec::normalize_path(s).as_deref(),
+                    crate::core::contract::spec::normalize_path(s).as_deref(),
                     Ok(m.path.as_path()),
                     "{name} {s}"
                 );
             }
-            assert_eq!(crate::core::spec::duplicate_path(&p.mounts), None, "{name}");
+            assert_eq!(
+                crate::core::contract::spec::duplicate_path(&p.mounts),
+                None,
+                "{name}"
+            );
         }
     }
 }

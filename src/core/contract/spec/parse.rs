@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::ViolationPolicy;
 use super::{normalize, MountKind, MountSpec, Problem, RootPolicy, SpecError, SpecFile};
-use crate::core::quantity;
+use crate::core::contract::quantity;
 use crate::core::{initopts, options};
 
 /// Top-level keys of the spec file, for "unknown key" messages.

@@ -6,7 +6,7 @@
 //! the contract's sources. The parsers of the sources live in [`parse`] (TOML
 //! spec file, `SEALINIT_MOUNTS`, `--tmpfs PATH[:SIZE]`), the TOML renderer of
 //! the resolved contract in [`render`], the built-in layouts in
-//! [`crate::core::profiles`].
+//! [`crate::core::contract::profiles`].
 //!
 //! # How the contract is resolved
 //!

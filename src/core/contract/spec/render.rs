@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{Settings, Spec};
+use crate::core::contract::quantity;
 use crate::core::options::{signal_name, TamperPolicy};
-use crate::core::quantity;
 
 /// The contract as a spec file: `root`, `on_violation`, `require_non_root`
 /// from `spec`; every runtime setting that `settings` sets (pass settings
