@@ -29,7 +29,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use sealinit::core::contract::spec::{MountKind, MountSpec};
 use sealinit::core::exitcode;
-use sealinit::core::mountinfo::MountTable;
+use sealinit::core::mounts::mountinfo::MountTable;
 use sealinit::core::options::TamperPolicy;
 use sealinit::orchestra::supervisor::Request;
 use sealinit::orchestra::tamper::{

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sealinit::core::classify;
-use sealinit::core::mountinfo::MountTable;
+use sealinit::core::mounts::classify;
+use sealinit::core::mounts::mountinfo::MountTable;
 use sealinit::core::report;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,8 +17,8 @@ pub use paths::parse_tmpfs_size;
 
 use crate::core::contract::quantity;
 use crate::core::contract::spec::{MountKind, MountSpec, RootPolicy, Spec};
-use crate::core::facts::{describe_errno, Facts, Identity, SkippedLines, VfsFacts};
-use crate::core::mountinfo::{MountEntry, MountTable};
+use crate::core::mounts::facts::{describe_errno, Facts, Identity, SkippedLines, VfsFacts};
+use crate::core::mounts::mountinfo::{MountEntry, MountTable};
 use crate::core::report;
 
 /// How bad a finding is.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::core::contract::spec::ViolationPolicy;
-use crate::core::facts::{PathFacts, ProbeOutcome, StatFacts, VfsFacts, TMPFS_MAGIC};
+use crate::core::mounts::facts::{PathFacts, ProbeOutcome, StatFacts, VfsFacts, TMPFS_MAGIC};
 use std::path::PathBuf;
 
 pub(crate) const MIB: u64 = 1 << 20;
@@ -421,11 +421,11 @@ fn skipped_mountinfo_lines_are_one_warning_and_the_rest_is_checked() {
             vfs(MIB, MIB, true),
         )],
     );
-    let bad = |line| crate::core::mountinfo::ParseError {
+    let bad = |line| crate::core::mounts::mountinfo::ParseError {
         line,
         reason: "expected at least 10 fields".into(),
     };
-    f.mountinfo_skipped = crate::core::facts::SkippedLines::of(&[bad(7), bad(9)]);
+    f.mountinfo_skipped = crate::core::mounts::facts::SkippedLines::of(&[bad(7), bad(9)]);
     let got = evaluate(&spec(vec![mount("/tmp", MountKind::Tmpfs, None)]), &f);
     assert_path(
         "skipped",

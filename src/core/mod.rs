@@ -2,19 +2,17 @@
 //! Nothing here makes a syscall; everything is testable without root.
 
 pub mod checks;
-pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod exitcode;
-pub mod facts;
 pub mod help;
 pub mod initopts;
 pub mod learn;
 pub mod logfmt;
 pub mod manifest;
 pub mod metrics;
-pub mod mountinfo;
+pub mod mounts;
 pub mod options;
 pub mod report;
 pub mod tamper;

@@ -1,7 +1,7 @@
 //! Unit tests of `core::report`: YAML snippets, text layout, tables.
 
 use super::*;
-use crate::core::facts::VfsFacts;
+use crate::core::mounts::facts::VfsFacts;
 use std::path::PathBuf;
 
 fn spec_mount(path: &str, kind: MountKind, size_limit: Option<u64>) -> MountSpec {

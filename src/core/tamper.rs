@@ -15,9 +15,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::core::classify::is_writable_surface;
 use crate::core::contract::spec::{MountKind, MountSpec, RootPolicy};
-use crate::core::mountinfo::{MountEntry, MountTable};
+use crate::core::mounts::classify::is_writable_surface;
+use crate::core::mounts::mountinfo::{MountEntry, MountTable};
 
 mod exec;
 mod ratelimit;

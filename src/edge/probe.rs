@@ -12,10 +12,10 @@ use nix::sys::stat::{lstat, stat, FileStat, Mode, SFlag};
 use nix::unistd::{getegid, geteuid, unlink, write};
 
 use crate::core::contract::spec::{MountSpec, Spec};
-use crate::core::facts::{
+use crate::core::mounts::facts::{
     Facts, Identity, PathFacts, ProbeOutcome, SkippedLines, StatFacts, VfsFacts,
 };
-use crate::core::mountinfo::{MountTable, ParseError};
+use crate::core::mounts::mountinfo::{MountTable, ParseError};
 
 /// Gathers every fact the checks need: the mount table (read once from
 /// `proc_mountinfo`), `/`, the identity, and each declared path.

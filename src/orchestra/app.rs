@@ -17,7 +17,7 @@ use tracing::Level;
 use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
 use crate::core::config::{self, Command, Config, Output, Verbosity};
 use crate::core::contract::spec::{Spec, ViolationPolicy};
-use crate::core::facts::SkippedLines;
+use crate::core::mounts::facts::SkippedLines;
 use crate::core::options::LogFormat;
 use crate::core::{contract::plan, exitcode, help, manifest, report};
 use crate::edge::signals::{self, Inherited};

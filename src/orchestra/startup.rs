@@ -7,8 +7,8 @@ use std::path::Path;
 
 use crate::core::checks::{evaluate, is_plain_init, Finding, Summary};
 use crate::core::contract::spec::Spec;
-use crate::core::facts::Facts;
 use crate::core::logfmt::Record;
+use crate::core::mounts::facts::Facts;
 use crate::core::report::{check_records, headline, Audience};
 use crate::edge::log;
 use crate::edge::probe::gather;

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::contract::spec::MountSpec;
 use crate::core::exitcode;
-use crate::core::mountinfo::{MountTable, ParseError};
+use crate::core::mounts::mountinfo::{MountTable, ParseError};
 use crate::core::options::TamperPolicy;
 use crate::core::tamper::{
     diff_mounts, exec_severity, judge, mode_string, Judgement, Latch, MountFinding, RateLimiter,

@@ -6,11 +6,11 @@
 use std::path::Path;
 
 use super::{fail, fs_name, is_memory_fs, kind_expectation, limit_text, ro_word, Finding, Verdict};
-use crate::core::classify::{classify, Origin};
 use crate::core::contract::quantity;
 use crate::core::contract::spec::{MountKind, MountSpec};
-use crate::core::facts::{describe_errno, Identity, PathFacts, ProbeOutcome, VfsFacts};
-use crate::core::mountinfo::{MountEntry, MountTable};
+use crate::core::mounts::classify::{classify, Origin};
+use crate::core::mounts::facts::{describe_errno, Identity, PathFacts, ProbeOutcome, VfsFacts};
+use crate::core::mounts::mountinfo::{MountEntry, MountTable};
 use crate::core::report::{self, human_bytes};
 
 /// Existence and "is a directory" (for writable kinds); `Some` is the

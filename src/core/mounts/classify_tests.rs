@@ -2,7 +2,7 @@
 //! and podman containers.
 
 use super::*;
-use crate::core::mountinfo::MountTable;
+use crate::core::mounts::mountinfo::MountTable;
 
 fn entry(line: &str) -> MountEntry {
     MountEntry::parse_line(line.as_bytes(), 1).expect(line)
@@ -241,22 +241,22 @@ fn fixture_inventories() {
     let cases: &[(&str, &[u8], &[&str])] = &[
         (
             "podman --read-only with two --tmpfs",
-            include_bytes!("../../tests/fixtures/mountinfo/podman-runc.txt"),
+            include_bytes!("../../../tests/fixtures/mountinfo/podman-runc.txt"),
             &["/data dir", "/run", "/tmp", "/var/tmp"],
         ),
         (
             "containerd pod with a disk emptyDir",
-            include_bytes!("../../tests/fixtures/mountinfo/containerd-k8s.txt"),
+            include_bytes!("../../../tests/fixtures/mountinfo/containerd-k8s.txt"),
             &["/", "/html"],
         ),
         (
             "cri-o flannel pod",
-            include_bytes!("../../tests/fixtures/mountinfo/crio-k8s.txt"),
+            include_bytes!("../../../tests/fixtures/mountinfo/crio-k8s.txt"),
             &["/", "/run/flannel"],
         ),
         (
             "dockershim calico pod",
-            include_bytes!("../../tests/fixtures/mountinfo/docker-k8s.txt"),
+            include_bytes!("../../../tests/fixtures/mountinfo/docker-k8s.txt"),
             &["/"],
         ),
     ];
@@ -277,7 +277,7 @@ fn fixture_inventories() {
 #[test]
 fn podman_root_is_read_only_by_mount_flag_only() {
     let t = MountTable::parse(include_bytes!(
-        "../../tests/fixtures/mountinfo/podman-runc.txt"
+        "../../../tests/fixtures/mountinfo/podman-runc.txt"
     ))
     .expect("fixture");
     let root = t.at(Path::new("/")).expect("root");

@@ -6,14 +6,15 @@ use super::*;
 use crate::core::testkit::splitmix;
 use std::os::unix::ffi::OsStrExt;
 
-const PODMAN: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/podman-runc.txt");
-const PODMAN_ROOTLESS: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/podman-rootless.txt");
-const ESCAPES: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/unshare-escapes.txt");
-const HOST: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/host.txt");
-const CONTAINERD: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/containerd-k8s.txt");
-const CRIO: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/crio-k8s.txt");
-const DOCKER_K8S: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/docker-k8s.txt");
-const DOCKER: &[u8] = include_bytes!("../../tests/fixtures/mountinfo/docker.txt");
+const PODMAN: &[u8] = include_bytes!("../../../tests/fixtures/mountinfo/podman-runc.txt");
+const PODMAN_ROOTLESS: &[u8] =
+    include_bytes!("../../../tests/fixtures/mountinfo/podman-rootless.txt");
+const ESCAPES: &[u8] = include_bytes!("../../../tests/fixtures/mountinfo/unshare-escapes.txt");
+const HOST: &[u8] = include_bytes!("../../../tests/fixtures/mountinfo/host.txt");
+const CONTAINERD: &[u8] = include_bytes!("../../../tests/fixtures/mountinfo/containerd-k8s.txt");
+const CRIO: &[u8] = include_bytes!("../../../tests/fixtures/mountinfo/crio-k8s.txt");
+const DOCKER_K8S: &[u8] = include_bytes!("../../../tests/fixtures/mountinfo/docker-k8s.txt");
+const DOCKER: &[u8] = include_bytes!("../../../tests/fixtures/mountinfo/docker.txt");
 
 const FIXTURES: &[(&str, &[u8], usize)] = &[
     ("podman-runc", PODMAN, 34),

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::core::mountinfo::{MountTable, ParseError};
+use crate::core::mounts::mountinfo::{MountTable, ParseError};
 
 /// Who the checks ran as (effective ids, as the workload will run).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -1,6 +1,6 @@
 //! `/proc/self/mountinfo`: parsing of the proc(5) format into a
 //! [`MountTable`], and the lookups the checks need (`at`, `containing`).
-//! Classification of each mount lives in `core::classify`.
+//! Classification of each mount lives in `core::mounts::classify`.
 //!
 //! Line format (proc(5), "/proc/pid/mountinfo"):
 //!
