@@ -314,5 +314,4 @@ fn kind_expectation(m: &MountSpec) -> String {
 }
 
 #[cfg(test)]
-#[path = "checks_tests.rs"]
 mod tests;
