@@ -15,9 +15,7 @@ pub mod metrics;
 pub mod mounts;
 pub mod options;
 pub mod report;
-pub mod tamper;
 pub mod termination;
 #[cfg(test)]
 mod testkit;
-pub mod threshold;
-pub mod usage_tree;
+pub mod watch;

@@ -339,11 +339,15 @@ fn start_usage_watcher(
 }
 
 /// Whether the mount-table watch has anything to find
-/// ([`crate::core::tamper::mount_watch_needed`]); never without a start-up
+/// ([`crate::core::watch::tamper::mount_watch_needed`]); never without a start-up
 /// table.
 fn mount_watch_needed(config: &Config, checks: &CheckOutcome) -> bool {
     checks.facts.mountinfo.as_ref().is_ok_and(|baseline| {
-        crate::core::tamper::mount_watch_needed(config.spec.root, baseline, &config.spec.mounts)
+        crate::core::watch::tamper::mount_watch_needed(
+            config.spec.root,
+            baseline,
+            &config.spec.mounts,
+        )
     })
 }
 

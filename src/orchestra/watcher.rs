@@ -31,7 +31,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::core::config;
 use crate::core::contract::quantity;
 use crate::core::contract::spec::MountKind;
-use crate::core::threshold::{Level, ThresholdState, Thresholds, Transition};
+use crate::core::watch::threshold::{Level, ThresholdState, Thresholds, Transition};
 use crate::orchestra::hub::{Batch, Hub};
 use crate::orchestra::tamper::{ExecDetector, ExecDropConfig};
 use crate::orchestra::tracker::MountTracker;
