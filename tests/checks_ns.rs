@@ -88,7 +88,7 @@ fn check(s: &Spec) -> Vec<Finding> {
     let facts = gather(s, Path::new("/proc/self/mountinfo"));
     let findings = evaluate(s, &facts);
     for f in &findings {
-        println!("{}", sealinit::core::report::finding_line(f));
+        println!("{}", sealinit::core::render::report::finding_line(f));
     }
     findings
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sealinit::core::checks::Summary;
 use sealinit::core::contract::spec::MountKind;
-use sealinit::core::metrics::{render, Counters, MountSample};
+use sealinit::core::render::metrics::{render, Counters, MountSample};
 use sealinit::core::watch::threshold::Level;
 use sealinit::orchestra::metrics::{
     spawn_metrics_server, spawn_metrics_server_with, Limits, MetricsSource, SharedCounters,

@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use sealinit::core::mounts::classify;
 use sealinit::core::mounts::mountinfo::MountTable;
-use sealinit::core::report;
+use sealinit::core::render::report;
 
 fuzz_target!(|data: &[u8]| {
     let strict = MountTable::parse(data);

@@ -19,7 +19,7 @@ use crate::core::contract::quantity;
 use crate::core::contract::spec::{MountKind, MountSpec, RootPolicy, Spec};
 use crate::core::mounts::facts::{describe_errno, Facts, Identity, SkippedLines, VfsFacts};
 use crate::core::mounts::mountinfo::{MountEntry, MountTable};
-use crate::core::report;
+use crate::core::render::report;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -27,7 +27,7 @@ use super::contract::spec::{
 };
 pub use super::options::TerminationLog;
 use super::options::{self, LimitAction, LogFormat, TamperPolicy};
-use super::{contract::plan, contract::profiles, initopts, manifest};
+use super::{contract::plan, contract::profiles, initopts, render::manifest};
 
 mod commands;
 

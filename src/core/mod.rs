@@ -9,13 +9,9 @@ pub mod exitcode;
 pub mod help;
 pub mod initopts;
 pub mod learn;
-pub mod logfmt;
-pub mod manifest;
-pub mod metrics;
 pub mod mounts;
 pub mod options;
-pub mod report;
-pub mod termination;
+pub mod render;
 #[cfg(test)]
 mod testkit;
 pub mod watch;

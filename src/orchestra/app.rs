@@ -19,7 +19,7 @@ use crate::core::config::{self, Command, Config, Output, Verbosity};
 use crate::core::contract::spec::{Spec, ViolationPolicy};
 use crate::core::mounts::facts::SkippedLines;
 use crate::core::options::LogFormat;
-use crate::core::{contract::plan, exitcode, help, manifest, report};
+use crate::core::{contract::plan, exitcode, help, render::manifest, render::report};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
 use crate::orchestra::spawn::{

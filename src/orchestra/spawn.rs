@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::core::config::TerminationLog;
-use crate::core::{exitcode, termination};
+use crate::core::{exitcode, render::termination};
 use crate::edge::process;
 use crate::edge::signals::{self, Inherited, Received};
 use crate::orchestra::startup::CheckOutcome;

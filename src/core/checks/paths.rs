@@ -11,7 +11,7 @@ use crate::core::contract::spec::{MountKind, MountSpec};
 use crate::core::mounts::classify::{classify, Origin};
 use crate::core::mounts::facts::{describe_errno, Identity, PathFacts, ProbeOutcome, VfsFacts};
 use crate::core::mounts::mountinfo::{MountEntry, MountTable};
-use crate::core::report::{self, human_bytes};
+use crate::core::render::report::{self, human_bytes};
 
 /// Existence and "is a directory" (for writable kinds); `Some` is the
 /// failure that ends the path's checks.

@@ -1,9 +1,9 @@
 //! The inputs of `sealinit manifest` and `sealinit plan`, parsed from the
 //! flags and their env mirrors (flags win) into the typed options
-//! [`crate::core::manifest::render`] and [`crate::core::contract::plan::plan`] take.
+//! [`crate::core::render::manifest::render`] and [`crate::core::contract::plan::plan`] take.
 
 use crate::core::cli::{pick, typed, Layer, Opt, Parsed, UsageError};
-use crate::core::{contract::plan, contract::quantity, manifest};
+use crate::core::{contract::plan, contract::quantity, render::manifest};
 
 /// `--format`, `--workload`, `--name`, ... over [`manifest::ManifestOptions`]'s
 /// defaults.

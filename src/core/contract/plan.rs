@@ -9,7 +9,7 @@
 //! counts (the CLI parses Kubernetes quantities, so `100G` and `100Gi` both
 //! work and keep their meaning). Fractions are exact when the result is a
 //! whole number of bytes, else rounded up to a whole MiB
-//! ([`manifest::scale_up`](crate::core::manifest::scale_up)).
+//! ([`manifest::scale_up`](crate::core::render::manifest::scale_up)).
 //!
 //! Rules (seed Part 3 and 4):
 //! - Web: `/tmp` = 100Mi base + 10Mi × concurrent requests + cache; the cache
@@ -23,13 +23,13 @@
 //! - Kafka: PVC = retention days × daily volume, `/tmp` = 10% of that.
 //!
 //! Every plan ends with the ephemeral-storage request/limit of
-//! [`manifest::ephemeral_rule`](crate::core::manifest::ephemeral_rule).
+//! [`manifest::ephemeral_rule`](crate::core::render::manifest::ephemeral_rule).
 
 use std::path::PathBuf;
 
 use crate::core::contract::quantity;
 use crate::core::contract::spec::{MountKind, MountSpec, Spec};
-use crate::core::manifest::{ephemeral_rule, scale_up};
+use crate::core::render::manifest::{ephemeral_rule, scale_up};
 
 const MI: u64 = 1 << 20;
 

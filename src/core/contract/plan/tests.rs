@@ -2,7 +2,7 @@
 //! with a real TOML parser, and the errors for bad input.
 
 use super::*;
-use crate::core::manifest::{render, ManifestOptions};
+use crate::core::render::manifest::{render, ManifestOptions};
 
 const GI: u64 = 1 << 30;
 

@@ -1,4 +1,4 @@
-//! Unit tests of `core::metrics`: the Prometheus text exposition, label
+//! Unit tests of `core::render::metrics`: the Prometheus text exposition, label
 //! escaping, and the HTTP request routing and responses of the endpoint.
 
 use super::*;

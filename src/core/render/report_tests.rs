@@ -1,4 +1,4 @@
-//! Unit tests of `core::report`: YAML snippets, text layout, tables.
+//! Unit tests of `core::render::report`: YAML snippets, text layout, tables.
 
 use super::*;
 use crate::core::mounts::facts::VfsFacts;
@@ -100,7 +100,7 @@ fn volume_yaml_per_kind() {
 #[test]
 fn a_fix_and_the_manifest_render_a_mount_identically() {
     use crate::core::contract::spec::{RootPolicy, Spec};
-    use crate::core::manifest::{render, ManifestOptions};
+    use crate::core::render::manifest::{render, ManifestOptions};
     use yaml_rust2::{Yaml, YamlLoader};
     let one = |doc: &Yaml, key: &str| -> Yaml {
         let seq = doc[key]
@@ -240,7 +240,7 @@ fn headline_and_text_layout() {
     ];
     let facts = facts_of("1 0 0:5 / / ro - overlay overlay rw\n", true);
     let recs = check_records(&findings, &facts, Audience::Startup { plain: false });
-    let text: String = recs.iter().map(crate::core::logfmt::text).collect();
+    let text: String = recs.iter().map(crate::core::render::logfmt::text).collect();
     let want = "\
 sealinit: pass  /  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount
 sealinit: error: fail  /var/cache/nginx  emptydir  expected: its own writable mount (emptyDir)  observed: not a mount

@@ -8,13 +8,13 @@ use std::path::Path;
 use crate::core::checks::{Finding, Summary, Verdict};
 use crate::core::contract::quantity;
 use crate::core::contract::spec::{MountKind, MountSpec};
-use crate::core::logfmt::{push_json_str, Record, Value};
-use crate::core::manifest::{
-    mount_entry_snippet, mount_run_flag, mount_snippet, volume_name, Format,
-};
 use crate::core::mounts::classify::describe;
 use crate::core::mounts::facts::{Facts, Identity};
 use crate::core::mounts::mountinfo::{MountEntry, MountTable};
+use crate::core::render::logfmt::{push_json_str, Record, Value};
+use crate::core::render::manifest::{
+    mount_entry_snippet, mount_run_flag, mount_snippet, volume_name, Format,
+};
 
 /// Approximate binary size for humans: `512B`, `63.9Mi`, `5Gi`.
 pub fn human_bytes(n: u64) -> String {
