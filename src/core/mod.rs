@@ -3,14 +3,10 @@
 
 pub mod checks;
 pub mod cli;
-pub mod config;
 pub mod contract;
 pub mod exitcode;
-pub mod help;
-pub mod initopts;
 pub mod learn;
 pub mod mounts;
-pub mod options;
 pub mod render;
 #[cfg(test)]
 mod testkit;

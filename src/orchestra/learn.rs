@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::core::cli::options::LogFormat;
 use crate::core::contract::spec::MountSpec;
 use crate::core::learn::{render, Baseline, Learner, Written};
-use crate::core::options::LogFormat;
-use crate::core::{exitcode, options::LimitAction};
+use crate::core::{cli::options::LimitAction, exitcode};
 use crate::edge::probe;
 use crate::edge::process;
 use crate::edge::scan::{self, Facts};

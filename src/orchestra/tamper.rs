@@ -30,10 +30,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::core::cli::options::TamperPolicy;
 use crate::core::contract::spec::MountSpec;
 use crate::core::exitcode;
 use crate::core::mounts::mountinfo::{MountTable, ParseError};
-use crate::core::options::TamperPolicy;
 use crate::core::watch::tamper::{
     diff_mounts, exec_severity, judge, mode_string, Judgement, Latch, MountFinding, RateLimiter,
     Recognised, Severity, Stamp, Summary, TamperKind, Triggers,

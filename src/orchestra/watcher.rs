@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::core::config;
+use crate::core::cli::config;
 use crate::core::contract::quantity;
 use crate::core::contract::spec::MountKind;
 use crate::core::watch::threshold::{Level, ThresholdState, Thresholds, Transition};

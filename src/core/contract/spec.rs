@@ -14,7 +14,7 @@
 //! profile  <  spec file  <  SEALINIT_MOUNTS + SEALINIT_* env  <  flags
 //! ```
 //!
-//! [`crate::core::config::fold`] turns each source into a [`SpecFile`]
+//! [`crate::core::cli::config::fold`] turns each source into a [`SpecFile`]
 //! (`profiles::profile(name)`, [`parse_spec_toml`] of the text the edge
 //! read, and the env and flag layers with [`parse_mounts_env`] and
 //! [`parse_mount_flag`]) and calls [`merge`] once. The result's
@@ -27,8 +27,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::core::config::{DEFAULT_ACT_AT, DEFAULT_GRACE, DEFAULT_RESCAN, DEFAULT_WARN_AT};
-use crate::core::options::{LimitAction, TamperPolicy, TerminationLog};
+use crate::core::cli::config::{DEFAULT_ACT_AT, DEFAULT_GRACE, DEFAULT_RESCAN, DEFAULT_WARN_AT};
+use crate::core::cli::options::{LimitAction, TamperPolicy, TerminationLog};
 
 pub mod parse;
 pub mod render;
@@ -424,7 +424,7 @@ pub struct Resolved {
 /// Merges sources given lowest precedence first: a path declared by a
 /// later source replaces the earlier entry's kind and size, keeping the
 /// position of its first declaration; each setting comes from the latest
-/// source that sets it. [`crate::core::config::fold`] calls it once with
+/// source that sets it. [`crate::core::cli::config::fold`] calls it once with
 /// profile, spec file, env, flags.
 pub fn merge<'a>(layers: impl IntoIterator<Item = &'a SpecFile>) -> Resolved {
     let mut settings = Settings::default();

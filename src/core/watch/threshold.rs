@@ -63,8 +63,8 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            warn_at: crate::core::config::DEFAULT_WARN_AT,
-            act_at: crate::core::config::DEFAULT_ACT_AT,
+            warn_at: crate::core::cli::config::DEFAULT_WARN_AT,
+            act_at: crate::core::cli::config::DEFAULT_ACT_AT,
         }
     }
 }

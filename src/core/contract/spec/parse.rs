@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::ViolationPolicy;
 use super::{normalize, MountKind, MountSpec, Problem, RootPolicy, SpecError, SpecFile};
 use crate::core::contract::quantity;
-use crate::core::{initopts, options};
+use crate::core::{cli::initopts, cli::options};
 
 /// Top-level keys of the spec file, for "unknown key" messages.
 const TOP_KEYS: &str = "root, on_violation, require_non_root, warn_at, act_at, \

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{Settings, Spec};
+use crate::core::cli::options::{signal_name, TamperPolicy};
 use crate::core::contract::quantity;
-use crate::core::options::{signal_name, TamperPolicy};
 
 /// The contract as a spec file: `root`, `on_violation`, `require_non_root`
 /// from `spec`; every runtime setting that `settings` sets (pass settings
@@ -127,7 +127,7 @@ mod tests {
             let d = Duration::from_millis(*ms);
             assert_eq!(format_duration(d), *want, "{name}");
             assert_eq!(
-                crate::core::options::parse_duration(want),
+                crate::core::cli::options::parse_duration(want),
                 Ok(d),
                 "{name}: round trip"
             );

@@ -2,8 +2,8 @@
 //! found), `SEALINIT_MOUNTS`, flags, path normalisation and the merge.
 
 use super::*;
+use crate::core::cli::options::{LimitAction, TamperPolicy};
 use crate::core::contract::quantity;
-use crate::core::options::{LimitAction, TamperPolicy};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spec");
 

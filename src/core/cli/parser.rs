@@ -395,8 +395,8 @@ pub fn typed<T>(
 pub fn log_format_hint(
     args: &[OsString],
     env_value: Option<&OsStr>,
-) -> crate::core::options::LogFormat {
-    use crate::core::options::parse_log_format;
+) -> crate::core::cli::options::LogFormat {
+    use crate::core::cli::options::parse_log_format;
     let mut found = None;
     let mut sub = Sub::Run;
     let mut i = 0;

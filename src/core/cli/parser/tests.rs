@@ -1,7 +1,7 @@
 //! Tests of the parser, the env mirrors and the format hint.
 
 use super::*;
-use crate::core::options::LogFormat;
+use crate::core::cli::options::LogFormat;
 
 fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
@@ -195,17 +195,17 @@ fn flags_win_over_env_and_errors_name_the_source() {
     env.values.push((Opt::WarnAt, "x".into()));
     let g = typed(
         pick(&flags, &env, Opt::Grace),
-        crate::core::options::parse_duration,
+        crate::core::cli::options::parse_duration,
     );
     assert!(g.expect_err("accepted").0.starts_with("--grace:"));
     let w = typed(
         pick(&Layer::flags(), &env, Opt::WarnAt),
-        crate::core::options::parse_percent,
+        crate::core::cli::options::parse_percent,
     );
     assert!(w.expect_err("accepted").0.starts_with("SEALINIT_WARN_AT:"));
     let ok = typed(
         pick(&Layer::flags(), &env, Opt::Grace),
-        crate::core::options::parse_duration,
+        crate::core::cli::options::parse_duration,
     );
     assert_eq!(ok, Ok(Some(std::time::Duration::from_secs(5))));
 }

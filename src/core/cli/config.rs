@@ -21,13 +21,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::cli::{pick, typed, Layer, Opt, Parsed, Sub, UsageError};
-use super::contract::spec::{
-    self, MountKind, RootPolicy, Settings, Spec, SpecFile, ViolationPolicy,
-};
 pub use super::options::TerminationLog;
 use super::options::{self, LimitAction, LogFormat, TamperPolicy};
-use super::{contract::plan, contract::profiles, initopts, render::manifest};
+use super::parser::{pick, typed, Layer, Opt, Parsed, Sub, UsageError};
+use crate::core::contract::spec::{
+    self, MountKind, RootPolicy, Settings, Spec, SpecFile, ViolationPolicy,
+};
+use crate::core::{cli::initopts, contract::plan, contract::profiles, render::manifest};
 
 mod commands;
 
@@ -411,12 +411,12 @@ fn layer_settings(layer: &Layer) -> Result<SpecFile, UsageError> {
             "{} is declared twice in the {}; declare each path once",
             p.display(),
             match layer.source {
-                super::cli::Source::Flag => "flags",
-                super::cli::Source::Env => "environment",
+                super::parser::Source::Flag => "flags",
+                super::parser::Source::Env => "environment",
             }
         )));
     }
-    let quantity = |s: &str| super::contract::quantity::parse(s).map_err(|e| e.to_string());
+    let quantity = |s: &str| crate::core::contract::quantity::parse(s).map_err(|e| e.to_string());
     let settings = Settings {
         root: layer.typed(Opt::Root, |v| {
             RootPolicy::parse(v).ok_or_else(|| format!("expected read-only or any, got {v:?}"))

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::core::cli::{env_layer, parse_args};
+use crate::core::cli::parser::{env_layer, parse_args};
 use crate::core::contract::spec::MountSpec;
 
 const SPEC: &str = "/etc/sealinit/spec.toml";
@@ -317,7 +317,12 @@ fn a_spec_file_named_by_a_flag_or_variable_is_named_in_its_errors() {
             named_by: Some(by.into()),
             text: Ok("grace = 1\n".into()),
         };
-        let err = fold(&parsed, &crate::core::cli::Layer::env(), Some(&text)).expect_err(by);
+        let err = fold(
+            &parsed,
+            &crate::core::cli::parser::Layer::env(),
+            Some(&text),
+        )
+        .expect_err(by);
         assert!(
             err.0.starts_with(&format!("{by}: /s.toml:1: key `grace`")),
             "{err}"

@@ -2,7 +2,7 @@
 //! flags and their env mirrors (flags win) into the typed options
 //! [`crate::core::render::manifest::render`] and [`crate::core::contract::plan::plan`] take.
 
-use crate::core::cli::{pick, typed, Layer, Opt, Parsed, UsageError};
+use crate::core::cli::parser::{pick, typed, Layer, Opt, Parsed, UsageError};
 use crate::core::{contract::plan, contract::quantity, render::manifest};
 
 /// `--format`, `--workload`, `--name`, ... over [`manifest::ManifestOptions`]'s

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::cli::{env_name, OptDef, Sub, OPTIONS};
+use super::parser::{env_name, OptDef, Sub, OPTIONS};
 
 const HEAD: &str = "\
 sealinit: PID 1 and storage guard for containers with a read-only root
@@ -141,8 +141,8 @@ mod tests {
     /// quote them must agree.
     #[test]
     fn help_quotes_the_defaults_of_config() {
-        use crate::core::cli::Opt;
-        use crate::core::config as c;
+        use crate::core::cli::config as c;
+        use crate::core::cli::parser::Opt;
         let secs = |d: std::time::Duration| format!("default {}s", d.as_secs());
         let cases = [
             (Opt::WarnAt, format!("default {}", c::DEFAULT_WARN_AT)),

@@ -1,7 +1,7 @@
 //! Option values shared by the command line, the environment and the spec
 //! file: percentages, durations, signals, limit and tamper actions, the
 //! termination log and the metrics address (signal rewrites and exit remaps:
-//! [`crate::core::initopts`]). Each parser returns a
+//! [`crate::core::cli::initopts`]). Each parser returns a
 //! message saying what was expected.
 
 use std::fmt;
