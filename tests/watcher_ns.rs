@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use sealinit::core::spec::MountKind;
-use sealinit::core::threshold::Transition::{self, *};
+use sealinit::core::contract::spec::MountKind;
+use sealinit::core::watch::threshold::Transition::{self, *};
 use sealinit::orchestra::tracker::MountTracker;
 use sealinit::orchestra::watcher::{
     spawn_watcher, UsageKind, WatchConfig, WatchEvent, WatchedMount, EPHEMERAL,
