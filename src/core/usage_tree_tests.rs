@@ -242,3 +242,32 @@ fn rename_over_a_hot_file_then_a_write_in_one_batch() {
         (Outcome::Done, (4096 + 100_000 + 24_576, 3))
     );
 }
+
+/// Seen in the random workload with hard links: an append through `s/l`
+/// (a name of an inode also named `y`), then `s` moved out of the tree,
+/// read in one batch. The append's event cannot be stat'ed any more (its
+/// directory is gone from the tree) and `y` saw no event: the inode's size
+/// is found only by re-listing `y`'s directory, so the drop of `s` must
+/// ask for that hunt.
+#[test]
+fn a_linked_name_written_then_moved_out_with_its_directory() {
+    let mut t = tree();
+    let out = list(&mut t, 1, &[("s", dir(20, 4096)), ("y", link(30, 8192, 2))]);
+    assert_eq!(out.new_dirs, vec![b"s".to_vec()]);
+    assert!(t.attach_dir(1, b"s", 2).0);
+    list(&mut t, 2, &[("l", link(30, 8192, 2))]);
+    t.take_hunt();
+    assert_eq!(totals(&t), (4096 + 4096 + 8192, 3));
+    t.begin_batch();
+    // echo >> s/l; mv s /elsewhere
+    let o = t.event(2, b"l", Ev::Written, false, None, 1);
+    assert_eq!(o, Outcome::Relist);
+    t.event(1, b"s", Ev::Removed, true, None, 1);
+    assert_eq!(t.take_dropped(), vec![2]);
+    assert!(
+        t.take_hunt().contains(&30),
+        "y's directory must be re-listed"
+    );
+    list(&mut t, 1, &[("y", link(30, 16_384, 2))]);
+    assert_eq!(totals(&t), (4096 + 16_384, 2));
+}
