@@ -425,6 +425,8 @@ impl MountTracker {
         if applied.is_ok() {
             applied = self.relist_dirty(hub, Instant::now());
         }
+        // A subtree dropped by an event may hold names of linked inodes.
+        self.queue_hunt();
         self.arm_hot(false);
         self.exec.live = false;
         if let Err(f) = applied {

@@ -532,6 +532,13 @@ impl UsageTree {
             self.inodes = self.inodes.saturating_sub(node.nfiles + 1);
             for ino in node.linked {
                 self.link_unref(ino);
+                // Its other names stay counted: it may have been written
+                // through this one (an event that can no longer be stat'ed
+                // once the directory left the tree), so their directories
+                // are re-listed for its size.
+                if self.links.contains_key(&ino) {
+                    self.hunt.insert(ino);
+                }
             }
             todo.extend(node.subdirs.values().filter_map(|s| s.wd));
             self.hot.retain(|(hw, _), _| *hw != w);

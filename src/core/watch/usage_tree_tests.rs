@@ -208,3 +208,66 @@ fn restat_of_a_hot_file_follows_mmap_and_writeback() {
         "now linked: re-list"
     );
 }
+
+/// Seen in the random workload with hard links: `mv b a` over a hot file
+/// then an append to `a`, read in one batch. The rename must not leave the
+/// old inode's remembered size in place of what the directory counts: the
+/// append's delta would take away bytes the directory never counted (here
+/// more than its whole sum, lost for good to the saturating arithmetic).
+#[test]
+fn rename_over_a_hot_file_then_a_write_in_one_batch() {
+    let mut t = tree();
+    // `c`'s bytes are in the link map, not in the directory's own sum.
+    list(&mut t, 1, &[("c", link(12, 100_000, 2))]);
+    t.begin_batch();
+    t.begin_batch(); // the listing is older than the coming events
+    t.event(1, b"a", Ev::Created, false, Some(file(10, 4096)), 0);
+    t.event(1, b"b", Ev::Created, false, Some(file(11, 8192)), 0);
+    assert_eq!(totals(&t), (4096 + 100_000 + 4096 + 8192, 4));
+    t.begin_batch();
+    // mv b a; append 12 KiB to a (each stat is taken when its event is read).
+    let after = file(11, 20_480);
+    t.event(1, b"b", Ev::Removed, false, None, 1);
+    let o = t.event(1, b"a", Ev::MovedIn, false, Some(after), 1);
+    assert_eq!(o, Outcome::Relist);
+    t.event(1, b"a", Ev::Written, false, Some(after), 1);
+    t.event(1, b"a", Ev::Closed, false, Some(after), 1);
+    list(&mut t, 1, &[("a", after), ("c", link(12, 100_000, 2))]);
+    assert_eq!(totals(&t), (4096 + 100_000 + 20_480, 3));
+    // Hot again (its size followed by events).
+    let bigger = file(11, 24_576);
+    let o = t.event(1, b"a", Ev::Written, false, Some(bigger), 2);
+    assert_eq!(
+        (o, totals(&t)),
+        (Outcome::Done, (4096 + 100_000 + 24_576, 3))
+    );
+}
+
+/// Seen in the random workload with hard links: an append through `s/l`
+/// (a name of an inode also named `y`), then `s` moved out of the tree,
+/// read in one batch. The append's event cannot be stat'ed any more (its
+/// directory is gone from the tree) and `y` saw no event: the inode's size
+/// is found only by re-listing `y`'s directory, so the drop of `s` must
+/// ask for that hunt.
+#[test]
+fn a_linked_name_written_then_moved_out_with_its_directory() {
+    let mut t = tree();
+    let out = list(&mut t, 1, &[("s", dir(20, 4096)), ("y", link(30, 8192, 2))]);
+    assert_eq!(out.new_dirs, vec![b"s".to_vec()]);
+    assert!(t.attach_dir(1, b"s", 2).0);
+    list(&mut t, 2, &[("l", link(30, 8192, 2))]);
+    t.take_hunt();
+    assert_eq!(totals(&t), (4096 + 4096 + 8192, 3));
+    t.begin_batch();
+    // echo >> s/l; mv s /elsewhere
+    let o = t.event(2, b"l", Ev::Written, false, None, 1);
+    assert_eq!(o, Outcome::Relist);
+    t.event(1, b"s", Ev::Removed, true, None, 1);
+    assert_eq!(t.take_dropped(), vec![2]);
+    assert!(
+        t.take_hunt().contains(&30),
+        "y's directory must be re-listed"
+    );
+    list(&mut t, 1, &[("y", link(30, 16_384, 2))]);
+    assert_eq!(totals(&t), (4096 + 16_384, 2));
+}
