@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use sealinit::core::checks::{evaluate, Finding, Verdict};
-use sealinit::core::spec::{MountKind, MountSpec, RootPolicy, Spec};
+use sealinit::core::contract::spec::{MountKind, MountSpec, RootPolicy, Spec};
 use sealinit::edge::probe::gather;
 
 const SCRATCH_ENV: &str = "SEALINIT_NS_SCRATCH";
@@ -88,7 +88,7 @@ fn check(s: &Spec) -> Vec<Finding> {
     let facts = gather(s, Path::new("/proc/self/mountinfo"));
     let findings = evaluate(s, &facts);
     for f in &findings {
-        println!("{}", sealinit::core::report::finding_line(f));
+        println!("{}", sealinit::core::render::report::finding_line(f));
     }
     findings
 }

@@ -9,7 +9,7 @@ use common::*;
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
-use sealinit::core::cli::{Sub, OPTIONS};
+use sealinit::core::cli::parser::{Sub, OPTIONS};
 
 /// The binary with `args`, `--root any`-free, and `env` added.
 fn cmd(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -290,7 +290,7 @@ fn inner_ten_thousand_mounts() {
     println!("mounted {N} binds in {:?}", t.elapsed());
     let text = fs::read("/proc/self/mountinfo").expect("read mountinfo");
     let t = Instant::now();
-    let table = sealinit::core::mountinfo::MountTable::parse(&text).expect("parse");
+    let table = sealinit::core::mounts::mountinfo::MountTable::parse(&text).expect("parse");
     println!(
         "parse of {} lines ({} bytes): {:?}",
         table.len(),

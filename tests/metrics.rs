@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sealinit::core::checks::Summary;
-use sealinit::core::metrics::{render, Counters, MountSample};
-use sealinit::core::spec::MountKind;
-use sealinit::core::threshold::Level;
+use sealinit::core::contract::spec::MountKind;
+use sealinit::core::render::metrics::{render, Counters, MountSample};
+use sealinit::core::watch::threshold::Level;
 use sealinit::orchestra::metrics::{
     spawn_metrics_server, spawn_metrics_server_with, Limits, MetricsSource, SharedCounters,
 };

@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use sealinit::core::cli::options::TamperPolicy;
+use sealinit::core::contract::spec::{MountKind, MountSpec};
 use sealinit::core::exitcode;
-use sealinit::core::mountinfo::MountTable;
-use sealinit::core::options::TamperPolicy;
-use sealinit::core::spec::{MountKind, MountSpec};
+use sealinit::core::mounts::mountinfo::MountTable;
 use sealinit::orchestra::supervisor::Request;
 use sealinit::orchestra::tamper::{
     spawn_tamper_watch, spawn_tamper_watch_with, ExecDropConfig, MountWatchConfig, TamperSink,

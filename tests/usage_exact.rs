@@ -397,7 +397,6 @@ fn random_workload_matches_du_on_ext4() {
 /// The same with hard links made at random (each observed once, then
 /// appended through, renamed over, removed, moved out with its tree).
 #[test]
-#[ignore = "known failure: a hard-linked inode's bytes can stay stale in the link map (under-count of 50-230 KB in about one run of two); see the usage branch report"]
 fn random_workload_with_hard_links_matches_du_on_ext4() {
     random_on_ext4(true);
 }
@@ -429,7 +428,6 @@ fn random_workload_matches_du_on_tmpfs() {
 }
 
 #[test]
-#[ignore = "known failure: a hard-linked inode's bytes can stay stale in the link map; see the usage branch report"]
 fn random_workload_with_hard_links_matches_du_on_tmpfs() {
     random_on_tmpfs(true);
 }

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use sealinit::core::spec::MountKind;
-use sealinit::core::threshold::Transition::{self, *};
+use sealinit::core::contract::spec::MountKind;
+use sealinit::core::watch::threshold::Transition::{self, *};
+use sealinit::edge::usage::statfs_usage;
 use sealinit::orchestra::tracker::MountTracker;
 use sealinit::orchestra::watcher::{
-    spawn_watcher, UsageKind, WatchConfig, WatchEvent, WatchedMount, EPHEMERAL,
+    spawn_watcher, UsageKind, WatchConfig, WatchEvent, WatchedMount, WatcherHandle, EPHEMERAL,
 };
 
 const GUARD: Duration = Duration::from_secs(20);
@@ -49,6 +50,49 @@ fn expect(rx: &Receiver<WatchEvent>, path: &Path, transition: Transition) -> Wat
         "unexpected event {ev:?}"
     );
     ev
+}
+
+/// A crossing event may be sent while the write that caused it is still
+/// under way (the line is passed before its last bytes land): its figure
+/// is past `percent` of its limit and at most `whole`, the figure once the
+/// write returned.
+fn crossed_within(ev: &WatchEvent, limit: u64, percent: u64, whole: u64) {
+    assert!(
+        ev.used * 100 >= limit * percent && ev.used <= whole,
+        "{ev:?}: not past {percent}% of {limit} or above the final {whole}"
+    );
+}
+
+/// The snapshot's figure for `path` becomes `want` (the write complete and
+/// measured; `GUARD` is a failure guard, not a timed assertion).
+fn settles_to(h: &WatcherHandle, path: &Path, want: u64) {
+    let start = std::time::Instant::now();
+    loop {
+        let used = h
+            .snapshot
+            .lock()
+            .expect("snapshot")
+            .iter()
+            .find(|m| m.path == path)
+            .map(|m| m.used);
+        if used == Some(want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < GUARD,
+            "{path:?}: snapshot figure {used:?} never became {want}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The default `--warn-at`, in percent.
+fn warn_pct() -> u64 {
+    u64::from(WatchConfig::default().warn_at)
+}
+
+fn statfs_used(p: &Path) -> u64 {
+    statfs_usage(p).expect("statfs").used_bytes
 }
 
 fn no_more(rx: &Receiver<WatchEvent>) {
@@ -169,7 +213,7 @@ fn ephemeral_total_fires_on_the_sum_of_emptydirs() {
         mk(&b, MountKind::EmptyDir),
         mk(&pvc, MountKind::Pvc),
     ];
-    let _h = spawn_watcher(mounts, cfg, tx, wr).expect("spawn");
+    let h = spawn_watcher(mounts, cfg, tx, wr).expect("spawn");
     // A PVC does not count towards ephemeral storage.
     fill(&pvc.join("big"), 3_000_000);
     fill(&a.join("f"), 900_000);
@@ -177,7 +221,10 @@ fn ephemeral_total_fires_on_the_sum_of_emptydirs() {
     let eph = Path::new(EPHEMERAL);
     let ev = expect(&rx, eph, CrossedWarn);
     assert_eq!(ev.kind, UsageKind::EphemeralTotal);
-    assert!(ev.used >= 1_800_000 && ev.used < 1_900_000, "{ev:?}");
+    let sum = du(&["-B1"], &a) + du(&["-B1"], &b);
+    assert!((1_800_000..1_900_000).contains(&sum), "du a + b: {sum}");
+    crossed_within(&ev, 2_000_000, warn_pct(), sum);
+    settles_to(&h, eph, sum);
     fs::remove_file(a.join("f")).expect("rm");
     expect(&rx, eph, ClearedWarn);
     no_more(&rx);
@@ -458,7 +505,13 @@ fn mounts_share_one_instance_each_gets_its_own_events_and_one_can_vanish() {
     // Then only `a`: `b` keeps its figure.
     fill(&a.join("f"), 3_500_000);
     let ev = expect(&rx, &a, CrossedWarn);
-    assert!(ev.used >= 3_500_000 && ev.used < 3_600_000, "{ev:?}");
+    let whole = statfs_used(&a);
+    assert!(
+        (3_500_000..3_600_000).contains(&whole),
+        "statfs of a: {whole}"
+    );
+    crossed_within(&ev, 4 << 20, warn_pct(), whole);
+    settles_to(&h, &a, whole);
     assert_eq!(row(&b).used, du(&["-B1"], &b));
     no_more(&rx);
 

@@ -10,8 +10,8 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use libfuzzer_sys::fuzz_target;
-use sealinit::core::cli;
-use sealinit::core::config::{self, SpecText};
+use sealinit::core::cli::parser;
+use sealinit::core::cli::config::{self, SpecText};
 
 fuzz_target!(|data: &[u8]| {
     let (argv_part, env_part) = match data.windows(2).position(|w| w == b"\n\n") {
@@ -36,9 +36,9 @@ fuzz_target!(|data: &[u8]| {
     let vars = env
         .into_iter()
         .map(|(k, v)| (OsString::from_vec(k), v));
-    let _ = cli::log_format_hint(&argv, None);
-    let parsed = cli::parse_args(&argv);
-    let env_layer = cli::env_layer(vars);
+    let _ = parser::log_format_hint(&argv, None);
+    let parsed = parser::parse_args(&argv);
+    let env_layer = parser::env_layer(vars);
     if let (Ok(p), Ok(e)) = (&parsed, &env_layer) {
         let _ = config::output(&p.flags, e);
         // The env part doubles as a spec file's text.

@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sealinit::core::classify;
-use sealinit::core::mountinfo::MountTable;
-use sealinit::core::report;
+use sealinit::core::mounts::classify;
+use sealinit::core::mounts::mountinfo::MountTable;
+use sealinit::core::render::report;
 
 fuzz_target!(|data: &[u8]| {
     let strict = MountTable::parse(data);

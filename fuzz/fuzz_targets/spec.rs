@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use sealinit::core::spec::{self, MountKind};
+use sealinit::core::contract::spec::{self, MountKind};
 
 const KINDS: [MountKind; 5] = [
     MountKind::Tmpfs,

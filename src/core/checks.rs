@@ -15,11 +15,11 @@ mod paths;
 
 pub use paths::parse_tmpfs_size;
 
-use crate::core::facts::{describe_errno, Facts, Identity, SkippedLines, VfsFacts};
-use crate::core::mountinfo::{MountEntry, MountTable};
-use crate::core::quantity;
-use crate::core::report;
-use crate::core::spec::{MountKind, MountSpec, RootPolicy, Spec};
+use crate::core::contract::quantity;
+use crate::core::contract::spec::{MountKind, MountSpec, RootPolicy, Spec};
+use crate::core::mounts::facts::{describe_errno, Facts, Identity, SkippedLines, VfsFacts};
+use crate::core::mounts::mountinfo::{MountEntry, MountTable};
+use crate::core::render::report;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -314,5 +314,4 @@ fn kind_expectation(m: &MountSpec) -> String {
 }
 
 #[cfg(test)]
-#[path = "checks_tests.rs"]
 mod tests;

@@ -16,8 +16,8 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record as SpanRecord};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-use crate::core::logfmt::{self, Record, Value};
-use crate::core::options::LogFormat;
+use crate::core::cli::options::LogFormat;
+use crate::core::render::logfmt::{self, Record, Value};
 
 /// The stderr subscriber.
 pub struct StderrLog {

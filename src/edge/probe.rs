@@ -11,11 +11,11 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::{lstat, stat, FileStat, Mode, SFlag};
 use nix::unistd::{getegid, geteuid, unlink, write};
 
-use crate::core::facts::{
+use crate::core::contract::spec::{MountSpec, Spec};
+use crate::core::mounts::facts::{
     Facts, Identity, PathFacts, ProbeOutcome, SkippedLines, StatFacts, VfsFacts,
 };
-use crate::core::mountinfo::{MountTable, ParseError};
-use crate::core::spec::{MountSpec, Spec};
+use crate::core::mounts::mountinfo::{MountTable, ParseError};
 
 /// Gathers every fact the checks need: the mount table (read once from
 /// `proc_mountinfo`), `/`, the identity, and each declared path.
@@ -318,7 +318,7 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
         let pf = path_facts(&MountSpec {
             path: link.clone(),
-            kind: crate::core::spec::MountKind::EmptyDir,
+            kind: crate::core::contract::spec::MountKind::EmptyDir,
             size_limit: None,
             allow_exec: false,
         });

@@ -16,7 +16,7 @@ use nix::sys::stat::{fstat, fstatat, Mode};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{lseek, read, Whence};
 
-use crate::core::tamper::{recognise, FileFacts, HEAD_LEN};
+use crate::core::watch::tamper::{recognise, FileFacts, HEAD_LEN};
 use crate::edge::usage::os_err;
 
 /// An open mount table (`/proc/self/mountinfo`), pollable for changes.

@@ -22,7 +22,7 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 
-use crate::core::usage_tree::EntryStat;
+use crate::core::watch::usage_tree::EntryStat;
 
 /// What `statvfs` says about a filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -422,10 +422,9 @@ fn rel_of(node: &PathNode) -> Vec<u8> {
         parts.push(&n.name);
         cur = n.parent.as_deref();
     }
-    parts
-        .iter()
-        .rev()
-        .fold(Vec::new(), |acc, p| crate::core::usage_tree::join(&acc, p))
+    parts.iter().rev().fold(Vec::new(), |acc, p| {
+        crate::core::watch::usage_tree::join(&acc, p)
+    })
 }
 
 fn child_path(parent: &Rc<PathNode>, name: &CStr) -> Rc<PathNode> {

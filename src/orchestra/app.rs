@@ -1,6 +1,6 @@
 //! The recipe `main` follows, one function per step in call order:
 //! parse the command line, set up logging, resolve the configuration (one
-//! [`Config`], folded by [`crate::core::config::fold`] from profile, spec
+//! [`Config`], folded by [`crate::core::cli::config::fold`] from profile, spec
 //! file, env and flags), then run its [`Command`]: for a workload, check the
 //! storage contract, spawn, supervise, and return the exit code. Before the
 //! spawn any step may fail with an exit code; after it, nothing returns
@@ -14,12 +14,12 @@ use std::sync::mpsc;
 
 use tracing::Level;
 
-use crate::core::cli::{self, Layer, Parsed, Sub, UsageError};
-use crate::core::config::{self, Command, Config, Output, Verbosity};
-use crate::core::facts::SkippedLines;
-use crate::core::options::LogFormat;
-use crate::core::spec::{Spec, ViolationPolicy};
-use crate::core::{exitcode, help, manifest, plan, report};
+use crate::core::cli::config::{self, Command, Config, Output, Verbosity};
+use crate::core::cli::options::LogFormat;
+use crate::core::cli::parser::{self, Layer, Parsed, Sub, UsageError};
+use crate::core::contract::spec::{Spec, ViolationPolicy};
+use crate::core::mounts::facts::SkippedLines;
+use crate::core::{cli::help, contract::plan, exitcode, render::manifest, render::report};
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
 use crate::orchestra::spawn::{
@@ -52,7 +52,7 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
     process::reserve_std_fds();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     // Known before anything can fail, so a usage error is reported in it.
-    let hint = cli::log_format_hint(&args, std::env::var_os("SEALINIT_LOG_FORMAT").as_deref());
+    let hint = parser::log_format_hint(&args, std::env::var_os("SEALINIT_LOG_FORMAT").as_deref());
     let (parsed, env) = match parse_command_line(&args) {
         Ok(v) => v,
         Err(e) => {
@@ -120,8 +120,8 @@ pub fn run(inherited: io::Result<Inherited>) -> i32 {
 }
 
 fn parse_command_line(args: &[OsString]) -> Result<(Parsed, Layer), UsageError> {
-    let parsed = cli::parse_args(args)?;
-    let env = cli::env_layer(std::env::vars_os())?;
+    let parsed = parser::parse_args(args)?;
+    let env = parser::env_layer(std::env::vars_os())?;
     Ok((parsed, env))
 }
 
@@ -339,11 +339,15 @@ fn start_usage_watcher(
 }
 
 /// Whether the mount-table watch has anything to find
-/// ([`crate::core::tamper::mount_watch_needed`]); never without a start-up
+/// ([`crate::core::watch::tamper::mount_watch_needed`]); never without a start-up
 /// table.
 fn mount_watch_needed(config: &Config, checks: &CheckOutcome) -> bool {
     checks.facts.mountinfo.as_ref().is_ok_and(|baseline| {
-        crate::core::tamper::mount_watch_needed(config.spec.root, baseline, &config.spec.mounts)
+        crate::core::watch::tamper::mount_watch_needed(
+            config.spec.root,
+            baseline,
+            &config.spec.mounts,
+        )
     })
 }
 

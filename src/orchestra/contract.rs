@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use crate::core::cli::{Layer, Parsed, UsageError};
-use crate::core::config::{self, Config, SpecText};
+use crate::core::cli::config::{self, Config, SpecText};
+use crate::core::cli::parser::{Layer, Parsed, UsageError};
 use crate::edge::specfile;
 
 /// The configuration for `parsed` and `env`, or a usage error (exit 64)
@@ -40,7 +40,7 @@ fn read_spec(parsed: &Parsed, env: &Layer) -> Option<SpecText> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::cli::{Opt, Sub};
+    use crate::core::cli::parser::{Opt, Sub};
 
     fn parsed(flags: Layer) -> Parsed {
         Parsed {

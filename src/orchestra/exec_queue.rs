@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use crate::core::tamper::Triggers;
+use crate::core::watch::tamper::Triggers;
 
 /// A file an inotify batch named, for the exec-drop check.
 #[derive(Debug)]

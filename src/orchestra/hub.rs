@@ -21,7 +21,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
-use crate::core::usage_tree::Wd;
+use crate::core::watch::usage_tree::Wd;
 use crate::edge::inotify::{Event, Notify, IN_IGNORED, IN_Q_OVERFLOW};
 
 /// Index of a tracker in its hub (the watcher's mount index).

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::core::cli::options::LogFormat;
+use crate::core::contract::spec::MountSpec;
 use crate::core::learn::{render, Baseline, Learner, Written};
-use crate::core::options::LogFormat;
-use crate::core::spec::MountSpec;
-use crate::core::{exitcode, options::LimitAction};
+use crate::core::{cli::options::LimitAction, exitcode};
 use crate::edge::probe;
 use crate::edge::process;
 use crate::edge::scan::{self, Facts};
@@ -206,7 +206,7 @@ impl Reporter {
         });
         for m in &learned.mounts {
             tracing::info!(event = "learn", path = %m.spec.path.display(), kind = m.spec.kind.as_str(),
-                size_limit = %m.spec.size_limit.map(crate::core::quantity::format).unwrap_or_default(),
+                size_limit = %m.spec.size_limit.map(crate::core::contract::quantity::format).unwrap_or_default(),
                 high_water = m.high_water, role = m.role,
                 "learned {} as {} ({}): {}", m.spec.path.display(), m.spec.kind.as_str(), m.role, m.reason);
             for n in &m.notes {

@@ -8,8 +8,8 @@
 //! a whole request (or, if none, the oldest). Requests are capped at
 //! [`Limits::max_request`] bytes. With no connection open the thread sleeps
 //! in `poll` without a timeout (no periodic wake-ups). Only the request
-//! line is interpreted (`core::metrics::route`); the body is
-//! `core::metrics::render` of the watcher's snapshot, the start-up check
+//! line is interpreted (`core::render::metrics::route`); the body is
+//! `core::render::metrics::render` of the watcher's snapshot, the start-up check
 //! counts and the supervisor's counters.
 //!
 //! It cannot panic by construction, and it has to: the release profile is
@@ -33,7 +33,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::core::checks::Summary;
-use crate::core::metrics::{
+use crate::core::render::metrics::{
     head_complete, render, request_line, response, route, Counters, MountSample, Route,
     CONTENT_TYPE,
 };

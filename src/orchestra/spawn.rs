@@ -1,6 +1,6 @@
 //! Around the spawn (the init options that shape it, `--rewrite`,
 //! `--remap-exit`, `--pdeathsig`, `--termination-log`, are fields of the
-//! resolved [`crate::core::config::Config`]): the signals that arrived
+//! resolved [`crate::core::cli::config::Config`]): the signals that arrived
 //! before the spawn (a TERM or INT cancels it), the spawn itself with its exit codes (126, 127), and the termination log
 //! for exits sealinit decides (64, 71, 75, 77, 78).
 
@@ -9,8 +9,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::core::config::TerminationLog;
-use crate::core::{exitcode, termination};
+use crate::core::cli::config::TerminationLog;
+use crate::core::{exitcode, render::termination};
 use crate::edge::process;
 use crate::edge::signals::{self, Inherited, Received};
 use crate::orchestra::startup::CheckOutcome;
@@ -88,7 +88,7 @@ pub fn signals_before_spawn(sigfd: &OwnedFd) -> Result<Vec<Received>, i32> {
         .find(|s| (s.signo == libc::SIGTERM || s.signo == libc::SIGINT) && s.pid != me);
     if let Some(s) = cancel {
         let code = exitcode::for_signal(s.signo);
-        let name = crate::core::options::signal_name(s.signo);
+        let name = crate::core::cli::options::signal_name(s.signo);
         tracing::warn!(event = "exit", code, signal = %name, from = s.pid,
             reason = "signal before start",
             "received {name} before the workload was started: not starting it; exit {code}");

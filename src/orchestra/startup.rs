@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use crate::core::checks::{evaluate, is_plain_init, Finding, Summary};
-use crate::core::facts::Facts;
-use crate::core::logfmt::Record;
-use crate::core::report::{check_records, headline, Audience};
-use crate::core::spec::Spec;
+use crate::core::contract::spec::Spec;
+use crate::core::mounts::facts::Facts;
+use crate::core::render::logfmt::Record;
+use crate::core::render::report::{check_records, headline, Audience};
 use crate::edge::log;
 use crate::edge::probe::gather;
 
@@ -73,8 +73,8 @@ pub fn records(outcome: &CheckOutcome, audience: Audience) -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::logfmt::{self, Value};
-    use crate::core::spec::{MountKind, MountSpec, RootPolicy};
+    use crate::core::contract::spec::{MountKind, MountSpec, RootPolicy};
+    use crate::core::render::logfmt::{self, Value};
 
     fn field<'a>(r: &'a Record, name: &str) -> Option<&'a Value> {
         r.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)

@@ -28,8 +28,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use crate::core::cli::options::{signal_name, LimitAction};
 use crate::core::exitcode;
-use crate::core::options::{signal_name, LimitAction};
 use crate::edge::poll;
 use crate::edge::process::{self, Ended};
 use crate::edge::signals::{self, Received};

@@ -5,7 +5,7 @@
 //!   `/proc/self/mountinfo` for `POLLPRI`, with no timeout (a timer exists
 //!   only while a rate-limit summary is pending): no wake-up while nothing
 //!   changes. Each change re-reads the table, diffs it against the start-up
-//!   snapshot ([`crate::core::tamper::diff_mounts`]) and logs each new
+//!   snapshot ([`crate::core::watch::tamper::diff_mounts`]) and logs each new
 //!   finding once (and, at info level, when it no longer holds).
 //! - [`ExecDetector`]: checks the files the usage watcher's inotify batches
 //!   name (see [`crate::orchestra::tracker::MountTracker::drain_exec`]),
@@ -30,11 +30,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::core::cli::options::TamperPolicy;
+use crate::core::contract::spec::MountSpec;
 use crate::core::exitcode;
-use crate::core::mountinfo::{MountTable, ParseError};
-use crate::core::options::TamperPolicy;
-use crate::core::spec::MountSpec;
-use crate::core::tamper::{
+use crate::core::mounts::mountinfo::{MountTable, ParseError};
+use crate::core::watch::tamper::{
     diff_mounts, exec_severity, judge, mode_string, Judgement, Latch, MountFinding, RateLimiter,
     Recognised, Severity, Stamp, Summary, TamperKind, Triggers,
 };

@@ -2,7 +2,7 @@
 //!
 //! - Walked mounts (a directory of a shared filesystem: every disk emptyDir,
 //!   local-path PVCs): a [`UsageTree`] keeps du-style totals per directory
-//!   (memory O(directories), see `core::usage_tree`). An event on a hot file
+//!   (memory O(directories), see `core::watch::usage_tree`). An event on a hot file
 //!   (created, written or closed lately) is an O(1) delta; any other change
 //!   re-lists that one directory, coalesced per batch and rate-limited for
 //!   huge directories ([`RELIST_BACKOFF`]). Directories are watched first
@@ -41,8 +41,8 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use crate::core::tamper::Triggers;
-use crate::core::usage_tree::{join, EntryStat, Ev, Outcome, UsageTree, Wd};
+use crate::core::watch::tamper::Triggers;
+use crate::core::watch::usage_tree::{join, EntryStat, Ev, Outcome, UsageTree, Wd};
 use crate::edge::inotify::{Event, IN_IGNORED, IN_ISDIR, IN_UNMOUNT};
 use crate::edge::usage::{has_ino, list_each, open_dir, stat_at, statfs_usage};
 use crate::edge::usage::{walk_usage_opts, WalkOpts};
@@ -268,7 +268,7 @@ impl MountTracker {
         self.tree.as_ref().map_or(Vec::new(), |t| t.per_dir())
     }
 
-    /// Hot files remembered (see `core::usage_tree`).
+    /// Hot files remembered (see `core::watch::usage_tree`).
     pub fn hot_files(&self) -> usize {
         self.tree.as_ref().map_or(0, |t| t.hot_len())
     }
@@ -425,6 +425,8 @@ impl MountTracker {
         if applied.is_ok() {
             applied = self.relist_dirty(hub, Instant::now());
         }
+        // A subtree dropped by an event may hold names of linked inodes.
+        self.queue_hunt();
         self.arm_hot(false);
         self.exec.live = false;
         if let Err(f) = applied {

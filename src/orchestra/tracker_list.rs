@@ -68,13 +68,8 @@ impl MountTracker {
         };
         l.set_own(me.bytes);
         let out = tree.commit_listing(l, self.t0.elapsed().as_millis() as u64);
-        let hunt = tree.take_hunt();
         self.unwatch(hub, &out.dropped);
-        if !hunt.is_empty() {
-            self.hunt.extend(hunt);
-            self.hunt_due
-                .get_or_insert(Instant::now() + Duration::from_millis(200));
-        }
+        self.queue_hunt();
         let todo = out
             .new_dirs
             .into_iter()
@@ -84,6 +79,19 @@ impl MountTracker {
             })
             .collect();
         self.follow(hub, todo, found)
+    }
+
+    /// Takes the inodes the tree wants hunted (a listing or a dropped
+    /// subtree met them) and arms the hunt.
+    pub(super) fn queue_hunt(&mut self) {
+        let Some(tree) = &mut self.tree else {
+            return;
+        };
+        let hunt = tree.take_hunt();
+        if !hunt.is_empty() {
+            self.hunt.extend(hunt);
+            self.hunt_due.get_or_insert(Instant::now() + HUNT_DELAY);
+        }
     }
 
     /// Watches, then lists, each new directory (and what it reveals).

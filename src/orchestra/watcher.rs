@@ -28,10 +28,10 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::core::config;
-use crate::core::quantity;
-use crate::core::spec::MountKind;
-use crate::core::threshold::{Level, ThresholdState, Thresholds, Transition};
+use crate::core::cli::config;
+use crate::core::contract::quantity;
+use crate::core::contract::spec::MountKind;
+use crate::core::watch::threshold::{Level, ThresholdState, Thresholds, Transition};
 use crate::orchestra::hub::{Batch, Hub};
 use crate::orchestra::tamper::{ExecDetector, ExecDropConfig};
 use crate::orchestra::tracker::MountTracker;

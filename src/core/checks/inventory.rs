@@ -1,15 +1,15 @@
 //! The inventory: every visible writable mount that the contract does not
-//! declare, classified by [`crate::core::classify`], so undeclared writable
+//! declare, classified by [`crate::core::mounts::classify`], so undeclared writable
 //! surfaces show in the report. Platform mounts (`/etc/hosts`, `/dev/shm`,
 //! `/proc`, ...) and pseudo filesystems are not drift.
 
 use std::path::Path;
 
 use super::{is_plain_init, Finding, Verdict};
-use crate::core::classify::{classify, describe, is_writable_surface, Origin};
-use crate::core::facts::{Facts, PathFacts};
-use crate::core::mountinfo::MountTable;
-use crate::core::spec::Spec;
+use crate::core::contract::spec::Spec;
+use crate::core::mounts::classify::{classify, describe, is_writable_surface, Origin};
+use crate::core::mounts::facts::{Facts, PathFacts};
+use crate::core::mounts::mountinfo::MountTable;
 
 /// Undeclared writable mounts, classified; platform mounts are not flagged.
 /// Without a contract ([`is_plain_init`]) nothing is undeclared by choice:

@@ -6,12 +6,12 @@
 use std::path::Path;
 
 use super::{fail, fs_name, is_memory_fs, kind_expectation, limit_text, ro_word, Finding, Verdict};
-use crate::core::classify::{classify, Origin};
-use crate::core::facts::{describe_errno, Identity, PathFacts, ProbeOutcome, VfsFacts};
-use crate::core::mountinfo::{MountEntry, MountTable};
-use crate::core::quantity;
-use crate::core::report::{self, human_bytes};
-use crate::core::spec::{MountKind, MountSpec};
+use crate::core::contract::quantity;
+use crate::core::contract::spec::{MountKind, MountSpec};
+use crate::core::mounts::classify::{classify, Origin};
+use crate::core::mounts::facts::{describe_errno, Identity, PathFacts, ProbeOutcome, VfsFacts};
+use crate::core::mounts::mountinfo::{MountEntry, MountTable};
+use crate::core::render::report::{self, human_bytes};
 
 /// Existence and "is a directory" (for writable kinds); `Some` is the
 /// failure that ends the path's checks.

@@ -4,7 +4,7 @@
 use super::*;
 use crate::core::checks::evaluate;
 use crate::core::checks::tests::*;
-use crate::core::facts::StatFacts;
+use crate::core::mounts::facts::StatFacts;
 
 /// A writable-path case: declared mount, mount table lines, path facts.
 struct WCase {

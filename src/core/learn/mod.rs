@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use crate::core::spec::{MountKind, MountSpec, Spec};
+use crate::core::contract::spec::{MountKind, MountSpec, Spec};
 pub use rules::EntryType;
 use rules::{Evidence, ImageFacts, Placement};
 

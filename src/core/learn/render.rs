@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 
 use super::Learned;
-use crate::core::manifest::{self, Format, ManifestOptions};
-use crate::core::quantity;
-use crate::core::spec::{render_toml, Settings};
+use crate::core::contract::quantity;
+use crate::core::contract::spec::{render_toml, Settings};
+use crate::core::render::manifest::{self, Format, ManifestOptions};
 
 /// A comment line's text: control characters (a newline in a path the
 /// workload chose) become `?` so the comment cannot end early.

@@ -20,7 +20,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::core::spec::MountKind;
+use crate::core::contract::spec::MountKind;
 
 const MI: u64 = 1 << 20;
 const GI: u64 = 1 << 30;

@@ -262,7 +262,7 @@ fn learned_toml_is_a_spec_the_parser_accepts() {
     );
     let learned = l.learned(&[], &|_| None);
     let text = render::spec_toml(&learned);
-    let file = crate::core::spec::parse_spec_toml(&text, Path::new("learned.toml"))
+    let file = crate::core::contract::spec::parse_spec_toml(&text, Path::new("learned.toml"))
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
     let paths: Vec<_> = file
         .mounts
@@ -298,7 +298,7 @@ fn learned_toml_is_a_spec_the_parser_accepts() {
     l.add_scan(&[w("/data\nx/y", File, 0, Change::Created)], &debian());
     let odd = l.learned(&[], &|_| None);
     let text = render::spec_toml(&odd);
-    let file = crate::core::spec::parse_spec_toml(&text, Path::new("x")).expect("parses");
+    let file = crate::core::contract::spec::parse_spec_toml(&text, Path::new("x")).expect("parses");
     assert!(
         file.mounts.iter().any(|m| m.path == Path::new("/data\nx")),
         "{text}"
@@ -312,7 +312,7 @@ fn nothing_written_learns_an_empty_contract() {
     let learned = l.learned(&[], &|_| None);
     assert!(learned.mounts.is_empty());
     let text = render::spec_toml(&learned);
-    let file = crate::core::spec::parse_spec_toml(&text, Path::new("x")).expect("parses");
+    let file = crate::core::contract::spec::parse_spec_toml(&text, Path::new("x")).expect("parses");
     assert!(file.mounts.is_empty());
     assert!(render::summary_lines(&learned)[0].contains("wrote nothing"));
     render::podman_flags(&learned).expect("podman flags for no mounts");

@@ -6,10 +6,10 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use crate::core::cli::options::{signal_name, LimitAction};
+use crate::core::contract::quantity;
 use crate::core::exitcode;
-use crate::core::options::{signal_name, LimitAction};
-use crate::core::quantity;
-use crate::core::threshold::Transition;
+use crate::core::watch::threshold::Transition;
 use crate::edge::process::Ended;
 use crate::orchestra::watcher::WatchEvent;
 
