@@ -1,9 +1,10 @@
 //! Which inodes of one filesystem are open for writing, or mapped shared
-//! and writable, by any process this PID namespace shows: a scan of
+//! and writable, by this process or its descendants (the workload's
+//! tree, found through `/proc/<pid>/task/<tid>/children`): a scan of
 //! `/proc/<pid>/fdinfo/*` (`flags:`, `mnt_id:`, `ino:`; one small read per
 //! fd, no stat) and `/proc/<pid>/maps` (`rw?s` mappings of the device).
-//! As PID 1 of a container that is the workload's processes; elsewhere
-//! every process of the host (tests), still a few milliseconds.
+//! Not every process of the host: a shared host has hundreds, and the
+//! scan runs every second while the workload writes.
 //!
 //! See [proc_pid_fdinfo(5)](https://man7.org/linux/man-pages/man5/proc_pid_fdinfo.5.html)
 //! and [proc_pid_maps(5)](https://man7.org/linux/man-pages/man5/proc_pid_maps.5.html).
@@ -11,23 +12,27 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
+use std::path::PathBuf;
 
 /// Inode numbers open for writing through a mount in `mnt_ids`, or mapped
 /// shared-writable from device `dev` (`st_dev`). Unreadable entries (a
 /// process that exited meanwhile) are skipped.
+///
+/// Only this process and its descendants are looked at (the workload's
+/// tree: sealinit is PID 1 or a subreaper, so orphans stay in it; a
+/// container shows no other process): `/proc/<pid>/task/<tid>/children`,
+/// one small read per thread. Without that file (a kernel built without
+/// `CONFIG_PROC_CHILDREN`) every process of `/proc` is looked at.
 pub fn open_for_write(mnt_ids: &HashSet<u64>, dev: u64) -> HashSet<u64> {
     let mut out = HashSet::new();
-    let Ok(procs) = fs::read_dir("/proc") else {
+    let pids = descendants(std::process::id()).or_else(all_pids);
+    let Some(pids) = pids else {
         return out;
     };
     let want_dev = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
     let mut buf = String::new();
-    for p in procs.flatten() {
-        let name = p.file_name();
-        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let base = p.path();
+    for pid in pids {
+        let base = PathBuf::from(format!("/proc/{pid}"));
         if let Ok(fds) = fs::read_dir(base.join("fdinfo")) {
             for fd in fds.flatten() {
                 buf.clear();
@@ -46,6 +51,48 @@ pub fn open_for_write(mnt_ids: &HashSet<u64>, dev: u64) -> HashSet<u64> {
         }
     }
     out
+}
+
+/// At most this many processes are looked at through `children`.
+const TREE_MAX: usize = 65_536;
+
+/// `root` and its descendants (`None`: `children` cannot be read).
+fn descendants(root: u32) -> Option<Vec<u32>> {
+    let mut out = vec![root];
+    let mut i = 0;
+    let mut buf = String::new();
+    while i < out.len() && out.len() < TREE_MAX {
+        let pid = out[i];
+        i += 1;
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue; // exited meanwhile
+        };
+        for t in tasks.flatten() {
+            buf.clear();
+            let read = fs::File::open(t.path().join("children"))
+                .and_then(|mut f| f.read_to_string(&mut buf));
+            match read {
+                Ok(_) => out.extend(
+                    buf.split_ascii_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && pid == root => return None,
+                Err(_) => {}
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Every process of `/proc`.
+fn all_pids() -> Option<Vec<u32>> {
+    let procs = fs::read_dir("/proc").ok()?;
+    Some(
+        procs
+            .flatten()
+            .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+            .collect(),
+    )
 }
 
 /// The `ino:` of an fdinfo text whose `flags:` (octal) open for writing

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use crate::core::watch::tamper::Triggers;
-use crate::core::watch::usage_tree::{join, Ev, Outcome, UsageTree, Wd};
+use crate::core::watch::usage_tree::{join, EntryStat, Ev, Outcome, UsageTree, Wd};
 use crate::edge::inotify::{Event, IN_IGNORED, IN_ISDIR, IN_UNMOUNT};
 use crate::edge::usage::{has_ino, list_each, open_dir, stat_at, statfs_usage};
 use crate::edge::usage::{walk_usage_opts, WalkOpts};
@@ -440,6 +440,7 @@ impl MountTracker {
         let now_ms = self.t0.elapsed().as_millis() as u64;
         let mut touched: HashSet<Wd> = HashSet::new();
         let transient = transient_files(events);
+        let mut stats: HashMap<(Wd, &[u8]), Option<EntryStat>> = HashMap::new();
         for (i, ev) in events.iter().enumerate() {
             let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
                 return Ok(());
@@ -482,11 +483,18 @@ impl MountTracker {
                 }
                 continue;
             }
+            // One fstatat per name per batch: the events of a name all
+            // describe the entry as it is now (create, writes, close).
             let st = if kind == Ev::Removed {
                 None
+            } else if let Some(st) = stats.get(&(ev.wd, ev.name.as_slice())) {
+                *st
             } else {
                 match stat_at(root, &rel) {
-                    Ok(st) => st,
+                    Ok(st) => {
+                        stats.insert((ev.wd, ev.name.as_slice()), st);
+                        st
+                    }
                     Err(e) => {
                         let p = self.path.join(OsStr::from_bytes(&rel));
                         self.report_once(p, e.desc());
