@@ -17,11 +17,11 @@ trap 'rm -rf "$cache"' EXIT
 echo
 echo "=== 1. read-only root, /tmp a 16Mi tmpfs, /var/cache/app a volume: the contract holds"
 set -x
-pod_run --rm --read-only --tmpfs /tmp:size=16m -v "$cache":/var/cache/app "$IMAGE" \
+pod_run --rm --read-only --tmpfs /tmp:size=16m,noexec,nosuid,nodev -v "$cache":/var/cache/app:noexec,nosuid,nodev "$IMAGE" \
   sh -c 'echo "workload: pid $$, / is $(grep " / / " /proc/self/mountinfo | cut -d" " -f6)"; exit 3' || echo "(exit code $?: the workload's own)"
 { set +x; } 2>/dev/null
 
 echo
 echo "=== 2. the same container without the /var/cache/app volume: sealinit refuses to start it"
 set -x
-pod_run --rm --read-only --tmpfs /tmp:size=16m "$IMAGE" sh -c 'echo never printed' || echo "(exit code $?: start-up violation)"
+pod_run --rm --read-only --tmpfs /tmp:size=16m,noexec,nosuid,nodev "$IMAGE" sh -c 'echo never printed' || echo "(exit code $?: start-up violation)"
