@@ -346,20 +346,6 @@ fn the_binary_is_statically_linked() {
     }
 }
 
-/// Whether an ELF64 file has a PT_INTERP program header (a dynamic loader).
-fn has_interp(elf: &[u8]) -> bool {
-    assert_eq!(&elf[..4], b"\x7fELF", "not ELF");
-    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().expect("8"));
-    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().expect("2"));
-    let phoff = u64_at(0x20) as usize;
-    let phentsize = u16_at(0x36) as usize;
-    let phnum = u16_at(0x38) as usize;
-    (0..phnum).any(|i| {
-        let p = phoff + i * phentsize;
-        u32::from_le_bytes(elf[p..p + 4].try_into().expect("4")) == 3
-    })
-}
-
 #[test]
 fn on_a_terminal_the_child_owns_the_foreground_process_group() {
     // `script` gives sealinit a pty as stdin; the workload prints its own

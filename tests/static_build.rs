@@ -3,8 +3,12 @@
 //! statically (flags given) or fails loudly (build.rs `check_static`), never
 //! yields a dynamic binary that dies in a FROM scratch image.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::has_interp;
 
 fn manifest() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")
@@ -30,20 +34,6 @@ fn cargo_build_elsewhere(rustflags: Option<&str>) -> (Output, PathBuf) {
     let out = c.output().expect("run cargo");
     std::fs::remove_dir_all(&cwd).expect("rm cwd");
     (out, target.join("debug/sealinit"))
-}
-
-/// Whether an ELF64 file has a PT_INTERP program header (a dynamic loader).
-fn has_interp(elf: &[u8]) -> bool {
-    assert_eq!(&elf[..4], b"\x7fELF", "not ELF");
-    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().expect("8"));
-    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().expect("2"));
-    let phoff = u64_at(0x20) as usize;
-    let phentsize = u16_at(0x36) as usize;
-    let phnum = u16_at(0x38) as usize;
-    (0..phnum).any(|i| {
-        let p = phoff + i * phentsize;
-        u32::from_le_bytes(elf[p..p + 4].try_into().expect("4")) == 3
-    })
 }
 
 #[test]
