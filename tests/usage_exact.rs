@@ -401,12 +401,26 @@ fn random_workload_with_hard_links_matches_du_on_ext4() {
     random_on_ext4(true);
 }
 
+/// The filesystem a randomized run works on.
+#[derive(Clone, Copy)]
+enum Fs {
+    Ext4,
+    Tmpfs,
+}
+
 fn random_on_ext4(links: bool) {
+    random_on(Fs::Ext4, links);
+}
+
+fn random_on(fs_kind: Fs, links: bool) {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let base = scratch("/var/tmp");
     let m = base.join("mnt");
-    mount_ext4(&base, &m, 512);
+    match fs_kind {
+        Fs::Ext4 => mount_ext4(&base, &m, 512),
+        Fs::Tmpfs => mount_tmpfs(&m, "512m"),
+    }
     let (vol, outside, nested) = layout(&m);
     for seed in seeds() {
         eprintln!("seed {seed} (rerun: USAGE_SEED={seed})");
@@ -433,23 +447,7 @@ fn random_workload_with_hard_links_matches_du_on_tmpfs() {
 }
 
 fn random_on_tmpfs(links: bool) {
-    assert!(is_root(), "needs root (run the tests as root)");
-    private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_tmpfs(&m, "512m");
-    let (vol, outside, nested) = layout(&m);
-    for seed in seeds() {
-        let v = vol.join(format!("s{seed}"));
-        fs::create_dir_all(&v).expect("mkdir");
-        let nested_s = v.join("nested");
-        bind(&nested, &nested_s);
-        random_workload(seed, &v, &outside, &nested_s, 300, links);
-        let _ = umount2(&nested_s, MntFlags::MNT_DETACH);
-    }
-    let _ = umount2(&nested, MntFlags::MNT_DETACH);
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    random_on(Fs::Tmpfs, links);
 }
 
 /// An ext4 volume directory (emptyDir-like) for one named case.
