@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::{is_root, scratch, show};
 
@@ -48,18 +48,28 @@ chroot "$R" /sealinit learn --out /out/learned.toml --report-every 1h -- /bin/sh
   exit 3'
 "#;
 
-#[test]
-fn learn_finds_each_kind_of_write_on_a_real_root() {
+/// Runs a fixture script as root in a private mount namespace, with
+/// `$SCRATCH` a fresh directory and `$SEALINIT` the binary; `keep` reads
+/// what it needs from the scratch directory before it is removed.
+fn run_script<T>(script: &str, keep: impl FnOnce(&Path) -> T) -> (Output, T) {
     assert!(is_root(), "this test needs root (CI runs as root)");
     let dir = scratch(std::env::temp_dir());
     let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", SCRIPT])
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
         .env("SCRATCH", &dir)
         .env("SEALINIT", common::bin())
         .output()
         .expect("run unshare");
-    let learned = std::fs::read_to_string(dir.join("out/learned.toml"));
+    let kept = keep(&dir);
     let _ = std::fs::remove_dir_all(&dir);
+    (out, kept)
+}
+
+#[test]
+fn learn_finds_each_kind_of_write_on_a_real_root() {
+    let (out, learned) = run_script(SCRIPT, |dir| {
+        std::fs::read_to_string(dir.join("out/learned.toml"))
+    });
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
@@ -153,15 +163,7 @@ chroot "$R" /sealinit learn --log-format json --tmpfs /scratch:1Gi -- /bin/sh -c
 
 #[test]
 fn learn_keeps_declared_mounts_and_reports_json_fields() {
-    assert!(is_root(), "this test needs root (CI runs as root)");
-    let dir = scratch(std::env::temp_dir());
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", DECLARED])
-        .env("SCRATCH", &dir)
-        .env("SEALINIT", common::bin())
-        .output()
-        .expect("run unshare");
-    let _ = std::fs::remove_dir_all(&dir);
+    let (out, ()) = run_script(DECLARED, |_| ());
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let blocks: Vec<&str> = common::events(&stderr, "learn")
@@ -288,15 +290,7 @@ wait $!
 
 #[test]
 fn learn_reports_when_stopped_before_the_workload_exits() {
-    assert!(is_root(), "this test needs root (CI runs as root)");
-    let dir = scratch(std::env::temp_dir());
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", STOPPED])
-        .env("SCRATCH", &dir)
-        .env("SEALINIT", common::bin())
-        .output()
-        .expect("run unshare");
-    let _ = std::fs::remove_dir_all(&dir);
+    let (out, ()) = run_script(STOPPED, |_| ());
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let pos = |needle: &str| {
@@ -334,15 +328,7 @@ cat "$R/tmp/learned.toml"
 
 #[test]
 fn learn_does_not_learn_its_own_out_file() {
-    assert!(is_root(), "this test needs root (CI runs as root)");
-    let dir = scratch(std::env::temp_dir());
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", OWN_OUT])
-        .env("SCRATCH", &dir)
-        .env("SEALINIT", common::bin())
-        .output()
-        .expect("run unshare");
-    let _ = std::fs::remove_dir_all(&dir);
+    let (out, ()) = run_script(OWN_OUT, |_| ());
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(stdout.contains("root = \"read-only\""), "{}", show(&out));
