@@ -197,3 +197,48 @@ log_event() {
 
 # not_running CONTAINER: it has exited.
 not_running() { [[ $(pod inspect -f '{{.State.Running}}' "$1" 2>/dev/null) == false ]]; }
+
+# manifest_podman_flags FILE: runs the `podman volume create` lines of a
+# `sealinit manifest --format podman` output and sets two globals: ARGS, the
+# flag words between `podman run \` and the IMAGE placeholder, and VOLS, the
+# volumes created (for the caller to remove).
+manifest_podman_flags() {
+  local line
+  local -a cmd=()
+  ARGS=() VOLS=()
+  while IFS= read -r line; do
+    if [[ $line == "podman volume create "* ]]; then
+      read -r -a cmd <<<"${line#podman }"
+      pod "${cmd[@]}" >/dev/null || fail "generated volume command failed: $line"
+      VOLS+=("${cmd[-1]}")
+      continue
+    fi
+    line=${line%\\}
+    line=${line#"${line%%[![:space:]]*}"}
+    line=${line%"${line##*[![:space:]]}"}
+    [[ -z $line || $line == \#* || $line == "podman run" || $line == IMAGE ]] && continue
+    # shellcheck disable=SC2206  # each line is one or two plain words
+    ARGS+=($line)
+  done <"$1"
+}
+
+# wsgi_app_py: a tiny WSGI app for gunicorn (/health writes and reads a
+# temporary file in /tmp), on stdout.
+wsgi_app_py() {
+  cat <<'PY'
+"""A tiny WSGI app: /health writes and reads a temporary file in /tmp."""
+import tempfile
+
+
+def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/health":
+        with tempfile.TemporaryFile(dir="/tmp") as fh:
+            fh.write(b"ok")
+            fh.seek(0)
+            body = fh.read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"not found"]
+PY
+}

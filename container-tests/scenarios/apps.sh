@@ -291,22 +291,7 @@ s_app_gunicorn() {
   local app tmp cache name out=$CT_WORK/gunicorn.out code
   app=$(mkvol gunicorn app); tmp=$(mkvol gunicorn tmp); cache=$(mkvol gunicorn cache)
   mkdir -p "$app/cache"
-  cat >"$app/app.py" <<'PY'
-"""A tiny WSGI app: /health writes and reads a temporary file in /tmp."""
-import tempfile
-
-
-def application(environ, start_response):
-    if environ.get("PATH_INFO") == "/health":
-        with tempfile.TemporaryFile(dir="/tmp") as fh:
-            fh.write(b"ok")
-            fh.seek(0)
-            body = fh.read()
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [body]
-    start_response("404 Not Found", [("Content-Type", "text/plain")])
-    return [b"not found"]
-PY
+  wsgi_app_py >"$app/app.py"
   chmod 644 "$app/app.py"
   chown nobody:nogroup "$tmp" "$cache"
   name=$(ct_name gunicorn)

@@ -221,27 +221,12 @@ s_image_manifest_roundtrip() {
   cat "$flags"
   # Run the generated `podman volume create` lines, then keep the flag
   # lines between `podman run \` and the IMAGE placeholder.
-  local -a args=() cmd=()
-  local line vols=()
-  while IFS= read -r line; do
-    if [[ $line == "podman volume create "* ]]; then
-      read -r -a cmd <<<"${line#podman }"
-      pod "${cmd[@]}" >/dev/null || fail "generated volume command failed: $line"
-      vols+=("${cmd[-1]}")
-      continue
-    fi
-    line=${line%\\}
-    line=${line#"${line%%[![:space:]]*}"}
-    line=${line%"${line##*[![:space:]]}"}
-    [[ -z $line || $line == \#* || $line == "podman run" || $line == IMAGE ]] && continue
-    # shellcheck disable=SC2206  # each line is one or two plain words
-    args+=($line)
-  done <"$flags"
-  ((${#args[@]} > 0)) || fail "no flags parsed from the manifest"
-  ((${#vols[@]} > 0)) || fail "no podman volume create line for the emptyDir"
-  pod_run --rm "${args[@]}" -e SEALINIT_LOG_FORMAT=json -e SEALINIT_LOG=debug "$IMAGE" \
+  manifest_podman_flags "$flags"
+  ((${#ARGS[@]} > 0)) || fail "no flags parsed from the manifest"
+  ((${#VOLS[@]} > 0)) || fail "no podman volume create line for the emptyDir"
+  pod_run --rm "${ARGS[@]}" -e SEALINIT_LOG_FORMAT=json -e SEALINIT_LOG=debug "$IMAGE" \
     sh -c 'id -u; echo x >/tmp/ok && echo x >/var/cache/app/ok && echo wrote-both' >"$out" 2>&1 || rc=$?
-  for vol in "${vols[@]}"; do pod volume rm -f "$vol" >/dev/null 2>&1; done
+  for vol in "${VOLS[@]}"; do pod volume rm -f "$vol" >/dev/null 2>&1; done
   cat "$out"
   expect_code 0 "$rc" "container started from the generated flags"
   grep -qx 65532 "$out" || fail "the workload did not run as the manifest's uid 65532"

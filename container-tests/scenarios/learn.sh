@@ -39,22 +39,7 @@ learn_ready() {
   rm -f "$FARM/etc/nginx/nginx.conf"
   nginx_conf >"$FARM/etc/nginx/nginx.conf"
   echo "sealinit-nginx-ok" >"$FARM/srv/www/index.html"
-  cat >"$FARM/app/app.py" <<'PY'
-"""A tiny WSGI app: /health writes and reads a temporary file in /tmp."""
-import tempfile
-
-
-def application(environ, start_response):
-    if environ.get("PATH_INFO") == "/health":
-        with tempfile.TemporaryFile(dir="/tmp") as fh:
-            fh.write(b"ok")
-            fh.seek(0)
-            body = fh.read()
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [body]
-    start_response("404 Not Found", [("Content-Type", "text/plain")])
-    return [b"not found"]
-PY
+  wsgi_app_py >"$FARM/app/app.py"
   chmod 644 "$FARM/etc/nginx/nginx.conf" "$FARM/srv/www/index.html" "$FARM/app/app.py"
   install -m 755 "$SEALINIT_BIN" "$FARM/sealinit/sealinit"
 }

@@ -89,7 +89,7 @@ print(" ".join(sorted({c["check_id"] for r in d for c in r["results"]["failed_ch
 # mounts are noexec, and the contract passes without a warning.
 s_manifest_nginx_file_bind() {
   image_ready
-  local dir=$CT_WORK/nginx-bind flags out=$CT_WORK/nginx-bind.out rc=0 line vols=()
+  local dir=$CT_WORK/nginx-bind flags out=$CT_WORK/nginx-bind.out rc=0
   mkdir -p "$dir/etc-nginx-nginx-conf"
   echo "worker_processes 1;" >"$dir/etc-nginx-nginx-conf/nginx.conf"
   chmod -R a+rX "$dir"
@@ -99,30 +99,16 @@ s_manifest_nginx_file_bind() {
   cat "$flags"
   grep -q -- "-v $dir/etc-nginx-nginx-conf/nginx.conf:/etc/nginx/nginx.conf:ro" "$flags" ||
     fail "nginx.conf is not bound as a file"
-  local -a args=() cmd=()
-  while IFS= read -r line; do
-    if [[ $line == "podman volume create "* ]]; then
-      read -r -a cmd <<<"${line#podman }"
-      pod "${cmd[@]}" >/dev/null || fail "generated volume command failed: $line"
-      vols+=("${cmd[-1]}")
-      continue
-    fi
-    line=${line%\\}
-    line=${line#"${line%%[![:space:]]*}"}
-    line=${line%"${line##*[![:space:]]}"}
-    [[ -z $line || $line == \#* || $line == "podman run" || $line == IMAGE ]] && continue
-    # shellcheck disable=SC2206  # each line is one or two plain words
-    args+=($line)
-  done <"$flags"
+  manifest_podman_flags "$flags"
   # The test image bakes its own contract in /etc/sealinit/spec.toml: cover
   # it with an empty one, so the generated SEALINIT_MOUNTS is the contract.
   echo 'root = "read-only"' >"$dir/spec.toml"
   chmod 644 "$dir/spec.toml"
-  pod_run --rm "${args[@]}" -v "$dir/spec.toml:/etc/sealinit/spec.toml:ro" \
+  pod_run --rm "${ARGS[@]}" -v "$dir/spec.toml:/etc/sealinit/spec.toml:ro" \
     -e SEALINIT_LOG_FORMAT=json -e SEALINIT_LOG=debug "$IMAGE" \
     sh -c 'cat /etc/nginx/nginx.conf; grep -E " /(var/cache/nginx|var/run/nginx|tmp) " /proc/self/mounts' \
     >"$out" 2>&1 || rc=$?
-  for v in "${vols[@]}"; do pod volume rm -f "$v" >/dev/null 2>&1; done
+  for v in "${VOLS[@]}"; do pod volume rm -f "$v" >/dev/null 2>&1; done
   cat "$out"
   expect_code 0 "$rc" "container from the generated nginx flags"
   grep -qx "worker_processes 1;" "$out" || fail "nginx.conf not readable in the container"
