@@ -133,3 +133,65 @@ fn read_only_root_with_nothing_declared_is_still_watched() {
         "threads: {names:?}"
     );
 }
+
+/// The walk of a disk-backed volume is off the start path (issue 11): the
+/// workload is spawned first, and `usage.ready` says afterwards how long the
+/// walk took and what it saw. The volume is a bind-mounted directory of a
+/// tmpfs (mountinfo root not `/`, so it is walked, like an emptyDir) with
+/// 20,000 files in 20 directories; the spawn event is logged by the main
+/// thread before the watcher thread exists, so the order is deterministic.
+#[test]
+fn the_workload_is_spawned_before_the_walk_and_usage_ready_reports_it() {
+    const SCRIPT: &str = r#"
+set -e
+mkdir -p "$S/fs" "$S/ed"
+mount -t tmpfs -o size=256m tmpfs "$S/fs"
+python3 - "$S/fs/vol" <<'PY'
+import os, sys
+root = sys.argv[1]
+for d in range(20):
+    os.makedirs(f"{root}/d{d:02}")
+    for f in range(1000):
+        open(f"{root}/d{d:02}/f{f:04}", "w").close()
+PY
+mount --bind "$S/fs/vol" "$S/ed"
+"$SEALINIT" -v --log-format json --root any --emptydir "$S/ed" -- sh -c 'sleep 1'
+"#;
+    assert!(common::is_root(), "this test needs root (CI runs as root)");
+    let dir = common::scratch(std::env::temp_dir());
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", SCRIPT])
+        .env("S", &dir)
+        .env("SEALINIT", common::bin())
+        .output()
+        .expect("run unshare");
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let line_of = |event: &str| {
+        stderr
+            .lines()
+            .position(|l| l.contains(&format!("\"event\":\"{event}\"")))
+            .unwrap_or_else(|| panic!("no {event} event\n{}", common::show(&out)))
+    };
+    assert!(
+        line_of("spawn") < line_of("usage.ready"),
+        "the workload waited for the walk\n{}",
+        common::show(&out)
+    );
+    let ready = common::events(&stderr, "usage.ready")[0];
+    let field = |name: &str| -> u64 {
+        let rest = ready
+            .split(&format!("\"{name}\":"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} in {ready}"));
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not a number in {ready}"))
+    };
+    // The volume's root, 20 directories and 20,000 files.
+    assert!(field("entries") >= 20_021, "{ready}");
+    assert!(field("watched_dirs") >= 21, "{ready}");
+    let _ = field("duration_ms");
+}
