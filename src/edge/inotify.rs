@@ -30,6 +30,19 @@ pub fn dir_mask() -> AddWatchFlags {
         | AddWatchFlags::IN_DONT_FOLLOW
 }
 
+/// The mask of a directory too busy to follow event by event (the tracker
+/// lists it on a timer instead, see `orchestra::tracker`): only what keeps
+/// the tree of directories consistent (moves in and out, its own removal).
+/// Creates, writes, closes and deletes in it raise no event, and cost the
+/// writer nothing.
+pub fn quiet_mask() -> AddWatchFlags {
+    AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_DELETE_SELF
+        | AddWatchFlags::IN_ONLYDIR
+        | AddWatchFlags::IN_DONT_FOLLOW
+}
+
 /// Mask bits of [`Event::mask`] the watcher interprets.
 pub const IN_Q_OVERFLOW: u32 = libc::IN_Q_OVERFLOW;
 pub const IN_IGNORED: u32 = libc::IN_IGNORED;
@@ -72,15 +85,17 @@ impl Notify {
     /// Returns the raw errno so that the caller can tell `ENOSPC` (watch
     /// limit) from a directory that vanished (`ENOENT`, `ENOTDIR`).
     pub fn watch_dir(&self, path: &Path) -> Result<i32, Errno> {
+        self.watch_dir_with(path, dir_mask())
+    }
+
+    /// [`Notify::watch_dir`] with `mask` (on a watched directory it
+    /// replaces the mask and returns the same descriptor).
+    pub fn watch_dir_with(&self, path: &Path, mask: AddWatchFlags) -> Result<i32, Errno> {
         let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
         // SAFETY: `c` is a valid NUL-terminated string that outlives the
         // call; the fd is our open inotify instance.
         let wd = unsafe {
-            libc::inotify_add_watch(
-                self.inner.as_fd().as_raw_fd(),
-                c.as_ptr(),
-                dir_mask().bits(),
-            )
+            libc::inotify_add_watch(self.inner.as_fd().as_raw_fd(), c.as_ptr(), mask.bits())
         };
         Errno::result(wd)
     }

@@ -22,7 +22,7 @@ use std::path::Path;
 use nix::errno::Errno;
 
 use crate::core::watch::usage_tree::Wd;
-use crate::edge::inotify::{Event, Notify, IN_IGNORED, IN_Q_OVERFLOW};
+use crate::edge::inotify::{dir_mask, quiet_mask, Event, Notify, IN_IGNORED, IN_Q_OVERFLOW};
 
 /// Index of a tracker in its hub (the watcher's mount index).
 pub type MountId = usize;
@@ -178,6 +178,19 @@ impl Hub {
     /// ([`Notify::watch_dir`]; the instance is created on first use).
     /// The error names the operation and the path.
     pub fn watch(&mut self, id: MountId, path: &Path) -> Result<Wd, WatchError> {
+        self.watch_as(id, path, false).map(|(wd, _)| wd)
+    }
+
+    /// [`Hub::watch`], with the quiet mask when `quiet` and the watch is
+    /// this mount's alone (a directory that was quiet before a rebuild
+    /// stays so: each change of mask costs the kernel a walk of the
+    /// directory's children). Returns the watch and whether it is quiet.
+    pub fn watch_as(
+        &mut self,
+        id: MountId,
+        path: &Path,
+        quiet: bool,
+    ) -> Result<(Wd, bool), WatchError> {
         if self.notify.is_none() {
             self.notify = Some(Notify::new().map_err(WatchError::Init)?);
         }
@@ -187,9 +200,44 @@ impl Hub {
         if self.limit.is_some_and(|l| self.owners.len() >= l) {
             return Err(WatchError::Add(Errno::ENOSPC));
         }
-        let wd = n.watch_dir(path).map_err(WatchError::Add)?;
+        let mask = if quiet { quiet_mask() } else { dir_mask() };
+        let wd = n.watch_dir_with(path, mask).map_err(WatchError::Add)?;
+        let mut quiet = quiet;
+        if quiet && self.owners.of(wd).iter().any(|o| *o != id) {
+            // Another mount follows this directory by its events.
+            n.watch_dir_with(path, dir_mask())
+                .map_err(WatchError::Add)?;
+            quiet = false;
+        }
         self.owners.add(wd, id);
-        Ok(wd)
+        Ok((wd, quiet))
+    }
+
+    /// Sets the mask of `wd`, a watch of directory `path` that mount `id`
+    /// alone owns, to the quiet mask (`quiet`) or back to the full one.
+    /// Returns whether it was done: a watch shared with another mount is
+    /// left alone, and when `path` no longer names `wd`'s directory (it
+    /// was moved) whatever the call touched is put back as it was.
+    pub fn set_quiet(&mut self, id: MountId, wd: Wd, path: &Path, quiet: bool) -> bool {
+        let Some(n) = &self.notify else {
+            return false;
+        };
+        if self.owners.of(wd) != [id] {
+            return false;
+        }
+        let mask = if quiet { quiet_mask() } else { dir_mask() };
+        match n.watch_dir_with(path, mask) {
+            Ok(got) if got == wd => true,
+            Ok(got) => {
+                if self.owners.of(got).is_empty() {
+                    n.unwatch(got);
+                } else if quiet {
+                    let _ = n.watch_dir_with(path, dir_mask());
+                }
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// Mount `id` lets `wd` go; the kernel watch is removed once nobody

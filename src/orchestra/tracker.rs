@@ -143,7 +143,15 @@ pub struct MountTracker {
     mnt_ids: HashSet<u64>,
     /// Inodes open for writing that no listing found (outside the tree).
     foreign: HashMap<u64, Instant>,
+    /// Directories listed on a timer instead of followed by events.
+    quiet: HashMap<Wd, quiet::Quiet>,
+    /// During a rebuild: the paths of the directories that were quiet.
+    requiet: HashSet<Vec<u8>>,
 }
+
+/// Exec-drop candidates of a listing: the files whose ctime is not before
+/// this (`None`: none).
+type Found = Option<(i64, i64)>;
 
 impl MountTracker {
     /// Tracks `path` with an inotify instance of its own: `disk` selects the
@@ -203,6 +211,8 @@ impl MountTracker {
             dev: 0,
             mnt_ids: HashSet::new(),
             foreign: HashMap::new(),
+            quiet: HashMap::new(),
+            requiet: HashSet::new(),
         }
     }
 
@@ -268,6 +278,12 @@ impl MountTracker {
         self.tree.as_ref().map_or(Vec::new(), |t| t.per_dir())
     }
 
+    /// Directories listed on a timer instead of followed by events
+    /// (`tracker_quiet.rs`).
+    pub fn quiet_dirs(&self) -> usize {
+        self.quiet.len()
+    }
+
     /// Hot files remembered (see `core::watch::usage_tree`).
     pub fn hot_files(&self) -> usize {
         self.tree.as_ref().map_or(0, |t| t.hot_len())
@@ -281,6 +297,7 @@ impl MountTracker {
             self.hot_due,
             self.hunt_due,
             self.periodic_due,
+            self.quiet_due(),
         ]
         .into_iter()
         .flatten()
@@ -304,6 +321,12 @@ impl MountTracker {
         if due(self.hunt_due) {
             self.hunt_due = None;
             self.run_hunt();
+        }
+        if due(self.quiet_due()) {
+            match self.poll_quiet(hub, now) {
+                Ok(listed) => any |= listed,
+                Err(f) => self.give_up(hub, f),
+            }
         }
         if due(self.hot_due) {
             self.hot_due = None;
@@ -425,6 +448,9 @@ impl MountTracker {
         if applied.is_ok() {
             applied = self.relist_dirty(hub, Instant::now());
         }
+        if applied.is_ok() {
+            self.quiet_busy(hub, events);
+        }
         // A subtree dropped by an event may hold names of linked inodes.
         self.queue_hunt();
         self.arm_hot(false);
@@ -514,7 +540,10 @@ impl MountTracker {
                 Outcome::Relist => {
                     self.dirty.insert(ev.wd);
                 }
-                Outcome::NewDir => self.follow(hub, vec![(ev.wd, ev.name.clone(), rel)], true)?,
+                Outcome::NewDir => {
+                    let since = Some(self.exec.since);
+                    self.follow(hub, vec![(ev.wd, ev.name.clone(), rel)], since)?
+                }
             }
         }
         if self.walk {
@@ -579,6 +608,8 @@ impl MountTracker {
 
 #[path = "tracker_list.rs"]
 mod list;
+#[path = "tracker_quiet.rs"]
+mod quiet;
 #[path = "tracker_timers.rs"]
 mod timers;
 

@@ -14,7 +14,7 @@ impl MountTracker {
             }
             self.dirty.remove(&wd);
             let started = Instant::now();
-            self.list(hub, wd, false)?;
+            self.list(hub, wd, None)?;
             let big = self.tree.as_ref().is_some_and(|t| t.entries(wd) > BIG_DIR);
             if big {
                 let pause = (started.elapsed() * 4).min(RELIST_BACKOFF);
@@ -36,9 +36,9 @@ impl MountTracker {
     }
 
     /// Lists directory `wd` into the tree; watches and lists the new
-    /// subdirectories it reveals. `found`: hand files changed since start-up
-    /// to the exec-drop check.
-    pub(super) fn list(&mut self, hub: &mut Hub, wd: Wd, found: bool) -> Result<(), Fallback> {
+    /// subdirectories it reveals. `found`: hand the files whose ctime is
+    /// not before it to the exec-drop check.
+    pub(super) fn list(&mut self, hub: &mut Hub, wd: Wd, found: Found) -> Result<(), Fallback> {
         let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
             return Ok(());
         };
@@ -47,10 +47,11 @@ impl MountTracker {
         };
         let mut l = tree.begin_listing(wd);
         let exec = &mut self.exec;
-        let push = found && exec.on;
+        let since = found.filter(|_| exec.on);
+        let push = since.is_some();
         let listed = list_each(root, &rel, self.walk || push, |name, st| {
             tree.listing_add(&mut l, name, st);
-            if push && st.mode & libc::S_IFMT == libc::S_IFREG && st.ctime >= exec.since {
+            if since.is_some_and(|s| st.mode & libc::S_IFMT == libc::S_IFREG && st.ctime >= s) {
                 let was = exec.live;
                 exec.live = true;
                 exec.push(join(&rel, name), Triggers::FOUND);
@@ -99,19 +100,22 @@ impl MountTracker {
         &mut self,
         hub: &mut Hub,
         mut todo: Vec<(Wd, Vec<u8>, Vec<u8>)>,
-        found: bool,
+        found: Found,
     ) -> Result<(), Fallback> {
         while let Some((parent, name, rel)) = todo.pop() {
             if self.tree.is_none() {
                 return Ok(());
             }
             let full = self.path.join(OsStr::from_bytes(&rel));
-            let watched = hub.watch(self.id, &full);
+            let watched = hub.watch_as(self.id, &full, self.requiet.remove(&rel));
+            if let Ok((c, true)) = watched {
+                self.quiet_again(c);
+            }
             let Some(tree) = &mut self.tree else {
                 return Ok(());
             };
             let child = match watched {
-                Ok(c) => c,
+                Ok((c, _)) => c,
                 Err(WatchError::Add(Errno::ENOENT)) | Err(WatchError::Add(Errno::ENOTDIR)) => {
                     tree.forget_sub(parent, &name);
                     continue;
@@ -138,8 +142,11 @@ impl MountTracker {
             Ok(Some(st)) => st,
             _ => return Ok(()),
         };
-        let root_wd = hub
-            .watch(self.id, &self.path)
+        // Directories quiet before stay quiet (see `tracker_quiet.rs`).
+        self.requiet = self.quiet_paths();
+        self.quiet.clear();
+        let (root_wd, quiet) = hub
+            .watch_as(self.id, &self.path, self.requiet.remove(&b""[..]))
             .map_err(|e| fallback(&self.path, e))?;
         let mut tree = UsageTree::new(root_wd, root_st, self.walk);
         tree.exclude(self.exclude.iter().copied());
@@ -149,9 +156,14 @@ impl MountTracker {
         // The first build runs while the workload already writes: what it
         // finds changed since the start is judged (as is everything after
         // an overflow, `live`); a safety rescan judges nothing.
-        let found = self.exec.on && (!self.built || self.exec.live);
+        let found = (self.exec.on && (!self.built || self.exec.live)).then_some(self.exec.since);
         self.built = true;
-        self.list(hub, root_wd, found)?;
+        if quiet {
+            self.quiet_again(root_wd);
+        }
+        let listed = self.list(hub, root_wd, found);
+        self.requiet.clear();
+        listed?;
         if let (Some(old), Some(new)) = (old, &self.tree) {
             let stale: Vec<Wd> = old.watches().filter(|w| !new.contains(*w)).collect();
             self.unwatch(hub, &stale);

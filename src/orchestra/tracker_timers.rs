@@ -115,6 +115,7 @@ impl MountTracker {
         hub.release(self.id);
         self.tree = None;
         self.dirty.clear();
+        self.quiet.clear();
         self.hunt_due = None;
         self.hot_due = None;
         if self.no_inotify {
@@ -191,9 +192,14 @@ impl MountTracker {
 /// Now, wall clock, less a second (file timestamps come from the coarse
 /// clock, which lags by up to a tick).
 fn wall_now() -> (i64, i64) {
+    wall_ago(Duration::from_secs(1))
+}
+
+/// The wall clock `ago` before now, as `(seconds, nanoseconds)` (a ctime).
+pub(super) fn wall_ago(ago: Duration) -> (i64, i64) {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .saturating_sub(Duration::from_secs(1));
+        .saturating_sub(ago);
     (d.as_secs() as i64, i64::from(d.subsec_nanos()))
 }

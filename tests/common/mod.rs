@@ -293,3 +293,4 @@ pub fn has_interp(elf: &[u8]) -> bool {
         u32::from_le_bytes(elf[p..p + 4].try_into().expect("4")) == 3
     })
 }
+pub mod usage;

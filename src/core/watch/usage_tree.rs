@@ -252,6 +252,12 @@ impl UsageTree {
         self.nodes.get(&wd).map_or(0, |n| n.entries)
     }
 
+    /// What directory `wd` counts of its own entries at its last listing:
+    /// (bytes of the files counted alone, their number, entries).
+    pub fn dir_sum(&self, wd: Wd) -> Option<(u64, u64, u64)> {
+        self.nodes.get(&wd).map(|n| (n.files, n.nfiles, n.entries))
+    }
+
     /// Hot files (see [`Hot`]).
     pub fn hot(&self) -> impl Iterator<Item = (&(Wd, u64), &Hot)> + '_ {
         self.hot.iter()
