@@ -59,7 +59,7 @@ pub const HOT_TICK: Duration = Duration::from_secs(1);
 pub const WRITEBACK: Duration = Duration::from_secs(40);
 /// Closed files smaller than this are not re-stat'ed (fewer than five
 /// extents cannot need an index block).
-pub const WRITEBACK_MIN: u64 = 64 * 1024;
+pub use crate::core::watch::usage_tree::WRITEBACK_MIN;
 /// A directory with more entries than this is re-listed at most once per
 /// four times its last listing's duration (capped at [`RELIST_BACKOFF`]).
 pub const BIG_DIR: u64 = 4096;
@@ -519,6 +519,9 @@ impl MountTracker {
                 match stat_at(root, &rel) {
                     Ok(st) => {
                         stats.insert((ev.wd, ev.name.as_slice()), st);
+                        if self.exec.on {
+                            self.exec.note_stat(&rel, st);
+                        }
                         st
                     }
                     Err(e) => {

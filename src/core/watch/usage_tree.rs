@@ -43,6 +43,9 @@ pub struct EntryStat {
     pub mode: u32,
     /// `st_ctime` seconds and nanoseconds.
     pub ctime: (i64, i64),
+    /// `st_size` and `st_mtime` (the exec-drop check's facts).
+    pub size: u64,
+    pub mtime: (i64, i64),
 }
 
 impl EntryStat {
@@ -124,6 +127,8 @@ pub struct Listing {
     linked: Vec<(u64, u64, u64)>,
     hot_seen: Vec<HotSeen>,
     entries: u64,
+    /// Every file met is in `hot_seen` (at most [`LISTED_HOT_MAX`]).
+    all_hot: bool,
 }
 
 impl Listing {
@@ -145,6 +150,14 @@ pub struct Relisted {
 /// Most hot files remembered; beyond, new files go without (their later
 /// events re-list the directory).
 pub const HOT_MAX: usize = 8192;
+/// Closed files smaller than this may be forgotten as soon as the hot map
+/// is full (bigger ones are re-stat'ed for writeback; see
+/// `orchestra::tracker`); ones last seen less than [`EVICT_AGE`] ago stay.
+pub const WRITEBACK_MIN: u64 = 64 * 1024;
+pub const EVICT_AGE: u64 = 100;
+/// A listing of at most this many files makes them all hot (see
+/// [`UsageTree::begin_listing`]).
+pub const LISTED_HOT_MAX: usize = 1024;
 
 /// Running du-style totals of one tree.
 #[derive(Debug)]
@@ -169,8 +182,12 @@ pub struct UsageTree {
     pending_drop: Vec<Wd>,
     /// Directories listed since the queue was last read, and before: a
     /// create event there may predate the listing that counted it.
-    fresh: HashSet<Wd>,
-    fresh_prev: HashSet<Wd>,
+    /// Directories listed in this batch and the previous one, and whether
+    /// the listing made all their files hot.
+    fresh: HashMap<Wd, bool>,
+    fresh_prev: HashMap<Wd, bool>,
+    /// No sweep of the full hot map before this (caller's milliseconds).
+    sweep_after: u64,
     bytes: u64,
     inodes: u64,
 }
@@ -207,8 +224,9 @@ impl UsageTree {
             excluded: HashSet::new(),
             hunt: HashSet::new(),
             pending_drop: Vec::new(),
-            fresh: HashSet::new(),
-            fresh_prev: HashSet::new(),
+            fresh: HashMap::new(),
+            fresh_prev: HashMap::new(),
+            sweep_after: 0,
             bytes: root_stat.bytes,
             inodes: 1,
         }
@@ -294,9 +312,20 @@ impl UsageTree {
     }
 
     /// Starts re-listing directory `wd` ([`Listing::set_own`] its size).
-    pub fn begin_listing(&self, wd: Wd) -> Listing {
+    /// The files it meets become hot, when there are at most
+    /// [`LISTED_HOT_MAX`] and room: an event that follows on one of them
+    /// is then an O(1) delta from the size the listing counted, and a
+    /// create event on a name the listing did not meet is a new file; else
+    /// a create in a directory just listed re-lists it (the listing may or
+    /// may not have counted the file).
+    /// `now`: the caller's clock (milliseconds).
+    pub fn begin_listing(&mut self, wd: Wd, now: u64) -> Listing {
+        if self.count_files && self.hot.len() + LISTED_HOT_MAX > HOT_MAX {
+            self.sweep(now);
+        }
         Listing {
             wd,
+            all_hot: self.count_files && self.hot.len() + LISTED_HOT_MAX <= HOT_MAX,
             ..Listing::default()
         }
     }
@@ -329,9 +358,20 @@ impl UsageTree {
             }
             if self.hot.contains_key(&(l.wd, key)) {
                 l.hot_seen.push((key, st.bytes, st.ino, linked, None));
-            } else if self.want_hot.contains(&(l.wd, key)) || self.want_inos.contains(&st.ino) {
+            } else if l.all_hot
+                || self.want_hot.contains(&(l.wd, key))
+                || self.want_inos.contains(&st.ino)
+            {
                 l.hot_seen
                     .push((key, st.bytes, st.ino, linked, Some(name.into())));
+            }
+            if l.all_hot && l.hot_seen.len() > LISTED_HOT_MAX {
+                l.all_hot = false;
+                l.hot_seen.retain(|h| {
+                    h.4.is_none()
+                        || self.want_hot.contains(&(l.wd, h.0))
+                        || self.want_inos.contains(&h.2)
+                });
             }
         }
     }
@@ -397,11 +437,12 @@ impl UsageTree {
             }
         }
         let wd = l.wd;
+        let mut all_hot = l.all_hot;
         let mut seen: HashMap<u64, (u64, u64, bool)> = HashMap::new();
         for (k, b, ino, linked, name) in l.hot_seen {
             seen.insert(k, (b, ino, linked));
             if let Some(name) = name {
-                if self.hot.len() < HOT_MAX {
+                if self.room(now) {
                     let open = self.want_inos.contains(&ino);
                     self.hot.entry((wd, k)).or_insert(Hot {
                         bytes: b,
@@ -411,6 +452,8 @@ impl UsageTree {
                         open,
                         stamp: now,
                     });
+                } else {
+                    all_hot = false;
                 }
             }
         }
@@ -427,7 +470,8 @@ impl UsageTree {
             }
         });
         self.want_hot.retain(|(w, _)| *w != wd);
-        self.fresh.insert(wd);
+        let was = self.fresh.get(&wd).copied().unwrap_or(true);
+        self.fresh.insert(wd, all_hot && was);
         out
     }
 
@@ -435,6 +479,48 @@ impl UsageTree {
     /// than every event of the coming batch but the ones of this batch.
     pub fn begin_batch(&mut self) {
         self.fresh_prev = std::mem::take(&mut self.fresh);
+    }
+
+    /// Whether the hot map has room for one more, after forgetting the
+    /// closed small files last seen [`EVICT_AGE`] ago or more when it is
+    /// full (a sweep, at most one per [`EVICT_AGE`]: an unpacking archive
+    /// makes files hot faster than the timer cools them). A directory whose
+    /// listed files are forgotten so is no longer fully known.
+    pub(super) fn room(&mut self, now: u64) -> bool {
+        if self.hot.len() < HOT_MAX {
+            return true;
+        }
+        self.sweep(now);
+        self.hot.len() < HOT_MAX
+    }
+
+    fn sweep(&mut self, now: u64) {
+        if now < self.sweep_after {
+            return;
+        }
+        self.sweep_after = now + EVICT_AGE;
+        let mut partial = HashSet::new();
+        self.hot.retain(|(wd, _), h| {
+            let keep = h.open || h.bytes >= WRITEBACK_MIN || now < h.stamp + EVICT_AGE;
+            if !keep {
+                partial.insert(*wd);
+            }
+            keep
+        });
+        for wd in partial {
+            for f in [&mut self.fresh, &mut self.fresh_prev] {
+                if let Some(all) = f.get_mut(&wd) {
+                    *all = false;
+                }
+            }
+        }
+    }
+
+    /// `wd` was listed in this batch or the previous one by a listing that
+    /// did not make all its files hot: a create there may name a file the
+    /// listing counted.
+    pub(super) fn listed_lately_in_part(&self, wd: Wd) -> bool {
+        self.fresh.get(&wd) == Some(&false) || self.fresh_prev.get(&wd) == Some(&false)
     }
 
     /// Makes `name` of `wd` hot at its next listing.

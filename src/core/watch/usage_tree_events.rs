@@ -94,13 +94,13 @@ impl UsageTree {
                 self.remember_gone(wd, key);
                 Outcome::Done
             }
-            (Ev::Created, Some(_)) if self.fresh.contains(&wd) || self.fresh_prev.contains(&wd) => {
+            (Ev::Created, Some(_)) if self.listed_lately_in_part(wd) => {
                 self.want_hot(wd, name);
                 Outcome::Relist
             }
             (Ev::Created, Some(s)) if s.alone() => {
                 self.add_files(wd, 0, s.bytes, 1);
-                if self.hot.len() < HOT_MAX {
+                if self.room(now) {
                     let hot = Hot {
                         bytes: s.bytes,
                         ino: s.ino,
