@@ -187,6 +187,19 @@ impl UsageTree {
                     Outcome::Done
                 }
             }
+            // A known subdirectory's times changed (`utimensat` on it says
+            // IN_MODIFY): nothing it counts did (its own size follows its
+            // own events).
+            (Ev::Written | Ev::Closed, Some(s))
+                if s.is_dir
+                    && self
+                        .nodes
+                        .get(&wd)
+                        .and_then(|n| n.subdirs.get(&key))
+                        .is_some_and(|sub| sub.ino == s.ino) =>
+            {
+                Outcome::Done
+            }
             _ => Outcome::Relist,
         };
         self.pending_drop.extend(dropped);

@@ -350,3 +350,22 @@ fn a_full_hot_map_forgets_closed_small_files_first() {
     let files = (n - 2 + 2) * 4096 + WRITEBACK_MIN;
     assert_eq!(totals(&t), (4096 + files, 1 + n + 2));
 }
+
+#[test]
+fn times_of_a_known_subdirectory_change_nothing() {
+    let mut t = tree();
+    list(&mut t, 1, &[("s", dir(20, 4096))]);
+    t.attach_dir(1, b"s", 2);
+    list(&mut t, 2, &[("f", file(30, 1000))]);
+    let before = totals(&t);
+    t.begin_batch();
+    t.begin_batch();
+    // `utimensat` on s (tar sets each directory's times): IN_MODIFY|IN_ISDIR.
+    let o = t.event(1, b"s", Ev::Written, true, Some(dir(20, 4096)), 0);
+    assert_eq!((o, totals(&t)), (Outcome::Done, before));
+    // Another directory under that name now: re-list.
+    let o = t.event(1, b"s", Ev::Written, true, Some(dir(21, 4096)), 0);
+    assert_eq!(o, Outcome::Relist);
+    let o = t.event(1, b"unknown", Ev::Written, true, Some(dir(22, 4096)), 0);
+    assert_eq!(o, Outcome::Relist);
+}
