@@ -143,6 +143,8 @@ pub struct MountTracker {
     mnt_ids: HashSet<u64>,
     /// Inodes open for writing that no listing found (outside the tree).
     foreign: HashMap<u64, Instant>,
+    /// Inodes open for writing at the last open-files scan.
+    open_prev: HashSet<u64>,
     /// Directories listed on a timer instead of followed by events.
     quiet: HashMap<Wd, quiet::Quiet>,
     /// During a rebuild: the paths of the directories that were quiet.
@@ -211,6 +213,7 @@ impl MountTracker {
             dev: 0,
             mnt_ids: HashSet::new(),
             foreign: HashMap::new(),
+            open_prev: HashSet::new(),
             quiet: HashMap::new(),
             requiet: HashSet::new(),
         }
