@@ -187,3 +187,321 @@ fn a_huge_directory_never_turns_quiet() {
     let _ = umount2(&m, MntFlags::MNT_DETACH);
     let _ = fs::remove_dir_all(&base);
 }
+
+// ---- Hostile cases: a quiet directory moved, removed, mounted on, linked,
+// mapped, rebuilt, shared. ----
+
+/// A loop ext4 at `<base>/mnt` with `vol/busy` (one old file) and
+/// `vol/calm`, a tracker of `vol` (exec-drop candidates when `exec`), and
+/// `busy` made quiet by a burst. Returns the tracker and `vol`.
+fn quiet_fixture(base: &Path, exec: bool) -> (MountTracker, std::path::PathBuf) {
+    let m = base.join("mnt");
+    mount_ext4(base, &m, 256);
+    let vol = m.join("vol");
+    fs::create_dir_all(vol.join("busy")).expect("mkdir");
+    fs::create_dir_all(vol.join("calm")).expect("mkdir");
+    write(&vol.join("busy/old"), 5000);
+    let mut t = MountTracker::with_exec(vol.clone(), true, exec);
+    burst(&mut t, &vol.join("busy"), 400);
+    assert_eq!(t.quiet_dirs(), 1, "the busy directory turned quiet");
+    (t, vol)
+}
+
+fn ino(p: &Path) -> u64 {
+    fs::metadata(p).expect("stat").ino()
+}
+
+/// Waits (driving the tracker) until no directory is quiet, then checks
+/// the kernel mask of `dir` is the full one.
+fn calms_down(t: &mut MountTracker, dir: &Path) {
+    let start = Instant::now();
+    while t.quiet_dirs() > 0 && start.elapsed() < GUARD {
+        run_for(t, Duration::from_millis(100));
+    }
+    assert_eq!(t.quiet_dirs(), 0, "calm: nothing quiet any more");
+    assert_eq!(
+        watch_mask(t, ino(dir)).map(|m| m & FULL),
+        Some(FULL),
+        "{} followed by events again",
+        dir.display()
+    );
+}
+
+#[test]
+fn a_quiet_directory_renamed_is_followed_under_its_new_name() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    fs::rename(vol.join("busy"), vol.join("calm/moved")).expect("mv");
+    let moved = vol.join("calm/moved");
+    write(&moved.join("new"), 70_000);
+    append(&moved.join("old"), 30_000);
+    converge(&mut t, "written right after the rename", &want);
+    append(&moved.join("b3"), 123_000);
+    converge(&mut t, "written again", &want);
+    calms_down(&mut t, &moved);
+    append(&moved.join("b4"), 50_000);
+    converge(&mut t, "events again under the new name", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_quiet_directory_removed_and_made_again_is_a_new_one() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    let busy = vol.join("busy");
+    fs::remove_dir_all(&busy).expect("rm -r");
+    fs::create_dir(&busy).expect("mkdir");
+    write(&busy.join("f"), 40_000);
+    converge(&mut t, "removed and made again", &want);
+    assert_eq!(watch_mask(&t, ino(&busy)).map(|m| m & FULL), Some(FULL));
+    calms_down(&mut t, &busy);
+    append(&busy.join("f"), 40_000);
+    converge(&mut t, "events in the new one", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_quiet_directory_moved_out_and_back() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    let busy = vol.join("busy");
+    let out = base.join("mnt/outside");
+    fs::rename(&busy, &out).expect("mv out");
+    converge(&mut t, "moved out", &want);
+    write(&out.join("while-out"), 90_000);
+    converge(&mut t, "written outside", &want);
+    fs::rename(&out, &busy).expect("mv back");
+    write(&busy.join("back"), 20_000);
+    converge(&mut t, "moved back", &want);
+    calms_down(&mut t, &busy);
+    append(&busy.join("back"), 20_000);
+    converge(&mut t, "events after the way back", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_subdirectory_made_and_filled_in_a_quiet_directory() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    let sub = vol.join("busy/sub");
+    fs::create_dir_all(sub.join("deep")).expect("mkdir");
+    write(&sub.join("f"), 33_000);
+    write(&sub.join("deep/g"), 66_000);
+    converge(&mut t, "found by the listing", &want);
+    for d in [&sub, &sub.join("deep")] {
+        assert_eq!(
+            watch_mask(&t, ino(d)).map(|m| m & FULL),
+            Some(FULL),
+            "{} is watched with the full mask",
+            d.display()
+        );
+    }
+    append(&sub.join("deep/g"), 100_000);
+    write(&sub.join("h"), 12_000);
+    converge(&mut t, "written in the new subdirectory", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_bind_mount_in_a_quiet_directory_is_not_counted() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_ext4(&base, &m, 256);
+    let vol = m.join("vol");
+    let busy = vol.join("busy");
+    fs::create_dir_all(&busy).expect("mkdir");
+    let other = m.join("other");
+    fs::create_dir_all(other.join("d")).expect("mkdir");
+    write(&other.join("big"), 500_000);
+    let mp = busy.join("mp");
+    bind(&other, &mp);
+    let mut t = MountTracker::new(vol.clone(), true);
+    let nested = [mp.clone()];
+    let want = || expected(&vol, &nested);
+    converge(&mut t, "start", &want);
+    burst(&mut t, &busy, 400);
+    assert_eq!(t.quiet_dirs(), 1, "the busy directory turned quiet");
+    converge(&mut t, "quiet", &want);
+    write(&mp.join("more"), 300_000);
+    write(&mp.join("d/deeper"), 300_000);
+    write(&busy.join("x"), 10_000);
+    run_for(&mut t, Duration::from_millis(600));
+    converge(&mut t, "written in the nested mount", &want);
+    calms_down(&mut t, &busy);
+    converge(&mut t, "calm", &want);
+    let _ = umount2(&mp, MntFlags::MNT_DETACH);
+    let _ = umount2(&m, MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+#[test]
+fn hard_links_between_a_quiet_and_a_calm_directory() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    let (q, c) = (vol.join("busy/shared"), vol.join("calm/shared"));
+    write(&q, 10_000);
+    fs::hard_link(&q, &c).expect("link");
+    converge(&mut t, "linked", &want);
+    append(&q, 200_000);
+    converge(&mut t, "appended through the quiet name", &want);
+    append(&c, 300_000);
+    converge(&mut t, "appended through the calm name", &want);
+    let (q2, c2) = (vol.join("busy/other"), vol.join("calm/other"));
+    write(&c2, 1000);
+    fs::hard_link(&c2, &q2).expect("link");
+    append(&q2, 400_000);
+    converge(&mut t, "linked the other way and appended", &want);
+    fs::remove_file(&c).expect("rm");
+    append(&q, 100_000);
+    converge(&mut t, "calm name removed", &want);
+    fs::remove_file(&q2).expect("rm");
+    append(&c2, 100_000);
+    converge(&mut t, "quiet name removed", &want);
+    calms_down(&mut t, &vol.join("busy"));
+    append(&q, 100_000);
+    converge(&mut t, "calm", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_file_kept_open_in_a_quiet_directory_grows_by_write_and_mmap() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    let p = vol.join("busy/open");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(&p)
+        .expect("open");
+    f.write_all(&[1u8; 100_000]).expect("write");
+    converge(&mut t, "written", &want);
+    let len = 8 << 20;
+    f.set_len(len as u64).expect("ftruncate");
+    converge(&mut t, "sparse", &want);
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED);
+    for chunk in 0..4 {
+        let s = unsafe { std::slice::from_raw_parts_mut(map as *mut u8, len) };
+        s[chunk * (1 << 20)..(chunk + 1) * (1 << 20)].fill(9);
+        unsafe { libc::msync(map, len, libc::MS_SYNC) };
+        converge(&mut t, "mmap stores", &want);
+    }
+    // Calm (nothing changes), then mapped stores again: no event says it.
+    calms_down(&mut t, &vol.join("busy"));
+    let s = unsafe { std::slice::from_raw_parts_mut(map as *mut u8, len) };
+    s[5 << 20..6 << 20].fill(3);
+    unsafe { libc::msync(map, len, libc::MS_SYNC) };
+    converge(&mut t, "mmap stores after the calm", &want);
+    f.write_all(&[2u8; 70_000]).expect("write");
+    converge(&mut t, "written after the calm", &want);
+    unsafe { libc::munmap(map, len) };
+    drop(f);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+/// A safety rescan (a rebuild that judges nothing it finds) lands between
+/// a drop in a quiet directory and the directory's next listing: the drop
+/// must still be a candidate (the quiet directory's `since` survives).
+#[test]
+fn an_exec_drop_in_a_quiet_directory_survives_a_rebuild() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, true);
+    t.drain_exec(|_| {});
+    fs::write(
+        vol.join("busy/payload"),
+        b"\x7fELF\x02\x01\x01\0 not really",
+    )
+    .expect("drop");
+    std::thread::sleep(Duration::from_millis(30));
+    t.rescan();
+    assert_eq!(t.quiet_dirs(), 1, "still quiet after the rebuild");
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|r: &Vec<u8>| r == b"busy/payload") && start.elapsed() < GUARD {
+        run_for(&mut t, Duration::from_millis(50));
+        t.drain_exec(|c| seen.push(c.rel.to_vec()));
+        if start.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|r| r == b"busy/payload"),
+        "the drop is a candidate: {seen:?}"
+    );
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+/// A rebuild while the quiet directory's move is still queued: the tree
+/// is rebuilt from what is on disk, the stale move events after it are
+/// harmless, and the figure stays exact.
+#[test]
+fn a_rebuild_while_a_quiet_directory_moved() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, true);
+    let want = || expected(&vol, &[]);
+    fs::rename(vol.join("busy"), vol.join("moved")).expect("mv");
+    fs::create_dir(vol.join("busy")).expect("mkdir");
+    write(&vol.join("busy/n"), 10_000);
+    t.rescan();
+    converge(&mut t, "rebuilt after the move", &want);
+    write(&vol.join("moved/m"), 50_000);
+    append(&vol.join("busy/n"), 50_000);
+    converge(&mut t, "written in both", &want);
+    let start = Instant::now();
+    while t.quiet_dirs() > 0 && start.elapsed() < GUARD {
+        run_for(&mut t, Duration::from_millis(100));
+    }
+    assert_eq!(t.quiet_dirs(), 0, "calm");
+    for d in ["busy", "moved"] {
+        assert_eq!(
+            watch_mask(&t, ino(&vol.join(d))).map(|m| m & FULL),
+            Some(FULL),
+            "{d}"
+        );
+    }
+    append(&vol.join("moved/m"), 50_000);
+    converge(&mut t, "events", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}

@@ -147,8 +147,10 @@ pub struct MountTracker {
     open_prev: HashSet<u64>,
     /// Directories listed on a timer instead of followed by events.
     quiet: HashMap<Wd, quiet::Quiet>,
-    /// During a rebuild: the paths of the directories that were quiet.
-    requiet: HashSet<Vec<u8>>,
+    /// During a rebuild: the paths of the directories that were quiet, and
+    /// the ctime their next listing judges from (a drop between their last
+    /// listing and a safety rescan, which judges nothing, is still found).
+    requiet: HashMap<Vec<u8>, (i64, i64)>,
 }
 
 /// Exec-drop candidates of a listing: the files whose ctime is not before
@@ -215,7 +217,7 @@ impl MountTracker {
             foreign: HashMap::new(),
             open_prev: HashSet::new(),
             quiet: HashMap::new(),
-            requiet: HashSet::new(),
+            requiet: HashMap::new(),
         }
     }
 

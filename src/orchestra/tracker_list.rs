@@ -109,9 +109,10 @@ impl MountTracker {
                 return Ok(());
             }
             let full = self.path.join(OsStr::from_bytes(&rel));
-            let watched = hub.watch_as(self.id, &full, self.requiet.remove(&rel));
-            if let Ok((c, true)) = watched {
-                self.quiet_again(c);
+            let since = self.requiet.remove(&rel);
+            let watched = hub.watch_as(self.id, &full, since.is_some());
+            if let (Ok((c, true)), Some(since)) = (&watched, since) {
+                self.quiet_again(*c, since);
             }
             let Some(tree) = &mut self.tree else {
                 return Ok(());
@@ -147,8 +148,9 @@ impl MountTracker {
         // Directories quiet before stay quiet (see `tracker_quiet.rs`).
         self.requiet = self.quiet_paths();
         self.quiet.clear();
+        let root_since = self.requiet.remove(&b""[..]);
         let (root_wd, quiet) = hub
-            .watch_as(self.id, &self.path, self.requiet.remove(&b""[..]))
+            .watch_as(self.id, &self.path, root_since.is_some())
             .map_err(|e| fallback(&self.path, e))?;
         let mut tree = UsageTree::new(root_wd, root_st, self.walk);
         tree.exclude(self.exclude.iter().copied());
@@ -160,8 +162,8 @@ impl MountTracker {
         // an overflow, `live`); a safety rescan judges nothing.
         let found = (self.exec.on && (!self.built || self.exec.live)).then_some(self.exec.since);
         self.built = true;
-        if quiet {
-            self.quiet_again(root_wd);
+        if let (true, Some(since)) = (quiet, root_since) {
+            self.quiet_again(root_wd, since);
         }
         let listed = self.list(hub, root_wd, found);
         self.requiet.clear();

@@ -105,32 +105,32 @@ impl MountTracker {
             tracing::debug!(event = "usage", path = %dir.display(),
                 "{} is busy: listed every {} ms instead of followed event by event",
                 dir.display(), QUIET_POLL.as_millis());
-            self.quiet_again(wd);
-            if let Some(q) = self.quiet.get_mut(&wd) {
-                q.since = since;
-            }
+            self.quiet_again(wd, since);
         }
     }
 
-    /// The paths of the quiet directories (kept quiet across a rebuild).
-    pub(super) fn quiet_paths(&self) -> HashSet<Vec<u8>> {
+    /// The paths of the quiet directories (kept quiet across a rebuild),
+    /// and the ctime their next listing judges from.
+    pub(super) fn quiet_paths(&self) -> HashMap<Vec<u8>, (i64, i64)> {
         let Some(tree) = &self.tree else {
-            return HashSet::new();
+            return HashMap::new();
         };
         self.quiet
-            .keys()
-            .filter_map(|wd| tree.rel_path(*wd))
+            .iter()
+            .filter_map(|(wd, q)| Some((tree.rel_path(*wd)?, q.since)))
             .collect()
     }
 
-    /// `wd` was watched quiet again by a rebuild.
-    pub(super) fn quiet_again(&mut self, wd: Wd) {
+    /// `wd` was made quiet (or watched quiet again by a rebuild): its next
+    /// listing hands the files whose ctime is not before `since` to the
+    /// exec-drop check.
+    pub(super) fn quiet_again(&mut self, wd: Wd, since: (i64, i64)) {
         let now = Instant::now();
         let q = Quiet {
             next: now + QUIET_POLL,
             seen: ((0, 0), None),
             calm_since: now,
-            since: wall_ago(CTIME_SLACK),
+            since,
         };
         self.quiet.insert(wd, q);
     }
