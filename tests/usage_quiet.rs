@@ -505,3 +505,100 @@ fn a_rebuild_while_a_quiet_directory_moved() {
     let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
     let _ = fs::remove_dir_all(&base);
 }
+
+/// Two declared mounts of one source (bind mounts) in one hub share each
+/// directory's watch: it never turns quiet (the other mount follows it by
+/// its events); a directory quiet before the second mount watched it gets
+/// its full mask from that watch, and must not stay quiet for ever.
+#[test]
+fn a_directory_reached_from_two_mounts_never_stays_quiet() {
+    use sealinit::orchestra::hub::{Batch, Hub};
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_ext4(&base, &m, 256);
+    let src = m.join("src");
+    fs::create_dir_all(src.join("busy")).expect("mkdir");
+    let (a_path, b_path) = (base.join("a"), base.join("b"));
+    bind(&src, &a_path);
+    bind(&src, &b_path);
+    let busy_ino = ino(&src.join("busy"));
+    let mut hub = Hub::new();
+    let mut batch = Batch::default();
+    let mut a = MountTracker::in_hub(a_path.clone(), true, false, &mut hub, 0);
+    let mut b = MountTracker::in_hub(b_path.clone(), true, false, &mut hub, 1);
+    let mask = |hub: &Hub| {
+        let fd = hub.fd().expect("inotify").as_raw_fd();
+        let info = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).expect("fdinfo");
+        info.lines()
+            .filter(|l| l.starts_with("inotify "))
+            .find(|l| l.split(' ').any(|f| f == format!("ino:{busy_ino:x}")))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("mask:")))
+            .map(|m| u32::from_str_radix(m, 16).expect("hex mask"))
+    };
+    let mut drive = |a: &mut MountTracker, b: &mut MountTracker, hub: &mut Hub, d: Duration| {
+        let end = Instant::now() + d;
+        loop {
+            hub.read(&mut batch).expect("read");
+            a.apply_events(hub, batch.events(0));
+            b.apply_events(hub, batch.events(1));
+            if batch.overflow {
+                a.overflowed(hub);
+                b.overflowed(hub);
+            }
+            a.tick(hub, Instant::now());
+            b.tick(hub, Instant::now());
+            if Instant::now() >= end {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for i in 0..400 {
+        write(&a_path.join(format!("busy/b{i}")), 100);
+    }
+    drive(&mut a, &mut b, &mut hub, Duration::ZERO);
+    assert_eq!(
+        (a.quiet_dirs(), b.quiet_dirs()),
+        (0, 0),
+        "shared: never quiet"
+    );
+    assert_eq!(mask(&hub).map(|m| m & FULL), Some(FULL));
+    for (t, p) in [(&a, &a_path), (&b, &b_path)] {
+        assert_eq!(
+            (t.figures().used, t.figures().inodes),
+            expected(p, &[]),
+            "{}",
+            p.display()
+        );
+    }
+
+    // The second mount comes (back) while the first has the directory
+    // quiet: e.g. its safety rescan after having lost its root.
+    drop(b);
+    hub.release(1);
+    for i in 0..400 {
+        write(&a_path.join(format!("busy/c{i}")), 100);
+    }
+    drive(
+        &mut a,
+        &mut MountTracker::pending(b_path.clone(), true, false, 1),
+        &mut hub,
+        Duration::ZERO,
+    );
+    assert_eq!(a.quiet_dirs(), 1, "alone: quiet");
+    let mut b = MountTracker::in_hub(b_path.clone(), true, false, &mut hub, 1);
+    assert_eq!(
+        mask(&hub).map(|m| m & FULL),
+        Some(FULL),
+        "b follows by events"
+    );
+    drive(&mut a, &mut b, &mut hub, Duration::from_millis(2500));
+    assert_eq!(a.quiet_dirs(), 0, "calm: not listed on a timer for ever");
+    assert_eq!(mask(&hub).map(|m| m & FULL), Some(FULL));
+    let _ = umount2(&a_path, MntFlags::MNT_DETACH);
+    let _ = umount2(&b_path, MntFlags::MNT_DETACH);
+    let _ = umount2(&m, MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}

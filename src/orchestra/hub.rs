@@ -216,14 +216,19 @@ impl Hub {
     /// Sets the mask of `wd`, a watch of directory `path` that mount `id`
     /// alone owns, to the quiet mask (`quiet`) or back to the full one.
     /// Returns whether it was done: a watch shared with another mount is
-    /// left alone, and when `path` no longer names `wd`'s directory (it
+    /// left alone (it has the full mask: putting it back is done, making
+    /// it quiet is not), and when `path` no longer names `wd`'s directory (it
     /// was moved) whatever the call touched is put back as it was.
     pub fn set_quiet(&mut self, id: MountId, wd: Wd, path: &Path, quiet: bool) -> bool {
         let Some(n) = &self.notify else {
             return false;
         };
-        if self.owners.of(wd) != [id] {
-            return false;
+        let owners = self.owners.of(wd);
+        if owners != [id] {
+            // Shared since it turned quiet (another mount watched it, with
+            // the full mask, which `watch_as` always gives a shared watch):
+            // already back to the full mask.
+            return !quiet && owners.contains(&id);
         }
         let mask = if quiet { quiet_mask() } else { dir_mask() };
         match n.watch_dir_with(path, mask) {
