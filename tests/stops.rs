@@ -127,6 +127,49 @@ fn an_exec_drop_under_on_tamper_stop_exits_77_with_the_reason_logged() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The same through a directory too busy to follow event by event: a
+/// churn (create, write, close, unlink, as fast as it goes) makes
+/// `$D/busy` quiet (listed on a timer, told by the debug log), then an ELF
+/// is dropped there and kept: its listing finds it, 77 (missed, the
+/// churn ends after 5 s and so does the workload, 0).
+#[test]
+fn an_exec_drop_in_a_quiet_directory_under_on_tamper_stop_exits_77() {
+    let dir = scratch_dir();
+    let churn = "import os,time\n\
+                 d=os.environ['D']+'/busy'\n\
+                 i=0; end=time.time()+5\n\
+                 while time.time()<end:\n\
+                 \x20p=d+'/f'+str(i%100); i+=1\n\
+                 \x20fd=os.open(p,os.O_CREAT|os.O_WRONLY,0o644); os.write(fd,b'x')\n\
+                 \x20os.close(fd); os.unlink(p)\n";
+    let script = format!(
+        "mkdir \"$D/busy\"; python3 -c \"{churn}\" & sleep 1; \
+         cp /bin/true \"$D/busy/dropped\"; wait"
+    );
+    let out = run(in_ns(
+        &dir,
+        &[
+            "-v",
+            "--on-tamper",
+            "stop",
+            "--grace",
+            "2s",
+            "--termination-log",
+            "",
+        ],
+        &script,
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("busy is busy: listed every"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(out.status.code(), Some(77), "{}", show(&out));
+    assert!(stderr.contains("busy/dropped"), "{}", show(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A free local port (bound, read, released).
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
