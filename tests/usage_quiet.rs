@@ -602,3 +602,142 @@ fn a_directory_reached_from_two_mounts_never_stays_quiet() {
     let _ = umount2(&m, MntFlags::MNT_DETACH);
     let _ = fs::remove_dir_all(&base);
 }
+
+/// The quiet directory's listing comes before its move's events are read:
+/// its old path names another directory (two swapped by renames), which
+/// is listed under the quiet one's descriptor for a moment. Once the
+/// events are read everything is in its place again, and exact.
+#[test]
+fn a_quiet_directory_swapped_before_its_listing() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    fs::create_dir_all(vol.join("calm/sub/deep")).expect("mkdir");
+    write(&vol.join("calm/sub/deep/f"), 80_000);
+    write(&vol.join("calm/g"), 30_000);
+    converge(&mut t, "start", &want);
+    for _ in 0..3 {
+        fs::rename(vol.join("busy"), vol.join("tmp")).expect("mv");
+        fs::rename(vol.join("calm"), vol.join("busy")).expect("mv");
+        fs::rename(vol.join("tmp"), vol.join("calm")).expect("mv");
+        std::thread::sleep(Duration::from_millis(250));
+        // Timers first: the quiet listing runs before the moves are read.
+        t.settle();
+        converge(&mut t, "swapped", &want);
+        write(&vol.join("busy/after"), 20_000);
+        let old = ["busy/old", "calm/old"].map(|r| vol.join(r));
+        append(old.iter().find(|p| p.exists()).expect("old"), 20_000);
+        converge(&mut t, "written after the swap", &want);
+    }
+    let start = Instant::now();
+    while t.quiet_dirs() > 0 && start.elapsed() < GUARD {
+        run_for(&mut t, Duration::from_millis(100));
+    }
+    assert_eq!(t.quiet_dirs(), 0, "calm");
+    for d in ["busy", "calm", "busy/sub", "busy/sub/deep", "calm/sub", "calm/sub/deep"] {
+        let d = vol.join(d);
+        let d = if d.exists() { d } else { continue };
+        assert_eq!(
+            watch_mask(&t, ino(&d)).map(|m| m & FULL),
+            Some(FULL),
+            "{}",
+            d.display()
+        );
+    }
+    let old = ["busy/old", "calm/old"].map(|r| vol.join(r));
+    append(old.iter().find(|p| p.exists()).expect("old"), 20_000);
+    let deep = ["busy/sub/deep", "calm/sub/deep"].map(|r| vol.join(r));
+    write(&deep.iter().find(|p| p.exists()).expect("deep").join("h"), 20_000);
+    converge(&mut t, "events", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+/// The volume's root itself turns quiet, is rebuilt, changes, calms down.
+#[test]
+fn the_root_of_the_volume_turns_quiet() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_ext4(&base, &m, 256);
+    let vol = m.join("vol");
+    fs::create_dir_all(vol.join("d")).expect("mkdir");
+    let mut t = MountTracker::with_exec(vol.clone(), true, true);
+    let want = || expected(&vol, &[]);
+    burst(&mut t, &vol, 400);
+    assert_eq!(t.quiet_dirs(), 1, "the root turned quiet");
+    assert_eq!(watch_mask(&t, ino(&vol)).map(|m| m & FULL), Some(0));
+    t.rescan();
+    assert_eq!(t.quiet_dirs(), 1, "still quiet after a rebuild");
+    t.drain_exec(|_| {});
+    write(&vol.join("new"), 40_000);
+    fs::remove_file(vol.join("b1")).expect("rm");
+    converge(&mut t, "changed while quiet", &want);
+    calms_down(&mut t, &vol);
+    write(&vol.join("d/x"), 40_000);
+    append(&vol.join("new"), 40_000);
+    converge(&mut t, "events", &want);
+    let _ = umount2(&m, MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+/// An old script in a quiet directory made executable (`chmod +x`: no
+/// event reaches a quiet watch, its ctime changes) is a candidate.
+#[test]
+fn a_file_made_executable_in_a_quiet_directory_is_a_candidate() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_tmpfs(&m, "64m");
+    let vol = m.join("vol");
+    let busy = vol.join("busy");
+    fs::create_dir_all(&busy).expect("mkdir");
+    fs::write(busy.join("tool"), b"#!/bin/sh\necho hi\n").expect("write");
+    let mut t = MountTracker::with_exec(vol.clone(), true, true);
+    burst(&mut t, &busy, 400);
+    assert_eq!(t.quiet_dirs(), 1, "the busy directory turned quiet");
+    run_for(&mut t, Duration::from_millis(300));
+    t.drain_exec(|_| {});
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(busy.join("tool"), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|r: &Vec<u8>| r == b"busy/tool") && start.elapsed() < GUARD {
+        run_for(&mut t, Duration::from_millis(50));
+        t.drain_exec(|c| seen.push(c.rel.to_vec()));
+    }
+    assert!(
+        seen.iter().any(|r| r == b"busy/tool"),
+        "the chmod is found: {seen:?}"
+    );
+    let _ = umount2(&m, MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+/// A quiet directory that grows past `BIG_DIR` entries gets its full mask
+/// back (its listings would cost more than its events) and stays exact.
+#[test]
+fn a_quiet_directory_grown_huge_is_followed_by_events_again() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let (mut t, vol) = quiet_fixture(&base, false);
+    let want = || expected(&vol, &[]);
+    let busy = vol.join("busy");
+    for i in 0..4200 {
+        fs::File::create(busy.join(format!("e{i}"))).expect("create");
+        if i % 500 == 0 {
+            run_for(&mut t, Duration::from_millis(20));
+        }
+    }
+    converge(&mut t, "grown", &want);
+    calms_down(&mut t, &busy);
+    append(&busy.join("e7"), 50_000);
+    converge(&mut t, "events", &want);
+    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
