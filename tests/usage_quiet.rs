@@ -445,27 +445,33 @@ fn an_exec_drop_in_a_quiet_directory_survives_a_rebuild() {
     let base = scratch("/var/tmp");
     let (mut t, vol) = quiet_fixture(&base, true);
     t.drain_exec(|_| {});
-    fs::write(
-        vol.join("busy/payload"),
-        b"\x7fELF\x02\x01\x01\0 not really",
-    )
-    .expect("drop");
+    let elf = b"\x7fELF\x02\x01\x01\0 not really";
+    fs::write(vol.join("busy/payload"), elf).expect("drop");
+    fs::create_dir(vol.join("busy/sub")).expect("mkdir");
+    fs::write(vol.join("busy/sub/payload"), elf).expect("drop");
     std::thread::sleep(Duration::from_millis(30));
     t.rescan();
     assert_eq!(t.quiet_dirs(), 1, "still quiet after the rebuild");
+    let want: [&[u8]; 2] = [b"busy/payload", b"busy/sub/payload"];
     let start = Instant::now();
-    let mut seen = Vec::new();
-    while !seen.iter().any(|r: &Vec<u8>| r == b"busy/payload") && start.elapsed() < GUARD {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    while !want.iter().all(|w| seen.iter().any(|r| r == w)) && start.elapsed() < GUARD {
         run_for(&mut t, Duration::from_millis(50));
         t.drain_exec(|c| seen.push(c.rel.to_vec()));
         if start.elapsed() > Duration::from_secs(2) {
             break;
         }
     }
-    assert!(
-        seen.iter().any(|r| r == b"busy/payload"),
-        "the drop is a candidate: {seen:?}"
-    );
+    for w in want {
+        assert!(
+            seen.iter().any(|r| r == w),
+            "{} is a candidate: {:?}",
+            String::from_utf8_lossy(w),
+            seen.iter()
+                .map(|r| String::from_utf8_lossy(r))
+                .collect::<Vec<_>>()
+        );
+    }
     let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
     let _ = fs::remove_dir_all(&base);
 }
@@ -636,7 +642,14 @@ fn a_quiet_directory_swapped_before_its_listing() {
         run_for(&mut t, Duration::from_millis(100));
     }
     assert_eq!(t.quiet_dirs(), 0, "calm");
-    for d in ["busy", "calm", "busy/sub", "busy/sub/deep", "calm/sub", "calm/sub/deep"] {
+    for d in [
+        "busy",
+        "calm",
+        "busy/sub",
+        "busy/sub/deep",
+        "calm/sub",
+        "calm/sub/deep",
+    ] {
         let d = vol.join(d);
         let d = if d.exists() { d } else { continue };
         assert_eq!(
@@ -649,7 +662,10 @@ fn a_quiet_directory_swapped_before_its_listing() {
     let old = ["busy/old", "calm/old"].map(|r| vol.join(r));
     append(old.iter().find(|p| p.exists()).expect("old"), 20_000);
     let deep = ["busy/sub/deep", "calm/sub/deep"].map(|r| vol.join(r));
-    write(&deep.iter().find(|p| p.exists()).expect("deep").join("h"), 20_000);
+    write(
+        &deep.iter().find(|p| p.exists()).expect("deep").join("h"),
+        20_000,
+    );
     converge(&mut t, "events", &want);
     let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
     let _ = fs::remove_dir_all(&base);
@@ -739,5 +755,54 @@ fn a_quiet_directory_grown_huge_is_followed_by_events_again() {
     append(&busy.join("e7"), 50_000);
     converge(&mut t, "events", &want);
     let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
+/// Exec drops into a quiet directory by other ways than writing there: in
+/// a new subdirectory, hard-linked from outside the volume, moved in from
+/// outside the volume (the ELF itself older than the tracker).
+#[test]
+fn exec_drops_linked_or_moved_into_a_quiet_directory_are_candidates() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_ext4(&base, &m, 256);
+    let outside = m.join("outside");
+    fs::create_dir_all(&outside).expect("mkdir");
+    let elf = b"\x7fELF\x02\x01\x01\0 not really";
+    fs::write(outside.join("a"), elf).expect("write");
+    fs::write(outside.join("b"), elf).expect("write");
+    std::thread::sleep(Duration::from_millis(50));
+    let vol = m.join("vol");
+    let busy = vol.join("busy");
+    fs::create_dir_all(&busy).expect("mkdir");
+    let mut t = MountTracker::with_exec(vol.clone(), true, true);
+    burst(&mut t, &busy, 400);
+    assert_eq!(t.quiet_dirs(), 1, "the busy directory turned quiet");
+    run_for(&mut t, Duration::from_millis(300));
+    t.drain_exec(|_| {});
+    fs::create_dir(busy.join("sub")).expect("mkdir");
+    fs::write(busy.join("sub/payload"), elf).expect("write");
+    fs::hard_link(outside.join("a"), busy.join("linked")).expect("link");
+    fs::rename(outside.join("b"), busy.join("moved")).expect("mv");
+    let want: [&[u8]; 3] = [b"busy/sub/payload", b"busy/linked", b"busy/moved"];
+    let start = Instant::now();
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    while !want.iter().all(|w| seen.iter().any(|r| r == w)) && start.elapsed() < GUARD {
+        run_for(&mut t, Duration::from_millis(50));
+        t.drain_exec(|c| seen.push(c.rel.to_vec()));
+    }
+    for w in want {
+        assert!(
+            seen.iter().any(|r| r == w),
+            "{} is a candidate: {:?}",
+            String::from_utf8_lossy(w),
+            seen.iter()
+                .map(|r| String::from_utf8_lossy(r))
+                .collect::<Vec<_>>()
+        );
+    }
+    let _ = umount2(&m, MntFlags::MNT_DETACH);
     let _ = fs::remove_dir_all(&base);
 }

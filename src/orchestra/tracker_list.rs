@@ -14,7 +14,12 @@ impl MountTracker {
             }
             self.dirty.remove(&wd);
             let started = Instant::now();
-            self.list(hub, wd, None)?;
+            // A quiet directory re-listed for a move event: what changed
+            // since its last listing (a new subdirectory and its files
+            // above all, which its next listing no longer sees as new) is
+            // judged as that listing would.
+            let found = self.quiet_since(wd);
+            self.list(hub, wd, found.filter(|_| self.exec.on))?;
             let big = self.tree.as_ref().is_some_and(|t| t.entries(wd) > BIG_DIR);
             if big {
                 let pause = (started.elapsed() * 4).min(RELIST_BACKOFF);
@@ -114,6 +119,10 @@ impl MountTracker {
             if let (Ok((c, true)), Some(since)) = (&watched, since) {
                 self.quiet_again(*c, since);
             }
+            // A directory quiet before a rebuild: what changed since its
+            // last listing is judged (a subdirectory made since then is no
+            // longer new to its next listing).
+            let found = found.or(since.filter(|_| self.exec.on));
             let Some(tree) = &mut self.tree else {
                 return Ok(());
             };
@@ -165,6 +174,7 @@ impl MountTracker {
         if let (true, Some(since)) = (quiet, root_since) {
             self.quiet_again(root_wd, since);
         }
+        let found = found.or(root_since.filter(|_| self.exec.on));
         let listed = self.list(hub, root_wd, found);
         self.requiet.clear();
         listed?;

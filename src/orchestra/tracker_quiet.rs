@@ -135,6 +135,12 @@ impl MountTracker {
         self.quiet.insert(wd, q);
     }
 
+    /// Where the next listing of quiet directory `wd` judges from (`None`:
+    /// not quiet).
+    pub(super) fn quiet_since(&self, wd: Wd) -> Option<(i64, i64)> {
+        self.quiet.get(&wd).map(|q| q.since)
+    }
+
     /// The next listing of a quiet directory.
     pub(super) fn quiet_due(&self) -> Option<Instant> {
         self.quiet.values().map(|q| q.next).min()
