@@ -17,7 +17,8 @@ use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{lseek, read, Whence};
 
 use crate::core::watch::tamper::{recognise, FileFacts, HEAD_LEN};
-use crate::edge::usage::os_err;
+use crate::core::watch::usage_tree::EntryStat;
+use crate::edge::usage::{entry_stat, os_err};
 
 /// An open mount table (`/proc/self/mountinfo`), pollable for changes.
 #[derive(Debug)]
@@ -85,36 +86,44 @@ pub struct Looked {
 }
 
 /// Looks at entry `rel` under directory `root`: `fstatat(2)` without
-/// following a symlink; for a regular file of at least 2 bytes or with an
+/// following a symlink (or `seen`, the caller's own `lstat` of it moments
+/// ago: the path is not looked up twice); for a regular file of at least 2 bytes or with an
 /// exec bit (an empty or 1-byte file without one can be neither an ELF nor
 /// a `#!` script, and is not opened), `openat(2)` with `O_NOFOLLOW |
 /// O_NONBLOCK | O_NOATIME` (without `O_NOATIME` when not the owner),
 /// `fstat(2)` and a `read(2)` of at most [`HEAD_LEN`] bytes; `fstatvfs(3)`
 /// only for a file recognised as executable (the severity). `Ok(None)` when
 /// the entry is gone or not a regular file.
-pub fn look_at(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Option<Looked>, Errno> {
+pub fn look_at(
+    root: BorrowedFd<'_>,
+    rel: &[u8],
+    seen: Option<&EntryStat>,
+) -> Result<Option<Looked>, Errno> {
     let name = OsStr::from_bytes(rel);
-    let st = match fstatat(root, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
-        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
-        Err(e) => return Err(e),
+    let st = match seen {
+        Some(st) => *st,
+        None => match fstatat(root, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => entry_stat(&st),
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
+            Err(e) => return Err(e),
+        },
     };
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    if st.mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(None);
     }
-    if st.st_size < 2 && st.st_mode & 0o111 == 0 {
+    if st.size < 2 && st.mode & 0o111 == 0 {
         // Nothing to read: judged on the stat alone.
         return Ok(Some(Looked {
             facts: FileFacts {
-                mode: st.st_mode,
-                size: u64::try_from(st.st_size).unwrap_or(0),
-                nlink: st.st_nlink,
-                mtime: (st.st_mtime, st.st_mtime_nsec),
-                ctime: (st.st_ctime, st.st_ctime_nsec),
+                mode: st.mode,
+                size: st.size,
+                nlink: st.nlink,
+                mtime: st.mtime,
+                ctime: st.ctime,
                 ..FileFacts::default()
             },
-            dev: st.st_dev,
-            ino: st.st_ino,
+            dev: st.dev,
+            ino: st.ino,
             noexec: false,
         }));
     }

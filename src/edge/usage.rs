@@ -96,6 +96,8 @@ pub fn entry_stat(st: &FileStat) -> EntryStat {
         is_dir: (st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR.bits(),
         mode: st.st_mode,
         ctime: (st.st_ctime, st.st_ctime_nsec),
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime: (st.st_mtime, st.st_mtime_nsec),
     }
 }
 

@@ -9,6 +9,7 @@ use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use crate::core::watch::tamper::Triggers;
+use crate::core::watch::usage_tree::EntryStat;
 
 /// A file an inotify batch named, for the exec-drop check.
 #[derive(Debug)]
@@ -20,6 +21,9 @@ pub struct ExecCandidate<'a> {
     /// Path of the file under the mount (raw bytes, never empty).
     pub rel: &'a [u8],
     pub triggers: Triggers,
+    /// The tracker's `lstat` of it in the batch that named it, if any (the
+    /// check need not look the path up again to learn its type and size).
+    pub seen: Option<EntryStat>,
 }
 
 /// Exec-drop candidates of the current batch, merged per path.
@@ -29,7 +33,7 @@ pub struct ExecQueue {
     /// Inside [`apply_events`](crate::orchestra::tracker::MountTracker::apply_events) (not a rescan).
     pub live: bool,
     order: Vec<Vec<u8>>,
-    triggers: HashMap<Vec<u8>, Triggers>,
+    triggers: HashMap<Vec<u8>, (Triggers, Option<EntryStat>)>,
     /// The queue overflowed since the last drain.
     pub overflowed: bool,
     /// When the watch started, less a second (wall clock, as ctime): a file
@@ -58,11 +62,18 @@ impl ExecQueue {
             return;
         }
         match self.triggers.get_mut(&rel) {
-            Some(have) => *have |= t,
+            Some(have) => have.0 |= t,
             None => {
-                self.triggers.insert(rel.clone(), t);
+                self.triggers.insert(rel.clone(), (t, None));
                 self.order.push(rel);
             }
+        }
+    }
+
+    /// Remembers the tracker's `lstat` of queued candidate `rel`.
+    pub fn note_stat(&mut self, rel: &[u8], st: Option<EntryStat>) {
+        if let Some(have) = self.triggers.get_mut(rel) {
+            have.1 = st;
         }
     }
 
@@ -89,12 +100,13 @@ impl ExecQueue {
         let overflowed = std::mem::take(&mut self.overflowed);
         if let Some(root) = root {
             for rel in &order {
-                if let Some(t) = triggers.get(rel) {
+                if let Some((t, seen)) = triggers.get(rel) {
                     f(ExecCandidate {
                         root,
                         mount,
                         rel,
                         triggers: *t,
+                        seen: *seen,
                     });
                 }
             }

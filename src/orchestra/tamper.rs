@@ -391,7 +391,7 @@ impl ExecDetector {
 
     /// Looks at one candidate file and reports it if it is a drop.
     pub fn check(&mut self, c: ExecCandidate<'_>) {
-        let looked = match look_at(c.root, c.rel) {
+        let looked = match look_at(c.root, c.rel, c.seen.as_ref()) {
             Ok(Some(l)) => l,
             Ok(None) | Err(_) => return,
         };

@@ -59,7 +59,7 @@ pub const HOT_TICK: Duration = Duration::from_secs(1);
 pub const WRITEBACK: Duration = Duration::from_secs(40);
 /// Closed files smaller than this are not re-stat'ed (fewer than five
 /// extents cannot need an index block).
-pub const WRITEBACK_MIN: u64 = 64 * 1024;
+pub use crate::core::watch::usage_tree::WRITEBACK_MIN;
 /// A directory with more entries than this is re-listed at most once per
 /// four times its last listing's duration (capped at [`RELIST_BACKOFF`]).
 pub const BIG_DIR: u64 = 4096;
@@ -143,6 +143,8 @@ pub struct MountTracker {
     mnt_ids: HashSet<u64>,
     /// Inodes open for writing that no listing found (outside the tree).
     foreign: HashMap<u64, Instant>,
+    /// Inodes open for writing at the last open-files scan.
+    open_prev: HashSet<u64>,
     /// Directories listed on a timer instead of followed by events.
     quiet: HashMap<Wd, quiet::Quiet>,
     /// During a rebuild: the paths of the directories that were quiet.
@@ -211,6 +213,7 @@ impl MountTracker {
             dev: 0,
             mnt_ids: HashSet::new(),
             foreign: HashMap::new(),
+            open_prev: HashSet::new(),
             quiet: HashMap::new(),
             requiet: HashSet::new(),
         }
@@ -462,112 +465,6 @@ impl MountTracker {
         true
     }
 
-    fn apply(&mut self, hub: &mut Hub, events: &[Event]) -> Result<(), Fallback> {
-        let now_ms = self.t0.elapsed().as_millis() as u64;
-        let mut touched: HashSet<Wd> = HashSet::new();
-        let transient = transient_files(events);
-        let mut stats: HashMap<(Wd, &[u8]), Option<EntryStat>> = HashMap::new();
-        for (i, ev) in events.iter().enumerate() {
-            let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
-                return Ok(());
-            };
-            if !tree.contains(ev.wd) || transient.contains(&i) {
-                continue;
-            }
-            if ev.mask & (IN_IGNORED | IN_UNMOUNT) != 0 {
-                if tree.is_root(ev.wd) {
-                    // The root itself went away: start over at the rescan.
-                    self.tree = None;
-                    self.root = None;
-                    hub.release(self.id);
-                    return Ok(());
-                }
-                let dropped = tree.forget(ev.wd);
-                self.unwatch(hub, &dropped);
-                continue;
-            }
-            if ev.name.is_empty() {
-                continue;
-            }
-            let Some(rel) = tree.rel_path(ev.wd).map(|d| join(&d, &ev.name)) else {
-                continue;
-            };
-            let triggers = Triggers::from_mask(ev.mask);
-            if self.exec.on && !triggers.is_empty() {
-                self.exec.push(rel.clone(), triggers);
-            }
-            let is_dir = ev.mask & IN_ISDIR != 0;
-            if !self.walk && ev.mask & (libc::IN_DELETE | libc::IN_MOVED_TO) != 0 {
-                self.settle = Some(Instant::now() + SETTLE);
-            }
-            let Some(kind) = ev_kind(ev.mask) else {
-                continue;
-            };
-            if !self.walk && !is_dir && matches!(kind, Ev::Written) {
-                if let Some(t) = &mut self.tree {
-                    t.event(ev.wd, &ev.name, kind, false, None, now_ms);
-                }
-                continue;
-            }
-            // One fstatat per name per batch: the events of a name all
-            // describe the entry as it is now (create, writes, close).
-            let st = if kind == Ev::Removed {
-                None
-            } else if let Some(st) = stats.get(&(ev.wd, ev.name.as_slice())) {
-                *st
-            } else {
-                match stat_at(root, &rel) {
-                    Ok(st) => {
-                        stats.insert((ev.wd, ev.name.as_slice()), st);
-                        st
-                    }
-                    Err(e) => {
-                        let p = self.path.join(OsStr::from_bytes(&rel));
-                        self.report_once(p, e.desc());
-                        continue;
-                    }
-                }
-            };
-            touched.insert(ev.wd);
-            let Some(tree) = &mut self.tree else {
-                return Ok(());
-            };
-            let out = tree.event(ev.wd, &ev.name, kind, is_dir, st, now_ms);
-            let dropped = tree.take_dropped();
-            self.unwatch(hub, &dropped);
-            match out {
-                Outcome::Done => {}
-                Outcome::Relist => {
-                    self.dirty.insert(ev.wd);
-                }
-                Outcome::NewDir => {
-                    let since = Some(self.exec.since);
-                    self.follow(hub, vec![(ev.wd, ev.name.clone(), rel)], since)?
-                }
-            }
-        }
-        if self.walk {
-            for wd in touched {
-                self.refresh_own(wd);
-            }
-        }
-        // The workload is writing here: look for files open for writing
-        // (mmap stores raise no event) at the next tick.
-        self.arm_hot(self.walk);
-        Ok(())
-    }
-
-    fn refresh_own(&mut self, wd: Wd) {
-        let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
-            return;
-        };
-        if let Some(rel) = tree.rel_path(wd) {
-            if let Ok(Some(st)) = stat_at(root, &rel) {
-                tree.set_own(wd, st.bytes);
-            }
-        }
-    }
-
     fn measure(&mut self) {
         if !self.walk {
             match statfs_usage(&self.path) {
@@ -606,56 +503,14 @@ impl MountTracker {
     }
 }
 
+#[path = "tracker_apply.rs"]
+mod apply;
 #[path = "tracker_list.rs"]
 mod list;
 #[path = "tracker_quiet.rs"]
 mod quiet;
 #[path = "tracker_timers.rs"]
 mod timers;
-
-/// Indices of the events of files created and removed within this batch
-/// (and not created again after): their net effect on usage is nothing and
-/// they are gone, so neither a stat nor an exec-drop check is owed (a
-/// churning workload's files cost only the read of their events).
-fn transient_files(events: &[Event]) -> HashSet<usize> {
-    let mut spans: HashMap<(Wd, &[u8]), (usize, usize)> = HashMap::new();
-    for (i, ev) in events.iter().enumerate() {
-        if ev.name.is_empty() || ev.mask & IN_ISDIR != 0 {
-            continue;
-        }
-        spans
-            .entry((ev.wd, &ev.name))
-            .and_modify(|s| s.1 = i)
-            .or_insert((i, i));
-    }
-    let mut out = HashSet::new();
-    for (first, last) in spans.into_values() {
-        let created = events[first].mask & libc::IN_CREATE != 0;
-        let gone = events[last].mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0;
-        if created && gone && first != last {
-            let (wd, name) = (events[first].wd, &events[first].name);
-            out.extend((first..=last).filter(|i| events[*i].wd == wd && events[*i].name == *name));
-        }
-    }
-    out
-}
-
-/// The usage event kind of an inotify mask (`None`: no size change).
-fn ev_kind(mask: u32) -> Option<Ev> {
-    if mask & libc::IN_CREATE != 0 {
-        Some(Ev::Created)
-    } else if mask & libc::IN_MODIFY != 0 {
-        Some(Ev::Written)
-    } else if mask & libc::IN_CLOSE_WRITE != 0 {
-        Some(Ev::Closed)
-    } else if mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
-        Some(Ev::Removed)
-    } else if mask & libc::IN_MOVED_TO != 0 {
-        Some(Ev::MovedIn)
-    } else {
-        None
-    }
-}
 
 fn fallback(path: &Path, e: WatchError) -> Fallback {
     match e {

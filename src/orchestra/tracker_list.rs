@@ -45,7 +45,7 @@ impl MountTracker {
         let Some(rel) = tree.rel_path(wd) else {
             return Ok(());
         };
-        let mut l = tree.begin_listing(wd);
+        let mut l = tree.begin_listing(wd, self.t0.elapsed().as_millis() as u64);
         let exec = &mut self.exec;
         let since = found.filter(|_| exec.on);
         let push = since.is_some();
@@ -54,7 +54,9 @@ impl MountTracker {
             if since.is_some_and(|s| st.mode & libc::S_IFMT == libc::S_IFREG && st.ctime >= s) {
                 let was = exec.live;
                 exec.live = true;
-                exec.push(join(&rel, name), Triggers::FOUND);
+                let path = join(&rel, name);
+                exec.push(path.clone(), Triggers::FOUND);
+                exec.note_stat(&path, Some(*st));
                 exec.live = was;
             }
         });

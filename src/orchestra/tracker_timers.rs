@@ -22,15 +22,19 @@ impl MountTracker {
     }
 
     /// Files of this filesystem open for writing (or mapped shared and
-    /// writable) by any process: those not hot are hunted by inode number
-    /// and become hot (open) when their directory is re-listed. Returns
-    /// whether any is open.
+    /// writable) by any process: those not hot, and open at the previous
+    /// scan too, are hunted by inode number and become hot (open) when
+    /// their directory is re-listed (a file open briefly, as an unpacking
+    /// archive's, is followed by its events; the hunt reads every watched
+    /// directory). Returns whether any is open.
     fn scan_open(&mut self) -> bool {
         let open = open_for_write(&self.mnt_ids, self.dev);
         let Some(tree) = &mut self.tree else {
             return false;
         };
         let mut unknown = tree.mark_open(&open);
+        let prev = std::mem::replace(&mut self.open_prev, open.clone());
+        unknown.retain(|i| prev.contains(i));
         let now = Instant::now();
         self.foreign
             .retain(|_, at| now.duration_since(*at) < Duration::from_secs(10));

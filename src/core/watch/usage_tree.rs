@@ -43,6 +43,9 @@ pub struct EntryStat {
     pub mode: u32,
     /// `st_ctime` seconds and nanoseconds.
     pub ctime: (i64, i64),
+    /// `st_size` and `st_mtime` (the exec-drop check's facts).
+    pub size: u64,
+    pub mtime: (i64, i64),
 }
 
 impl EntryStat {
@@ -124,6 +127,8 @@ pub struct Listing {
     linked: Vec<(u64, u64, u64)>,
     hot_seen: Vec<HotSeen>,
     entries: u64,
+    /// Every file met is in `hot_seen` (at most [`LISTED_HOT_MAX`]).
+    all_hot: bool,
 }
 
 impl Listing {
@@ -145,6 +150,14 @@ pub struct Relisted {
 /// Most hot files remembered; beyond, new files go without (their later
 /// events re-list the directory).
 pub const HOT_MAX: usize = 8192;
+/// Closed files smaller than this may be forgotten as soon as the hot map
+/// is full (bigger ones are re-stat'ed for writeback; see
+/// `orchestra::tracker`); ones last seen less than [`EVICT_AGE`] ago stay.
+pub const WRITEBACK_MIN: u64 = 64 * 1024;
+pub const EVICT_AGE: u64 = 100;
+/// A listing of at most this many files makes them all hot (see
+/// [`UsageTree::begin_listing`]).
+pub const LISTED_HOT_MAX: usize = 1024;
 
 /// Running du-style totals of one tree.
 #[derive(Debug)]
@@ -169,8 +182,12 @@ pub struct UsageTree {
     pending_drop: Vec<Wd>,
     /// Directories listed since the queue was last read, and before: a
     /// create event there may predate the listing that counted it.
-    fresh: HashSet<Wd>,
-    fresh_prev: HashSet<Wd>,
+    /// Directories listed in this batch and the previous one, and whether
+    /// the listing made all their files hot.
+    fresh: HashMap<Wd, bool>,
+    fresh_prev: HashMap<Wd, bool>,
+    /// No sweep of the full hot map before this (caller's milliseconds).
+    sweep_after: u64,
     bytes: u64,
     inodes: u64,
 }
@@ -207,8 +224,9 @@ impl UsageTree {
             excluded: HashSet::new(),
             hunt: HashSet::new(),
             pending_drop: Vec::new(),
-            fresh: HashSet::new(),
-            fresh_prev: HashSet::new(),
+            fresh: HashMap::new(),
+            fresh_prev: HashMap::new(),
+            sweep_after: 0,
             bytes: root_stat.bytes,
             inodes: 1,
         }
@@ -293,142 +311,12 @@ impl UsageTree {
         Some(parts.iter().rev().fold(Vec::new(), |acc, p| join(&acc, p)))
     }
 
-    /// Starts re-listing directory `wd` ([`Listing::set_own`] its size).
-    pub fn begin_listing(&self, wd: Wd) -> Listing {
-        Listing {
-            wd,
-            ..Listing::default()
-        }
-    }
-
     /// Updates directory `wd`'s own size.
     pub fn set_own(&mut self, wd: Wd, bytes: u64) {
         if let Some(n) = self.nodes.get_mut(&wd) {
             self.bytes = self.bytes.saturating_sub(n.own).saturating_add(bytes);
             n.own = bytes;
         }
-    }
-
-    /// One entry of the listing.
-    pub fn listing_add(&self, l: &mut Listing, name: &[u8], st: &EntryStat) {
-        if st.dev != self.dev || (st.is_dir && self.excluded.contains(&(st.dev, st.ino))) {
-            return;
-        }
-        l.entries += 1;
-        let key = name_key(name);
-        if st.is_dir {
-            l.subdirs.push((key, name.into(), st.ino));
-        } else if !self.count_files {
-        } else {
-            let linked = st.nlink > 1;
-            if linked {
-                l.linked.push((st.ino, st.bytes, st.nlink));
-            } else {
-                l.files = l.files.saturating_add(st.bytes);
-                l.nfiles += 1;
-            }
-            if self.hot.contains_key(&(l.wd, key)) {
-                l.hot_seen.push((key, st.bytes, st.ino, linked, None));
-            } else if self.want_hot.contains(&(l.wd, key)) || self.want_inos.contains(&st.ino) {
-                l.hot_seen
-                    .push((key, st.bytes, st.ino, linked, Some(name.into())));
-            }
-        }
-    }
-
-    /// Replaces directory `l.wd`'s contribution by the listing's.
-    /// `now`: the caller's clock (milliseconds), the stamp of files made hot.
-    pub fn commit_listing(&mut self, l: Listing, now: u64) -> Relisted {
-        let mut out = Relisted::default();
-        let Some(node) = self.nodes.get_mut(&l.wd) else {
-            return out;
-        };
-        let old_linked = std::mem::take(&mut node.linked);
-        self.bytes = self
-            .bytes
-            .saturating_sub(node.own + node.files)
-            .saturating_add(l.own + l.files);
-        self.inodes = self.inodes.saturating_sub(node.nfiles) + l.nfiles;
-        node.own = l.own;
-        node.files = l.files;
-        node.nfiles = l.nfiles;
-        node.entries = l.entries;
-        node.linked = l.linked.iter().map(|(ino, ..)| *ino).collect();
-        let mut old_subs = std::mem::take(&mut node.subdirs);
-        let mut subs = HashMap::with_capacity(l.subdirs.len());
-        for (key, name, ino) in l.subdirs {
-            match old_subs.remove(&key) {
-                Some(s) if s.ino == ino => {
-                    if s.wd.is_none() {
-                        out.new_dirs.push(name.into());
-                    }
-                    subs.insert(key, s);
-                }
-                other => {
-                    if let Some(w) = other.and_then(|s| s.wd) {
-                        self.drop_subtree(w, &mut out.dropped);
-                    }
-                    subs.insert(key, Sub { ino, wd: None });
-                    out.new_dirs.push(name.into());
-                }
-            }
-        }
-        for s in old_subs.values() {
-            if let Some(w) = s.wd {
-                self.drop_subtree(w, &mut out.dropped);
-            }
-        }
-        if let Some(node) = self.nodes.get_mut(&l.wd) {
-            node.subdirs = subs;
-        }
-        for ino in old_linked {
-            self.link_unref(ino);
-            // A name of a linked inode went away (or stopped being linked):
-            // its other names may have been written through this one since
-            // their directories were listed.
-            if self.links.contains_key(&ino) && !l.linked.iter().any(|(i, ..)| *i == ino) {
-                self.hunt.insert(ino);
-            }
-        }
-        for (ino, bytes, nlink) in &l.linked {
-            let names = self.link_ref(*ino, *bytes);
-            if u64::from(names) < *nlink {
-                self.hunt.insert(*ino);
-            }
-        }
-        let wd = l.wd;
-        let mut seen: HashMap<u64, (u64, u64, bool)> = HashMap::new();
-        for (k, b, ino, linked, name) in l.hot_seen {
-            seen.insert(k, (b, ino, linked));
-            if let Some(name) = name {
-                if self.hot.len() < HOT_MAX {
-                    let open = self.want_inos.contains(&ino);
-                    self.hot.entry((wd, k)).or_insert(Hot {
-                        bytes: b,
-                        ino,
-                        linked,
-                        name,
-                        open,
-                        stamp: now,
-                    });
-                }
-            }
-        }
-        self.hot.retain(|(w, k), h| {
-            if *w != wd {
-                return true;
-            }
-            match seen.get(k) {
-                Some((b, ino, linked)) => {
-                    (h.bytes, h.ino, h.linked) = (*b, *ino, *linked);
-                    true
-                }
-                None => false,
-            }
-        });
-        self.want_hot.retain(|(w, _)| *w != wd);
-        self.fresh.insert(wd);
-        out
     }
 
     /// The queue is about to be read: listings made before now are older
@@ -621,6 +509,8 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
 
 #[path = "usage_tree_events.rs"]
 mod events;
+#[path = "usage_tree_listing.rs"]
+mod listing;
 
 #[cfg(test)]
 #[path = "usage_tree_tests.rs"]

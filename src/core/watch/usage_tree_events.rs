@@ -94,13 +94,13 @@ impl UsageTree {
                 self.remember_gone(wd, key);
                 Outcome::Done
             }
-            (Ev::Created, Some(_)) if self.fresh.contains(&wd) || self.fresh_prev.contains(&wd) => {
+            (Ev::Created, Some(_)) if self.listed_lately_in_part(wd) => {
                 self.want_hot(wd, name);
                 Outcome::Relist
             }
             (Ev::Created, Some(s)) if s.alone() => {
                 self.add_files(wd, 0, s.bytes, 1);
-                if self.hot.len() < HOT_MAX {
+                if self.room(now) {
                     let hot = Hot {
                         bytes: s.bytes,
                         ino: s.ino,
@@ -186,6 +186,19 @@ impl UsageTree {
                 } else {
                     Outcome::Done
                 }
+            }
+            // A known subdirectory's times changed (`utimensat` on it says
+            // IN_MODIFY): nothing it counts did (its own size follows its
+            // own events).
+            (Ev::Written | Ev::Closed, Some(s))
+                if s.is_dir
+                    && self
+                        .nodes
+                        .get(&wd)
+                        .and_then(|n| n.subdirs.get(&key))
+                        .is_some_and(|sub| sub.ino == s.ino) =>
+            {
+                Outcome::Done
             }
             _ => Outcome::Relist,
         };

@@ -38,7 +38,7 @@ fn tree() -> UsageTree {
 
 /// Lists `wd` (own size 4096) with `entries`.
 fn list(t: &mut UsageTree, wd: Wd, entries: &[(&str, EntryStat)]) -> Relisted {
-    let mut l = t.begin_listing(wd);
+    let mut l = t.begin_listing(wd, 0);
     l.set_own(4096);
     for (n, st) in entries {
         t.listing_add(&mut l, n.as_bytes(), st);
@@ -83,22 +83,45 @@ fn created_file_is_a_delta_then_hot() {
 }
 
 #[test]
-fn create_right_after_a_listing_relists_instead_of_counting_twice() {
+fn create_right_after_a_listing_counts_once() {
     let mut t = tree();
-    // The listing already saw `a`, whose create event is still queued.
+    // The listing already saw `a`, whose create event is still queued; it
+    // made `a` hot, so the event is a delta from what it counted.
     list(&mut t, 1, &[("a", file(10, 100))]);
+    assert_eq!(t.hot_len(), 1, "a listed file is hot");
     t.begin_batch();
-    let o = t.event(1, b"a", Ev::Created, false, Some(file(10, 100)), 0);
+    let o = t.event(1, b"a", Ev::Created, false, Some(file(10, 4096)), 0);
+    assert_eq!((o, totals(&t)), (Outcome::Done, (4096 + 4096, 2)));
+    // `b`, created after the listing: the listing met every file, so `b`
+    // is new.
+    let o = t.event(1, b"b", Ev::Created, false, Some(file(11, 100)), 0);
+    assert_eq!((o, totals(&t)), (Outcome::Done, (4096 + 4196, 3)));
+}
+
+#[test]
+fn create_right_after_a_large_listing_relists_instead_of_counting_twice() {
+    let mut t = tree();
+    // Too many files to make hot: a create may name one the listing met.
+    let names: Vec<String> = (0..=LISTED_HOT_MAX).map(|i| format!("f{i}")).collect();
+    let entries: Vec<(&str, EntryStat)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), file(100 + i as u64, 0)))
+        .collect();
+    list(&mut t, 1, &entries);
+    assert_eq!(t.hot_len(), 0, "none made hot");
+    t.begin_batch();
+    let o = t.event(1, b"f3", Ev::Created, false, Some(file(103, 0)), 0);
     assert_eq!(o, Outcome::Relist);
-    list(&mut t, 1, &[("a", file(10, 100))]);
-    assert_eq!(totals(&t), (4196, 2));
-    assert_eq!(t.hot_len(), 1, "a is hot after the re-list it asked for");
+    let o = t.event(1, b"new", Ev::Created, false, Some(file(9, 0)), 0);
+    assert_eq!(o, Outcome::Relist, "unknown either way");
 }
 
 #[test]
 fn delete_of_a_cold_file_asks_for_a_relist_gone_one_does_not() {
     let mut t = tree();
     list(&mut t, 1, &[("old", file(10, 100))]);
+    t.cool((1, name_key(b"old")));
     t.begin_batch();
     t.begin_batch();
     assert_eq!(
@@ -270,4 +293,79 @@ fn a_linked_name_written_then_moved_out_with_its_directory() {
     );
     list(&mut t, 1, &[("y", link(30, 16_384, 2))]);
     assert_eq!(totals(&t), (4096 + 16_384, 2));
+}
+
+#[test]
+fn a_full_hot_map_forgets_closed_small_files_first() {
+    let mut t = tree();
+    list(&mut t, 1, &[]);
+    t.begin_batch();
+    t.begin_batch();
+    let n = HOT_MAX as u64;
+    for i in 0..n - 2 {
+        let name = format!("f{i}");
+        t.event(
+            1,
+            name.as_bytes(),
+            Ev::Created,
+            false,
+            Some(file(100 + i, 4096)),
+            0,
+        );
+        t.event(
+            1,
+            name.as_bytes(),
+            Ev::Closed,
+            false,
+            Some(file(100 + i, 4096)),
+            0,
+        );
+    }
+    let big = file(10, WRITEBACK_MIN);
+    t.event(1, b"big", Ev::Created, false, Some(big), 0);
+    t.event(1, b"big", Ev::Closed, false, Some(big), 0);
+    t.event(1, b"open", Ev::Created, false, Some(file(11, 0)), 0);
+    assert_eq!(t.hot_len(), HOT_MAX);
+    // Too soon to forget anything: counted, not hot.
+    let o = t.event(
+        1,
+        b"x",
+        Ev::Created,
+        false,
+        Some(file(12, 4096)),
+        EVICT_AGE / 2,
+    );
+    assert_eq!((o, t.hot_len()), (Outcome::Done, HOT_MAX));
+    // Later: the closed small ones go, the big one (writeback) and the open
+    // one stay, and the new file is hot.
+    let o = t.event(
+        1,
+        b"y",
+        Ev::Created,
+        false,
+        Some(file(13, 4096)),
+        EVICT_AGE * 2,
+    );
+    assert_eq!((o, t.hot_len()), (Outcome::Done, 3));
+    let files = (n - 2 + 2) * 4096 + WRITEBACK_MIN;
+    assert_eq!(totals(&t), (4096 + files, 1 + n + 2));
+}
+
+#[test]
+fn times_of_a_known_subdirectory_change_nothing() {
+    let mut t = tree();
+    list(&mut t, 1, &[("s", dir(20, 4096))]);
+    t.attach_dir(1, b"s", 2);
+    list(&mut t, 2, &[("f", file(30, 1000))]);
+    let before = totals(&t);
+    t.begin_batch();
+    t.begin_batch();
+    // `utimensat` on s (tar sets each directory's times): IN_MODIFY|IN_ISDIR.
+    let o = t.event(1, b"s", Ev::Written, true, Some(dir(20, 4096)), 0);
+    assert_eq!((o, totals(&t)), (Outcome::Done, before));
+    // Another directory under that name now: re-list.
+    let o = t.event(1, b"s", Ev::Written, true, Some(dir(21, 4096)), 0);
+    assert_eq!(o, Outcome::Relist);
+    let o = t.event(1, b"unknown", Ev::Written, true, Some(dir(22, 4096)), 0);
+    assert_eq!(o, Outcome::Relist);
 }
