@@ -52,6 +52,31 @@ fn not_found_is_127_and_not_executable_is_126_with_the_path() {
     );
 }
 
+/// The workload is found and run as execvp(3) does: a bare name through
+/// `PATH`, and an executable script without `#!` by `/bin/sh`. Each with
+/// its arguments and argv[0] as given.
+#[test]
+fn the_command_is_looked_up_in_path_and_a_script_without_shebang_runs_in_sh() {
+    let dir = tempdir();
+    let script = dir.join("plain-script");
+    std::fs::write(&script, "echo \"ran $0 with $# args: $*\"\n").expect("write");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    for argv0 in [script.to_str().expect("utf8"), "plain-script"] {
+        let mut cmd = sealinit(&["-q", "--", argv0, "a b", "c"]);
+        cmd.env("PATH", &path);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0), "{argv0}: {}", show(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("with 2 args: a b c") && stdout.contains("plain-script"),
+            "{argv0}: {}",
+            show(&out)
+        );
+    }
+}
+
 #[test]
 fn usage_errors_exit_64_and_name_the_flag() {
     let cases: &[(&[&str], &str)] = &[

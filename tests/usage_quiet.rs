@@ -188,6 +188,39 @@ fn a_huge_directory_never_turns_quiet() {
     let _ = fs::remove_dir_all(&base);
 }
 
+#[test]
+fn under_pressure_the_busiest_directories_turn_quiet() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_tmpfs(&m, "256m");
+    let vol = m.join("vol");
+    let dirs: Vec<_> = (0..60).map(|i| vol.join(format!("s{i}"))).collect();
+    for d in &dirs {
+        fs::create_dir_all(d).expect("mkdir");
+    }
+    let mut t = MountTracker::new(vol.clone(), true);
+    let want = || expected(&vol, &[]);
+    converge(&mut t, "start", &want);
+    // 5,400 events in one batch, 90 per directory: none is busy alone, but
+    // the queue is a third full (a full one would be a full rescan).
+    for f in 0..30 {
+        for d in &dirs {
+            write(&d.join(format!("f{f}")), 100);
+        }
+    }
+    t.on_readable();
+    let q = t.quiet_dirs();
+    assert!(
+        (30..60).contains(&q),
+        "the busiest turn quiet until the rest is light: {q} of 60"
+    );
+    converge(&mut t, "spread writes", &want);
+    let _ = umount2(&m, MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(&base);
+}
+
 // ---- Hostile cases: a quiet directory moved, removed, mounted on, linked,
 // mapped, rebuilt, shared. ----
 

@@ -75,6 +75,13 @@ fn level_of(name: &str) -> Level {
     }
 }
 
+/// Whether [`init`]'s level lets a record of `level` (`"error"`, ...)
+/// through (info when `init` was not called).
+pub fn enabled(level: &str) -> bool {
+    let max = SETTINGS.get().map_or(Level::INFO, |s| s.max);
+    level_of(level) <= max
+}
+
 /// The records [`init`]'s level lets through, formatted as it says (text
 /// when `init` was not called), timestamped when it says so.
 pub fn format_records(records: &[Record]) -> String {

@@ -45,9 +45,10 @@ pub struct Inherited {
 ///
 /// Only SIGPIPE's disposition is recorded: sealinit installs no signal
 /// handler and changes no disposition, so every other ignored signal passes
-/// to the workload through fork and exec untouched. SIGPIPE is the one that
-/// std's `Command` resets to SIG_DFL in the child, so it is the one to put
-/// back (see [`restore_in_child`]).
+/// to the workload through the spawn and exec untouched. SIGPIPE is the one
+/// a Rust runtime may change (std's own `main` ignores it; sealinit's C
+/// `main` skips that), so the child is given exactly the inherited one (see
+/// [`restore_in_child`]).
 ///
 /// Calls `rt_sigprocmask(2)` (SIG_SETMASK) and `rt_sigaction(2)` (query).
 pub fn block_all_and_snapshot() -> io::Result<Inherited> {
@@ -78,7 +79,7 @@ pub fn bit(sig: i32) -> KernelSigSet {
 }
 
 /// `rt_sigprocmask(2)` on the calling thread with a kernel-sized set.
-/// Async-signal-safe (one syscall), usable in `pre_exec`.
+/// Async-signal-safe (one syscall), usable between clone and exec.
 pub fn raw_sigprocmask(
     how: libc::c_int,
     set: Option<&KernelSigSet>,
@@ -96,29 +97,31 @@ pub fn raw_sigprocmask(
     }
 }
 
-/// Restores, in a freshly forked child, the mask and the SIGPIPE
-/// disposition sealinit inherited (std's `Command` sets SIGPIPE to SIG_DFL
-/// in the child; every other disposition is inherited untouched, see
-/// [`block_all_and_snapshot`]). Only raw syscalls: async-signal-safe for
-/// `pre_exec`.
+/// Restores, in the child before its exec, the mask and the SIGPIPE
+/// disposition (SIG_IGN or SIG_DFL) sealinit inherited; every other
+/// disposition is inherited untouched, see [`block_all_and_snapshot`].
+/// Only raw syscalls: async-signal-safe, usable between clone and exec.
 pub fn restore_in_child(inh: &Inherited) -> io::Result<()> {
-    if inh.ignored & bit(libc::SIGPIPE) != 0 {
-        let act = KernelSigaction {
-            handler: libc::SIG_IGN,
-            ..KernelSigaction::default()
-        };
-        // SAFETY: valid pointers in the kernel's layout, sigset size 8.
-        // SA_RESTORER is only needed for real handlers, not SIG_IGN.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                libc::SIGPIPE,
-                &act as *const KernelSigaction,
-                std::ptr::null_mut::<KernelSigaction>(),
-                8usize,
-            )
-        };
-    }
+    let handler = if inh.ignored & bit(libc::SIGPIPE) != 0 {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    let act = KernelSigaction {
+        handler,
+        ..KernelSigaction::default()
+    };
+    // SAFETY: valid pointers in the kernel's layout, sigset size 8.
+    // SA_RESTORER is only needed for real handlers, not SIG_IGN/SIG_DFL.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            libc::SIGPIPE,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
     raw_sigprocmask(libc::SIG_SETMASK, Some(&inh.mask), None)
 }
 

@@ -194,7 +194,24 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         Ok(fd) => fd,
         Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
     };
-    // Nothing starts that has nothing to do: no pipe, no thread.
+    let early = match signals_before_spawn(&sigfd) {
+        Ok(early) => early,
+        Err(code) => return code,
+    };
+    let spawn_opts = process::SpawnOptions {
+        pdeathsig: config.pdeathsig,
+    };
+    let child = match spawn_workload(argv, inherited, spawn_opts) {
+        Ok(pid) => pid,
+        Err(code) => return code,
+    };
+    // From here on sealinit never returns early: the loop owns the exit.
+    // Nothing starts that has nothing to do: no pipe, no thread. What does
+    // start, starts after the spawn, off the workload's start path: the
+    // pipe and channels, the usage watcher's walk (exec drops are judged
+    // from a clock taken a second earlier), the tamper watch (its first
+    // read diffs against the start-up table, so nothing in between is
+    // missed).
     let watch_mounts = mount_watch_needed(config, &outcome);
     let watch_usage = config.spec.mounts.iter().any(|m| m.kind.is_writable());
     let channels = (watch_mounts || watch_usage)
@@ -208,20 +225,6 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         })
         .flatten();
     let counters = metrics::SharedCounters::default();
-    let early = match signals_before_spawn(&sigfd) {
-        Ok(early) => early,
-        Err(code) => return code,
-    };
-    let spawn_opts = process::SpawnOptions {
-        pdeathsig: config.pdeathsig,
-    };
-    let child = match spawn_workload(argv, inherited, spawn_opts) {
-        Ok(pid) => pid,
-        Err(code) => return code,
-    };
-    // From here on sealinit never returns early: the loop owns the exit.
-    // The usage watcher starts after the spawn: its walk is off the start
-    // path (exec drops are judged from a clock taken a second earlier).
     let snapshot = channels
         .as_ref()
         .map(|ch| start_usage_watcher(config, ch, &counters))

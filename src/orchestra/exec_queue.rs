@@ -4,12 +4,12 @@
 //!
 //! [`MountTracker::drain_exec`]: crate::orchestra::tracker::MountTracker::drain_exec
 
-use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use crate::core::watch::tamper::Triggers;
 use crate::core::watch::usage_tree::EntryStat;
+use crate::orchestra::fasthash::FastMap;
 
 /// A file an inotify batch named, for the exec-drop check.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub struct ExecQueue {
     /// Inside [`apply_events`](crate::orchestra::tracker::MountTracker::apply_events) (not a rescan).
     pub live: bool,
     order: Vec<Vec<u8>>,
-    triggers: HashMap<Vec<u8>, (Triggers, Option<EntryStat>)>,
+    triggers: FastMap<Vec<u8>, (Triggers, Option<EntryStat>)>,
     /// The queue overflowed since the last drain.
     pub overflowed: bool,
     /// When the watch started, less a second (wall clock, as ctime): a file

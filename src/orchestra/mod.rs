@@ -3,6 +3,7 @@
 pub mod app;
 pub mod contract;
 pub mod exec_queue;
+pub mod fasthash;
 pub mod hub;
 pub mod learn;
 pub mod metrics;

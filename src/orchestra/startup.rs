@@ -9,7 +9,7 @@ use crate::core::checks::{evaluate, is_plain_init, Finding, Summary};
 use crate::core::contract::spec::Spec;
 use crate::core::mounts::facts::Facts;
 use crate::core::render::logfmt::Record;
-use crate::core::render::report::{check_records, headline, Audience};
+use crate::core::render::report::{check_records, check_records_at, headline, Audience};
 use crate::edge::log;
 use crate::edge::probe::gather;
 
@@ -52,12 +52,13 @@ pub fn run_checks(spec: &Spec, proc_mountinfo: &Path) -> CheckOutcome {
 /// clean result says at each level. `plain`: the spec is no contract
 /// ([`is_plain_init`]), so a clean result prints nothing.
 pub fn emit(outcome: &CheckOutcome, spec: &Spec) {
-    log::emit(&records(
-        outcome,
-        Audience::Startup {
-            plain: is_plain_init(spec),
-        },
-    ));
+    let audience = Audience::Startup {
+        plain: is_plain_init(spec),
+    };
+    let records = check_records_at(&outcome.findings, &outcome.facts, audience, log::enabled);
+    if !records.is_empty() {
+        log::emit(&records);
+    }
 }
 
 /// `sealinit check`: the report on stdout, every line.

@@ -4,19 +4,26 @@
 //! nothing.
 
 use super::*;
+use crate::orchestra::fasthash::{FastMap, FastSet};
 
 impl MountTracker {
     pub(super) fn apply(&mut self, hub: &mut Hub, events: &[Event]) -> Result<(), Fallback> {
         let now_ms = self.t0.elapsed().as_millis() as u64;
-        let mut touched: HashSet<Wd> = HashSet::new();
+        let mut touched: FastSet<Wd> = FastSet::default();
         let transient = transient_files(events);
-        let mut stats: HashMap<(Wd, &[u8]), Option<EntryStat>> = HashMap::new();
+        let mut stats: FastMap<(Wd, &[u8]), Option<EntryStat>> = FastMap::default();
+        // Paths of the directories met in this batch (a directory event
+        // may move any of them: then forgotten).
+        let mut dirs: FastMap<Wd, Vec<u8>> = FastMap::default();
         for (i, ev) in events.iter().enumerate() {
             let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
                 return Ok(());
             };
-            if !tree.contains(ev.wd) || transient.contains(&i) {
+            if transient[i] || !tree.contains(ev.wd) {
                 continue;
+            }
+            if ev.mask & (IN_ISDIR | IN_IGNORED | IN_UNMOUNT) != 0 {
+                dirs.clear();
             }
             if ev.mask & (IN_IGNORED | IN_UNMOUNT) != 0 {
                 if tree.is_root(ev.wd) {
@@ -33,9 +40,14 @@ impl MountTracker {
             if ev.name.is_empty() {
                 continue;
             }
-            let Some(rel) = tree.rel_path(ev.wd).map(|d| join(&d, &ev.name)) else {
-                continue;
+            let dir = match dirs.get(&ev.wd) {
+                Some(d) => d,
+                None => match tree.rel_path(ev.wd) {
+                    Some(d) => dirs.entry(ev.wd).or_insert(d),
+                    None => continue,
+                },
             };
+            let rel = join(dir, &ev.name);
             let triggers = Triggers::from_mask(ev.mask);
             if self.exec.on && !triggers.is_empty() {
                 self.exec.push(rel.clone(), triggers);
@@ -116,12 +128,13 @@ impl MountTracker {
     }
 }
 
-/// Indices of the events of files created and removed within this batch
-/// (and not created again after): their net effect on usage is nothing and
-/// they are gone, so neither a stat nor an exec-drop check is owed (a
-/// churning workload's files cost only the read of their events).
-fn transient_files(events: &[Event]) -> HashSet<usize> {
-    let mut spans: HashMap<(Wd, &[u8]), (usize, usize)> = HashMap::new();
+/// Which events are of files created and removed within this batch (and
+/// not created again after): their net effect on usage is nothing and they
+/// are gone, so neither a stat nor an exec-drop check is owed (a churning
+/// workload's files cost only the read of their events). Two passes, one
+/// map lookup per event.
+fn transient_files(events: &[Event]) -> Vec<bool> {
+    let mut spans: FastMap<(Wd, &[u8]), (usize, usize)> = FastMap::default();
     for (i, ev) in events.iter().enumerate() {
         if ev.name.is_empty() || ev.mask & IN_ISDIR != 0 {
             continue;
@@ -131,16 +144,21 @@ fn transient_files(events: &[Event]) -> HashSet<usize> {
             .and_modify(|s| s.1 = i)
             .or_insert((i, i));
     }
-    let mut out = HashSet::new();
-    for (first, last) in spans.into_values() {
-        let created = events[first].mask & libc::IN_CREATE != 0;
-        let gone = events[last].mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0;
-        if created && gone && first != last {
-            let (wd, name) = (events[first].wd, &events[first].name);
-            out.extend((first..=last).filter(|i| events[*i].wd == wd && events[*i].name == *name));
-        }
-    }
-    out
+    let gone = |(first, last): (usize, usize)| {
+        first != last
+            && events[first].mask & libc::IN_CREATE != 0
+            && events[last].mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0
+    };
+    events
+        .iter()
+        .map(|ev| {
+            !ev.name.is_empty()
+                && ev.mask & IN_ISDIR == 0
+                && spans
+                    .get(&(ev.wd, ev.name.as_slice()))
+                    .is_some_and(|s| gone(*s))
+        })
+        .collect()
 }
 
 /// The usage event kind of an inotify mask (`None`: no size change).
@@ -157,5 +175,45 @@ fn ev_kind(mask: u32) -> Option<Ev> {
         Some(Ev::MovedIn)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libc::{IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVED_FROM};
+
+    fn ev(wd: Wd, mask: u32, name: &str) -> Event {
+        Event {
+            wd,
+            mask,
+            name: name.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn files_created_and_gone_within_the_batch_are_transient() {
+        let events = [
+            ev(1, IN_CREATE, "a"),
+            ev(1, IN_CREATE, "b"),
+            ev(1, IN_MODIFY, "a"),
+            ev(2, IN_CREATE, "a"), // another directory's "a": stays
+            ev(1, IN_CLOSE_WRITE, "a"),
+            ev(1, IN_DELETE, "a"),
+            ev(1, IN_MODIFY, "old"), // not created here: stays
+            ev(1, IN_DELETE, "old"),
+            ev(1, IN_CREATE | IN_ISDIR, "d"), // a directory: stays
+            ev(1, IN_DELETE | IN_ISDIR, "d"),
+            ev(1, IN_DELETE, "b"),
+            ev(1, IN_CREATE, "b"), // created again: b stays
+            ev(1, IN_CREATE, "m"),
+            ev(1, IN_MOVED_FROM, "m"), // moved away: gone from here
+        ];
+        let t = transient_files(&events);
+        let want = [
+            true, false, true, false, true, true, false, false, false, false, false, false, true,
+            true,
+        ];
+        assert_eq!(t, want);
     }
 }

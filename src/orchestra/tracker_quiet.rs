@@ -34,6 +34,13 @@ use super::*;
 /// second at the shortest batch: an unpacking archive's directory of a
 /// hundred files stays followed by events, a churning one does not).
 pub const QUIET_EVENTS: usize = 1024;
+/// A batch this long (a quarter of the kernel's default queue of 16,384)
+/// means the watcher is falling behind, and an overflow would mean a full
+/// rescan, which falls behind further: then the busiest directories turn
+/// quiet, in order, until the others' events are under a quarter of it;
+/// a directory needs [`QUIET_EVENTS_PRESSED`] events in the batch.
+pub const PRESSURE: usize = 4096;
+pub const QUIET_EVENTS_PRESSED: usize = 16;
 /// The period of a quiet directory's listing (at least).
 pub const QUIET_POLL: Duration = Duration::from_millis(200);
 /// How long a quiet directory's listings show no change before its full
@@ -62,9 +69,9 @@ pub(super) struct Quiet {
 
 impl MountTracker {
     /// Makes quiet the directories that raised [`QUIET_EVENTS`] events or
-    /// more in `events` (one batch).
+    /// more in `events` (one batch), or under [`PRESSURE`] the busiest ones.
     pub(super) fn quiet_busy(&mut self, hub: &mut Hub, events: &[Event]) {
-        if events.len() < QUIET_EVENTS {
+        if events.len() < QUIET_EVENTS || events.is_empty() {
             return;
         }
         let mut counts: HashMap<Wd, usize> = HashMap::new();
@@ -78,25 +85,33 @@ impl MountTracker {
             }
         }
         *counts.entry(run.0).or_default() += run.1;
-        for (wd, n) in counts {
-            if n >= QUIET_EVENTS {
-                self.go_quiet(hub, wd);
+        let mut busiest: Vec<(usize, Wd)> = counts.into_iter().map(|(wd, n)| (n, wd)).collect();
+        busiest.sort_unstable_by(|a, b| b.cmp(a));
+        let mut rest = events.len();
+        for (n, wd) in busiest {
+            let pressed = events.len() >= PRESSURE && rest > PRESSURE / 4;
+            if n < QUIET_EVENTS && !(pressed && n >= QUIET_EVENTS_PRESSED) {
+                break;
+            }
+            if self.go_quiet(hub, wd) {
+                rest -= n;
             }
         }
     }
 
-    fn go_quiet(&mut self, hub: &mut Hub, wd: Wd) {
+    /// Makes `wd` quiet; returns whether it is.
+    fn go_quiet(&mut self, hub: &mut Hub, wd: Wd) -> bool {
         if self.quiet.contains_key(&wd) {
-            return;
+            return true;
         }
         let Some(tree) = &self.tree else {
-            return;
+            return false;
         };
         if !tree.contains(wd) || tree.entries(wd) > BIG_DIR {
-            return;
+            return false;
         }
         let Some(rel) = tree.rel_path(wd) else {
-            return;
+            return false;
         };
         // Changes from now on are found by the listings.
         let since = wall_ago(CTIME_SLACK);
@@ -106,7 +121,9 @@ impl MountTracker {
                 "{} is busy: listed every {} ms instead of followed event by event",
                 dir.display(), QUIET_POLL.as_millis());
             self.quiet_again(wd, since);
+            return true;
         }
+        false
     }
 
     /// The paths of the quiet directories (kept quiet across a rebuild),

@@ -224,7 +224,8 @@ fn parse_fields(line: &[u8]) -> Result<MountEntry, String> {
     let fs_type = text(non_empty(next("filesystem type")?, "filesystem type")?);
     let source = text(next("source")?); // may be empty
     let super_options = options(next("super options")?);
-    if let Ok(extra) = next("(none)") {
+    // (Not `next`: its error message would be formatted for every line.)
+    if let Some(extra) = fields.next() {
         return Err(format!(
             "unexpected field {} after the super options",
             show(extra)
@@ -283,7 +284,11 @@ fn options(field: &[u8]) -> Vec<String> {
     if field.is_empty() {
         return Vec::new();
     }
-    field.split(|&b| b == b',').map(text).collect()
+    // Sized up front: no regrowth while collecting (the start path parses
+    // every line's two option lists).
+    let mut out = Vec::with_capacity(1 + field.iter().filter(|&&b| b == b',').count());
+    out.extend(field.split(|&b| b == b',').map(text));
+    out
 }
 
 /// Undoes the kernel's `\ooo` octal escapes; borrows when there are none.

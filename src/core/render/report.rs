@@ -218,6 +218,19 @@ pub enum Audience {
 /// drop to debug when the whole result is clean at start-up, and the
 /// summary too without a contract; a warning or failure shows every line.
 pub fn check_records(findings: &[Finding], facts: &Facts, audience: Audience) -> Vec<Record> {
+    check_records_at(findings, facts, audience, |_| true)
+}
+
+/// [`check_records`], only those whose level `keep` accepts: the start-up
+/// log builds no record its level would drop (a clean start at the default
+/// level is one line, a plain init none; the strings of the others were
+/// cloned and formatted on the workload's start path for nothing).
+pub fn check_records_at(
+    findings: &[Finding],
+    facts: &Facts,
+    audience: Audience,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<Record> {
     let s = Summary::of(findings);
     let clean = s.verdict() == Verdict::Pass;
     let quiet_passes = clean && audience != Audience::Check;
@@ -229,6 +242,9 @@ pub fn check_records(findings: &[Finding], facts: &Facts, audience: Audience) ->
             Verdict::Pass if quiet_passes => "debug",
             Verdict::Pass => "info",
         };
+        if !keep(level) {
+            continue;
+        }
         let mut fields = vec![
             ("check", Value::Str(f.check.to_string())),
             ("path", Value::Str(f.path.clone())),
@@ -255,6 +271,9 @@ pub fn check_records(findings: &[Finding], facts: &Facts, audience: Audience) ->
         Verdict::Pass if audience == (Audience::Startup { plain: true }) => "debug",
         Verdict::Pass => "info",
     };
+    if !keep(level) {
+        return out;
+    }
     out.push(Record {
         level,
         event: "checks.summary".into(),

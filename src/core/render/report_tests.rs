@@ -316,6 +316,44 @@ fn how_loud_a_report_is() {
     }
 }
 
+/// The start-up log builds only the records its level lets through: the
+/// same records, in the same order, as filtering the whole report.
+#[test]
+fn records_kept_by_level_are_the_filtered_report() {
+    let facts = facts_of("1 0 0:5 / / ro - overlay overlay rw\n", true);
+    let findings = vec![
+        finding(Verdict::Pass, "/a", None),
+        finding(Verdict::Warn, "/b", Some("x")),
+        finding(Verdict::Pass, "/c", None),
+    ];
+    let audiences = [
+        Audience::Startup { plain: false },
+        Audience::Startup { plain: true },
+        Audience::Check,
+    ];
+    for a in audiences {
+        for max in ["error", "warn", "info", "debug"] {
+            let rank = |l: &str| {
+                ["error", "warn", "info", "debug"]
+                    .iter()
+                    .position(|x| *x == l)
+            };
+            let keep = |l: &str| rank(l) <= rank(max);
+            let all = check_records(&findings, &facts, a);
+            let want: Vec<_> = all.into_iter().filter(|r| keep(r.level)).collect();
+            assert_eq!(
+                check_records_at(&findings, &facts, a, keep),
+                want,
+                "{a:?} at {max}"
+            );
+        }
+    }
+    // Nothing kept: nothing built (a clean plain init at the default level).
+    let clean = [finding(Verdict::Pass, "/a", None)];
+    let plain = Audience::Startup { plain: true };
+    assert!(check_records_at(&clean, &facts, plain, |l| l != "debug").is_empty());
+}
+
 #[test]
 fn headline_variants() {
     let facts = facts_of("1 0 0:5 / / rw - ext4 /dev/sda rw\n", false);
