@@ -346,21 +346,6 @@ fn random_on_tmpfs(links: bool) {
     random_on(Fs::Tmpfs, links);
 }
 
-/// An ext4 volume directory (emptyDir-like) for one named case.
-fn ext4_volume(mib: u64) -> (PathBuf, PathBuf, PathBuf) {
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_ext4(&base, &m, mib);
-    let vol = m.join("vol");
-    fs::create_dir_all(&vol).expect("mkdir");
-    (base, m, vol)
-}
-
-fn cleanup(base: &Path, m: &Path) {
-    let _ = umount2(m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(base);
-}
-
 #[test]
 fn hard_link_append_through_the_other_name_then_rm() {
     assert!(is_root(), "needs root (run the tests as root)");

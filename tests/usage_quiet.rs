@@ -59,9 +59,7 @@ const FULL: u32 = libc::IN_MODIFY | libc::IN_CREATE | libc::IN_DELETE | libc::IN
 fn a_busy_directory_turns_quiet_and_stays_exact() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_ext4(&base, &m, 256);
+    let (base, m) = ext4_scratch(256);
     let vol = m.join("vol");
     let busy = vol.join("busy");
     fs::create_dir_all(&busy).expect("mkdir");
@@ -129,17 +127,14 @@ fn a_busy_directory_turns_quiet_and_stays_exact() {
     assert_eq!(watch_mask(&t, ino).map(|m| m & FULL), Some(FULL));
     append(&busy.join("old"), 40_000);
     converge(&mut t, "events again", &want);
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 #[test]
 fn an_exec_drop_in_a_quiet_directory_is_a_candidate() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_tmpfs(&m, "64m");
+    let (base, m) = tmpfs_scratch("64m");
     let vol = m.join("vol");
     let busy = vol.join("busy");
     fs::create_dir_all(&busy).expect("mkdir");
@@ -163,17 +158,14 @@ fn an_exec_drop_in_a_quiet_directory_is_a_candidate() {
     run_for(&mut t, Duration::from_millis(500));
     t.drain_exec(|c| seen.push(c.rel.to_vec()));
     assert!(seen.is_empty(), "not handed again: {seen:?}");
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 #[test]
 fn a_huge_directory_never_turns_quiet() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_tmpfs(&m, "256m");
+    let (base, m) = tmpfs_scratch("256m");
     let vol = m.join("vol");
     let big = vol.join("big");
     fs::create_dir_all(&big).expect("mkdir");
@@ -184,17 +176,14 @@ fn a_huge_directory_never_turns_quiet() {
     burst(&mut t, &big, 400);
     assert_eq!(t.quiet_dirs(), 0, "listing it on a timer would cost more");
     converge(&mut t, "events", &|| expected(&vol, &[]));
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 #[test]
 fn under_pressure_the_busiest_directories_turn_quiet() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_tmpfs(&m, "256m");
+    let (base, m) = tmpfs_scratch("256m");
     let vol = m.join("vol");
     let dirs: Vec<_> = (0..60).map(|i| vol.join(format!("s{i}"))).collect();
     for d in &dirs {
@@ -217,8 +206,7 @@ fn under_pressure_the_busiest_directories_turn_quiet() {
         "the busiest turn quiet until the rest is light: {q} of 60"
     );
     converge(&mut t, "spread writes", &want);
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 // ---- Hostile cases: a quiet directory moved, removed, mounted on, linked,
@@ -355,9 +343,7 @@ fn a_subdirectory_made_and_filled_in_a_quiet_directory() {
 fn a_bind_mount_in_a_quiet_directory_is_not_counted() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_ext4(&base, &m, 256);
+    let (base, m) = ext4_scratch(256);
     let vol = m.join("vol");
     let busy = vol.join("busy");
     fs::create_dir_all(&busy).expect("mkdir");
@@ -381,8 +367,7 @@ fn a_bind_mount_in_a_quiet_directory_is_not_counted() {
     calms_down(&mut t, &busy);
     converge(&mut t, "calm", &want);
     let _ = umount2(&mp, MntFlags::MNT_DETACH);
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 #[test]
@@ -554,9 +539,7 @@ fn a_directory_reached_from_two_mounts_never_stays_quiet() {
     use sealinit::orchestra::hub::{Batch, Hub};
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_ext4(&base, &m, 256);
+    let (base, m) = ext4_scratch(256);
     let src = m.join("src");
     fs::create_dir_all(src.join("busy")).expect("mkdir");
     let (a_path, b_path) = (base.join("a"), base.join("b"));
@@ -638,8 +621,7 @@ fn a_directory_reached_from_two_mounts_never_stays_quiet() {
     assert_eq!(mask(&hub).map(|m| m & FULL), Some(FULL));
     let _ = umount2(&a_path, MntFlags::MNT_DETACH);
     let _ = umount2(&b_path, MntFlags::MNT_DETACH);
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 /// The quiet directory's listing comes before its move's events are read:
@@ -709,9 +691,7 @@ fn a_quiet_directory_swapped_before_its_listing() {
 fn the_root_of_the_volume_turns_quiet() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_ext4(&base, &m, 256);
+    let (base, m) = ext4_scratch(256);
     let vol = m.join("vol");
     fs::create_dir_all(vol.join("d")).expect("mkdir");
     let mut t = MountTracker::with_exec(vol.clone(), true, true);
@@ -729,8 +709,7 @@ fn the_root_of_the_volume_turns_quiet() {
     write(&vol.join("d/x"), 40_000);
     append(&vol.join("new"), 40_000);
     converge(&mut t, "events", &want);
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 /// An old script in a quiet directory made executable (`chmod +x`: no
@@ -739,9 +718,7 @@ fn the_root_of_the_volume_turns_quiet() {
 fn a_file_made_executable_in_a_quiet_directory_is_a_candidate() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_tmpfs(&m, "64m");
+    let (base, m) = tmpfs_scratch("64m");
     let vol = m.join("vol");
     let busy = vol.join("busy");
     fs::create_dir_all(&busy).expect("mkdir");
@@ -763,8 +740,7 @@ fn a_file_made_executable_in_a_quiet_directory_is_a_candidate() {
         seen.iter().any(|r| r == b"busy/tool"),
         "the chmod is found: {seen:?}"
     );
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 /// A quiet directory that grows past `BIG_DIR` entries gets its full mask
@@ -798,9 +774,7 @@ fn a_quiet_directory_grown_huge_is_followed_by_events_again() {
 fn exec_drops_linked_or_moved_into_a_quiet_directory_are_candidates() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_ext4(&base, &m, 256);
+    let (base, m) = ext4_scratch(256);
     let outside = m.join("outside");
     fs::create_dir_all(&outside).expect("mkdir");
     let elf = b"\x7fELF\x02\x01\x01\0 not really";
@@ -836,6 +810,5 @@ fn exec_drops_linked_or_moved_into_a_quiet_directory_are_candidates() {
                 .collect::<Vec<_>>()
         );
     }
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }

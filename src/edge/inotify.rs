@@ -60,6 +60,18 @@ pub struct Event {
     pub name: Vec<u8>,
 }
 
+#[cfg(test)]
+impl Event {
+    /// An event as the kernel would queue it (unit tests).
+    pub fn of(wd: i32, mask: u32, name: &str) -> Event {
+        Event {
+            wd,
+            mask,
+            name: name.as_bytes().to_vec(),
+        }
+    }
+}
+
 /// An inotify instance (non-blocking, close-on-exec).
 #[derive(Debug)]
 pub struct Notify {

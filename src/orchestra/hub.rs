@@ -299,11 +299,7 @@ mod tests {
     use libc::{IN_CREATE, IN_MODIFY, IN_UNMOUNT};
 
     fn ev(wd: Wd, mask: u32, name: &str) -> Event {
-        Event {
-            wd,
-            mask,
-            name: name.as_bytes().to_vec(),
-        }
+        Event::of(wd, mask, name)
     }
 
     fn names(b: &Batch, id: MountId) -> Vec<(Wd, String)> {

@@ -184,11 +184,7 @@ mod tests {
     use libc::{IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVED_FROM};
 
     fn ev(wd: Wd, mask: u32, name: &str) -> Event {
-        Event {
-            wd,
-            mask,
-            name: name.as_bytes().to_vec(),
-        }
+        Event::of(wd, mask, name)
     }
 
     #[test]

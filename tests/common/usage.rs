@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use sealinit::orchestra::tracker::MountTracker;
 
 use super::du;
@@ -115,4 +115,35 @@ pub fn append(p: &Path, len: usize) {
         .open(p)
         .and_then(|mut f| f.write_all(&vec![1u8; len]))
         .expect("append");
+}
+
+/// An ext4 volume directory (emptyDir-like) for one named case.
+pub fn ext4_volume(mib: u64) -> (PathBuf, PathBuf, PathBuf) {
+    let base = super::scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_ext4(&base, &m, mib);
+    let vol = m.join("vol");
+    fs::create_dir_all(&vol).expect("mkdir");
+    (base, m, vol)
+}
+
+pub fn cleanup(base: &Path, m: &Path) {
+    let _ = umount2(m, MntFlags::MNT_DETACH);
+    let _ = fs::remove_dir_all(base);
+}
+
+/// A scratch directory with a `mib` MiB ext4 mounted at its `mnt`.
+pub fn ext4_scratch(mib: u64) -> (PathBuf, PathBuf) {
+    let base = super::scratch("/var/tmp");
+    let m = base.join("mnt");
+    mount_ext4(&base, &m, mib);
+    (base, m)
+}
+
+/// A scratch directory with a tmpfs of `size` mounted at its `mnt`.
+pub fn tmpfs_scratch(size: &str) -> (PathBuf, PathBuf) {
+    let base = super::scratch("/var/tmp");
+    let m = base.join("mnt");
+    super::mount_tmpfs(&m, size);
+    (base, m)
 }
