@@ -265,8 +265,7 @@ fn a_quiet_directory_renamed_is_followed_under_its_new_name() {
     calms_down(&mut t, &moved);
     append(&moved.join("b4"), 50_000);
     converge(&mut t, "events again under the new name", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 #[test]
@@ -285,8 +284,7 @@ fn a_quiet_directory_removed_and_made_again_is_a_new_one() {
     calms_down(&mut t, &busy);
     append(&busy.join("f"), 40_000);
     converge(&mut t, "events in the new one", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 #[test]
@@ -308,8 +306,7 @@ fn a_quiet_directory_moved_out_and_back() {
     calms_down(&mut t, &busy);
     append(&busy.join("back"), 20_000);
     converge(&mut t, "events after the way back", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 #[test]
@@ -335,8 +332,7 @@ fn a_subdirectory_made_and_filled_in_a_quiet_directory() {
     append(&sub.join("deep/g"), 100_000);
     write(&sub.join("h"), 12_000);
     converge(&mut t, "written in the new subdirectory", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 #[test]
@@ -399,8 +395,7 @@ fn hard_links_between_a_quiet_and_a_calm_directory() {
     calms_down(&mut t, &vol.join("busy"));
     append(&q, 100_000);
     converge(&mut t, "calm", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 #[test]
@@ -449,8 +444,7 @@ fn a_file_kept_open_in_a_quiet_directory_grows_by_write_and_mmap() {
     converge(&mut t, "written after the calm", &want);
     unsafe { libc::munmap(map, len) };
     drop(f);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 /// A safety rescan (a rebuild that judges nothing it finds) lands between
@@ -490,8 +484,7 @@ fn an_exec_drop_in_a_quiet_directory_survives_a_rebuild() {
                 .collect::<Vec<_>>()
         );
     }
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 /// A rebuild while the quiet directory's move is still queued: the tree
@@ -526,8 +519,7 @@ fn a_rebuild_while_a_quiet_directory_moved() {
     }
     append(&vol.join("moved/m"), 50_000);
     converge(&mut t, "events", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 /// Two declared mounts of one source (bind mounts) in one hub share each
@@ -682,8 +674,7 @@ fn a_quiet_directory_swapped_before_its_listing() {
         20_000,
     );
     converge(&mut t, "events", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 /// The volume's root itself turns quiet, is rebuilt, changes, calms down.
@@ -763,8 +754,7 @@ fn a_quiet_directory_grown_huge_is_followed_by_events_again() {
     calms_down(&mut t, &busy);
     append(&busy.join("e7"), 50_000);
     converge(&mut t, "events", &want);
-    let _ = umount2(&base.join("mnt"), MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &base.join("mnt"));
 }
 
 /// Exec drops into a quiet directory by other ways than writing there: in
