@@ -42,13 +42,19 @@ impl MountTracker {
 
     /// Lists directory `wd` into the tree; watches and lists the new
     /// subdirectories it reveals. `found`: hand the files whose ctime is
-    /// not before it to the exec-drop check.
-    pub(super) fn list(&mut self, hub: &mut Hub, wd: Wd, found: Found) -> Result<(), Fallback> {
+    /// not before it to the exec-drop check. Returns the directory's ctime
+    /// as listed (`None`: it could not be).
+    pub(super) fn list(
+        &mut self,
+        hub: &mut Hub,
+        wd: Wd,
+        found: Found,
+    ) -> Result<Option<(i64, i64)>, Fallback> {
         let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(rel) = tree.rel_path(wd) else {
-            return Ok(());
+            return Ok(None);
         };
         let mut l = tree.begin_listing(wd, self.t0.elapsed().as_millis() as u64);
         let exec = &mut self.exec;
@@ -67,11 +73,11 @@ impl MountTracker {
         });
         let me = match listed {
             Ok(me) => me,
-            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(()),
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
             Err(e) => {
                 let p = self.path.join(OsStr::from_bytes(&rel));
                 self.report_once(p, e.desc());
-                return Ok(());
+                return Ok(None);
             }
         };
         l.set_own(me.bytes);
@@ -86,7 +92,8 @@ impl MountTracker {
                 (wd, n, r)
             })
             .collect();
-        self.follow(hub, todo, found)
+        self.follow(hub, todo, found)?;
+        Ok(Some(me.ctime))
     }
 
     /// Takes the inodes the tree wants hunted (a listing or a dropped

@@ -71,7 +71,7 @@ impl MountTracker {
     /// Makes quiet the directories that raised [`QUIET_EVENTS`] events or
     /// more in `events` (one batch), or under [`PRESSURE`] the busiest ones.
     pub(super) fn quiet_busy(&mut self, hub: &mut Hub, events: &[Event]) {
-        if events.len() < QUIET_EVENTS || events.is_empty() {
+        if events.len() < QUIET_EVENTS {
             return;
         }
         let mut counts: HashMap<Wd, usize> = HashMap::new();
@@ -195,13 +195,9 @@ impl MountTracker {
                     self.quiet.remove(&wd);
                 }
             }
-            self.list(hub, wd, self.exec.on.then_some(since))?;
+            let ctime = self.list(hub, wd, self.exec.on.then_some(since))?;
             any = true;
-            let ctime = self
-                .root
-                .as_ref()
-                .and_then(|r| stat_at(r, &rel).ok().flatten())
-                .map_or((0, 0), |st| st.ctime);
+            let ctime = ctime.unwrap_or((0, 0));
             let seen = (ctime, self.tree.as_ref().and_then(|t| t.dir_sum(wd)));
             if let Some(q) = self.quiet.get_mut(&wd) {
                 if seen != q.seen {
