@@ -328,8 +328,7 @@ fn random_on(fs_kind: Fs, links: bool) {
         let _ = umount2(&nested_s, MntFlags::MNT_DETACH);
     }
     let _ = umount2(&nested, MntFlags::MNT_DETACH);
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }
 
 #[test]
@@ -467,9 +466,7 @@ fn a_filesystem_mounted_whole_is_measured_by_statfs() {
 fn watch_exhaustion_falls_back_and_still_sees_an_exec_drop() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
-    let base = scratch("/var/tmp");
-    let m = base.join("mnt");
-    mount_tmpfs(&m, "64m");
+    let (base, m) = tmpfs_scratch("64m");
     let vol = m.join("vol");
     for i in 0..100 {
         fs::create_dir_all(vol.join(format!("d{i}"))).expect("mkdir");
@@ -510,6 +507,5 @@ fn watch_exhaustion_falls_back_and_still_sees_an_exec_drop() {
     assert_eq!(t.method().as_str(), "events", "inotify taken back");
     write(&vol.join("d1/after"), 8192);
     converge(&mut t, "events again", &|| expected(&vol, &[]));
-    let _ = umount2(&m, MntFlags::MNT_DETACH);
-    let _ = fs::remove_dir_all(&base);
+    cleanup(&base, &m);
 }

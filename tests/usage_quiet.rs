@@ -45,10 +45,7 @@ fn burst(t: &mut MountTracker, dir: &Path, n: usize) {
 fn run_for(t: &mut MountTracker, d: Duration) {
     let end = Instant::now() + d;
     while Instant::now() < end {
-        t.on_readable();
-        if t.settle_due().is_some_and(|d| d <= Instant::now()) {
-            t.settle();
-        }
+        step(t);
         std::thread::sleep(Duration::from_millis(20));
     }
 }

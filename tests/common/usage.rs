@@ -57,16 +57,21 @@ pub fn expected(root: &Path, nested: &[PathBuf]) -> (u64, u64) {
     (b, i)
 }
 
+/// Reads the tracker's queued events, then runs its timers that are due.
+pub fn step(t: &mut MountTracker) {
+    t.on_readable();
+    if t.settle_due().is_some_and(|d| d <= Instant::now()) {
+        t.settle();
+    }
+}
+
 /// Drives the tracker (events, then its timers) until its figure equals
 /// `want()`, or fails after [`GUARD`].
 pub fn converge(t: &mut MountTracker, what: &str, want: &dyn Fn() -> (u64, u64)) {
     let start = Instant::now();
     let mut last;
     loop {
-        t.on_readable();
-        if t.settle_due().is_some_and(|d| d <= Instant::now()) {
-            t.settle();
-        }
+        step(t);
         let f = t.figures();
         let w = want();
         last = ((f.used, f.inodes), w);
