@@ -480,21 +480,28 @@ fn inner_exec_drops() {
 
     // A script on a noexec tmpfs: a warning, no second stop.
     let s = d.nox.join("run.sh");
-    fs::write(&s, "#!/bin/sh\necho hi\n").expect("write script");
+    common::write_exec(&s, b"#!/bin/sh\necho hi\n");
     let ev = drop_event(m, &s);
     assert_eq!(ev.level, "WARN", "{ev:?}");
     assert_eq!((ev.get("recognised"), ev.get("noexec")), ("script", "true"));
-    assert_eq!(ev.get("mode"), "0644");
+    assert_eq!(ev.get("mode"), "0755");
 
-    // Plain data: nothing. The events of one mount are handled in order,
-    // so once a later drop on the same mount is reported, the data write
-    // would have been too.
+    // Plain data, and an ELF or a script without an exec bit (none can be
+    // execve'd; none is even read): nothing. The events of one mount are
+    // handled in order, so once a later drop on the same mount is
+    // reported, these writes would have been too.
     let plain = d.exe.join("data.bin");
     fs::write(&plain, b"just some data\n").expect("write data");
+    let elf_no_x = d.exe.join("elf-no-x");
+    fs::write(&elf_no_x, fs::read("/bin/true").expect("read /bin/true")).expect("write");
+    let script_no_x = d.exe.join("script-no-x");
+    fs::write(&script_no_x, "#!/bin/sh\n").expect("write script");
     let later = d.exe.join("later.sh");
-    fs::write(&later, "#!/bin/sh\n").expect("write script");
+    common::write_exec(&later, b"#!/bin/sh\n");
     drop_event(m, &later);
     assert_eq!(count_drops(&plain), 0, "a plain data file is no drop");
+    assert_eq!(count_drops(&elf_no_x), 0, "an ELF without exec bit");
+    assert_eq!(count_drops(&script_no_x), 0, "a script without exec bit");
     // chmod +x of the existing file: exec-bit.
     fs::set_permissions(&plain, fs::Permissions::from_mode(0o755)).expect("chmod +x");
     let ev = drop_event(m, &plain);
@@ -523,7 +530,7 @@ fn inner_exec_drops() {
         d.disk.join("zz-mark"),
     ];
     for p in &marks {
-        fs::write(p, "#!/bin/sh\n").expect("marker");
+        common::write_exec(p, b"#!/bin/sh\n");
         drop_event(m, p);
     }
     for p in [&t, &s, &later, &plain, &t2, &t3] {

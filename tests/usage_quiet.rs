@@ -139,7 +139,7 @@ fn an_exec_drop_in_a_quiet_directory_is_a_candidate() {
     burst(&mut t, &busy, 400);
     assert_eq!(t.quiet_dirs(), 1, "the busy directory turned quiet");
     t.drain_exec(|_| {});
-    fs::write(busy.join("payload"), b"\x7fELF\x02\x01\x01\0 not really").expect("drop");
+    write_exec(&busy.join("payload"), b"\x7fELF\x02\x01\x01\0 not really");
     let start = Instant::now();
     let mut seen = Vec::new();
     while !seen.iter().any(|r: &Vec<u8>| r == b"busy/payload") && start.elapsed() < GUARD {
@@ -455,9 +455,9 @@ fn an_exec_drop_in_a_quiet_directory_survives_a_rebuild() {
     let (mut t, vol) = quiet_fixture(&base, true);
     t.drain_exec(|_| {});
     let elf = b"\x7fELF\x02\x01\x01\0 not really";
-    fs::write(vol.join("busy/payload"), elf).expect("drop");
+    write_exec(&vol.join("busy/payload"), elf);
     fs::create_dir(vol.join("busy/sub")).expect("mkdir");
-    fs::write(vol.join("busy/sub/payload"), elf).expect("drop");
+    write_exec(&vol.join("busy/sub/payload"), elf);
     std::thread::sleep(Duration::from_millis(30));
     t.rescan();
     assert_eq!(t.quiet_dirs(), 1, "still quiet after the rebuild");
@@ -765,8 +765,8 @@ fn exec_drops_linked_or_moved_into_a_quiet_directory_are_candidates() {
     let outside = m.join("outside");
     fs::create_dir_all(&outside).expect("mkdir");
     let elf = b"\x7fELF\x02\x01\x01\0 not really";
-    fs::write(outside.join("a"), elf).expect("write");
-    fs::write(outside.join("b"), elf).expect("write");
+    write_exec(&outside.join("a"), elf);
+    write_exec(&outside.join("b"), elf);
     std::thread::sleep(Duration::from_millis(50));
     let vol = m.join("vol");
     let busy = vol.join("busy");
@@ -777,7 +777,7 @@ fn exec_drops_linked_or_moved_into_a_quiet_directory_are_candidates() {
     run_for(&mut t, Duration::from_millis(300));
     t.drain_exec(|_| {});
     fs::create_dir(busy.join("sub")).expect("mkdir");
-    fs::write(busy.join("sub/payload"), elf).expect("write");
+    write_exec(&busy.join("sub/payload"), elf);
     fs::hard_link(outside.join("a"), busy.join("linked")).expect("link");
     fs::rename(outside.join("b"), busy.join("moved")).expect("mv");
     let want: [&[u8]; 3] = [b"busy/sub/payload", b"busy/linked", b"busy/moved"];

@@ -15,12 +15,14 @@
 //! - [`render`]: everything written for a reader: check reports, manifests,
 //!   the metrics text, the stderr log formats, the termination message.
 //! - [`learn`]: `sealinit learn`'s baseline, roll-up, rules and findings.
-//! - [`exitcode`]: the exit codes of the contract; `testkit` (tests only).
+//! - [`exitcode`]: the exit codes of the contract; [`fasthash`]: the seeded
+//!   fast hasher of the usage watcher's maps; `testkit` (tests only).
 
 pub mod checks;
 pub mod cli;
 pub mod contract;
 pub mod exitcode;
+pub mod fasthash;
 pub mod learn;
 pub mod mounts;
 pub mod render;

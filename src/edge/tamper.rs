@@ -87,9 +87,9 @@ pub struct Looked {
 
 /// Looks at entry `rel` under directory `root`: `fstatat(2)` without
 /// following a symlink (or `seen`, the caller's own `lstat` of it moments
-/// ago: the path is not looked up twice); for a regular file of at least 2 bytes or with an
-/// exec bit (an empty or 1-byte file without one can be neither an ELF nor
-/// a `#!` script, and is not opened), `openat(2)` with `O_NOFOLLOW |
+/// ago: the path is not looked up twice); for a regular file with an exec
+/// bit (only such a file can be `execve`d; one without is judged on its
+/// `stat` alone and never opened), `openat(2)` with `O_NOFOLLOW |
 /// O_NONBLOCK | O_NOATIME` (without `O_NOATIME` when not the owner),
 /// `fstat(2)` and a `read(2)` of at most [`HEAD_LEN`] bytes; `fstatvfs(3)`
 /// only for a file recognised as executable (the severity). `Ok(None)` when
@@ -111,8 +111,9 @@ pub fn look_at(
     if st.mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(None);
     }
-    if st.size < 2 && st.mode & 0o111 == 0 {
-        // Nothing to read: judged on the stat alone.
+    if st.mode & 0o111 == 0 {
+        // Not executable as it stands: judged on the stat alone (a later
+        // `chmod +x` is an IN_ATTRIB, and looked at then).
         return Ok(Some(Looked {
             facts: FileFacts {
                 mode: st.mode,

@@ -86,6 +86,21 @@ pub fn statfs_usage(path: &Path) -> io::Result<Usage> {
     })
 }
 
+/// The wall clock as file timestamps take it (`CLOCK_REALTIME_COARSE`: a
+/// ctime set after this call is not before it), as `(seconds, ns)`; the
+/// earliest time there is if the clock cannot be read.
+pub fn coarse_now() -> (i64, i64) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return (i64::MIN, 0);
+    }
+    (ts.tv_sec, ts.tv_nsec)
+}
+
 /// Converts a `stat` result into the plain facts the accounting needs.
 pub fn entry_stat(st: &FileStat) -> EntryStat {
     EntryStat {

@@ -7,9 +7,9 @@
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
+use crate::core::fasthash::FastMap;
 use crate::core::watch::tamper::Triggers;
 use crate::core::watch::usage_tree::EntryStat;
-use crate::orchestra::fasthash::FastMap;
 
 /// A file an inotify batch named, for the exec-drop check.
 #[derive(Debug)]

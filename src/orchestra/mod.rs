@@ -3,7 +3,6 @@
 pub mod app;
 pub mod contract;
 pub mod exec_queue;
-pub mod fasthash;
 pub mod hub;
 pub mod learn;
 pub mod metrics;

@@ -19,7 +19,7 @@
 //! Nothing here panics or exits: errors are logged once and the detection
 //! they concern is turned off.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use crate::core::cli::options::TamperPolicy;
 use crate::core::contract::spec::MountSpec;
 use crate::core::exitcode;
+use crate::core::fasthash::{FastMap, FastSet};
 use crate::core::mounts::mountinfo::{MountTable, ParseError};
 use crate::core::watch::tamper::{
     diff_mounts, exec_severity, judge, mode_string, Judgement, Latch, MountFinding, RateLimiter,
@@ -361,13 +362,13 @@ pub struct ExecDetector {
     sink: TamperSink,
     limiter: RateLimiter,
     /// Inodes reported, with the content state they were reported in.
-    known: HashMap<(u64, u64), Stamp>,
+    known: FastMap<(u64, u64), Stamp>,
     overflow_warned: bool,
     /// When the watch started (wall clock, as ctime is): files found
     /// unchanged since before then are not drops.
     since: (i64, i64),
     /// Inodes created and not yet closed after writing.
-    writing: HashSet<(u64, u64)>,
+    writing: FastSet<(u64, u64)>,
 }
 
 impl ExecDetector {
@@ -382,10 +383,10 @@ impl ExecDetector {
         ExecDetector {
             sink: cfg.sink,
             limiter: RateLimiter::new(cfg.first, cfg.interval),
-            known: HashMap::new(),
+            known: FastMap::default(),
             overflow_warned: false,
             since: (now.as_secs() as i64, i64::from(now.subsec_nanos())),
-            writing: HashSet::new(),
+            writing: FastSet::default(),
         }
     }
 

@@ -44,7 +44,7 @@ use nix::errno::Errno;
 use crate::core::watch::tamper::Triggers;
 use crate::core::watch::usage_tree::{join, EntryStat, Ev, Outcome, UsageTree, Wd};
 use crate::edge::inotify::{Event, IN_IGNORED, IN_ISDIR, IN_UNMOUNT};
-use crate::edge::usage::{has_ino, list_each, open_dir, stat_at, statfs_usage};
+use crate::edge::usage::{coarse_now, has_ino, list_each, open_dir, stat_at, statfs_usage};
 use crate::edge::usage::{walk_usage_opts, WalkOpts};
 pub use crate::orchestra::exec_queue::ExecCandidate;
 use crate::orchestra::exec_queue::ExecQueue;
@@ -151,6 +151,9 @@ pub struct MountTracker {
     /// the ctime their next listing judges from (a drop between their last
     /// listing and a safety rescan, which judges nothing, is still found).
     requiet: HashMap<Vec<u8>, (i64, i64)>,
+    /// Set by `follow` for the next listing: the new directory's watch was
+    /// added at this time (see `Listing::watched_at`).
+    watched_at: Option<(i64, i64)>,
 }
 
 /// Exec-drop candidates of a listing: the files whose ctime is not before
@@ -218,6 +221,7 @@ impl MountTracker {
             open_prev: HashSet::new(),
             quiet: HashMap::new(),
             requiet: HashMap::new(),
+            watched_at: None,
         }
     }
 

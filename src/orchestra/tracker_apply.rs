@@ -4,7 +4,7 @@
 //! nothing.
 
 use super::*;
-use crate::orchestra::fasthash::{FastMap, FastSet};
+use crate::core::fasthash::{FastMap, FastSet};
 
 impl MountTracker {
     pub(super) fn apply(&mut self, hub: &mut Hub, events: &[Event]) -> Result<(), Fallback> {

@@ -50,6 +50,7 @@ impl MountTracker {
         wd: Wd,
         found: Found,
     ) -> Result<Option<(i64, i64)>, Fallback> {
+        let watched_at = self.watched_at.take();
         let (Some(tree), Some(root)) = (&mut self.tree, &self.root) else {
             return Ok(None);
         };
@@ -57,12 +58,19 @@ impl MountTracker {
             return Ok(None);
         };
         let mut l = tree.begin_listing(wd, self.t0.elapsed().as_millis() as u64);
+        if let Some(t) = watched_at {
+            l.watched_at(t);
+        }
         let exec = &mut self.exec;
         let since = found.filter(|_| exec.on);
         let push = since.is_some();
         let listed = list_each(root, &rel, self.walk || push, |name, st| {
             tree.listing_add(&mut l, name, st);
-            if since.is_some_and(|s| st.mode & libc::S_IFMT == libc::S_IFREG && st.ctime >= s) {
+            // Only a regular file with an exec bit can be a drop (see
+            // `recognise`); the rest of an unpacking archive costs nothing
+            // more. Its `chmod +x`, later, is an event of its own.
+            let candidate = st.mode & libc::S_IFMT == libc::S_IFREG && st.mode & 0o111 != 0;
+            if candidate && since.is_some_and(|s| st.ctime >= s) {
                 let was = exec.live;
                 exec.live = true;
                 let path = join(&rel, name);
@@ -122,6 +130,7 @@ impl MountTracker {
             }
             let full = self.path.join(OsStr::from_bytes(&rel));
             let since = self.requiet.remove(&rel);
+            let watched_at = coarse_now();
             let watched = hub.watch_as(self.id, &full, since.is_some());
             if let (Ok((c, true)), Some(since)) = (&watched, since) {
                 self.quiet_again(*c, since);
@@ -147,6 +156,7 @@ impl MountTracker {
                 continue;
             }
             // `list` follows its own new subdirectories (depth first).
+            self.watched_at = Some(watched_at);
             self.list(hub, child, found)?;
         }
         Ok(())

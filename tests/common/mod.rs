@@ -146,6 +146,22 @@ pub fn with_signal_state(cmd: &mut Command, blocked: &'static [i32], ignored: &'
     }
 }
 
+/// Writes `content` to a new file `p` created with mode 0755, as an
+/// installer or a `cp` of an executable does (an exec drop needs an exec
+/// bit: a file without one is never even read).
+#[allow(dead_code)]
+pub fn write_exec(p: &Path, content: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(p)
+        .expect("create executable");
+    f.write_all(content).expect("write executable");
+}
+
 pub fn is_root() -> bool {
     // SAFETY: trivial syscall.
     unsafe { libc::geteuid() == 0 }

@@ -6,8 +6,8 @@
 //!   turns the repeated diffs into "appeared" / "cleared" transitions, so
 //!   each break is reported once.
 //! - [`recognise`] / [`judge`]: is a file an executable drop, from its mode
-//!   and first bytes (ELF magic, `#!`, an exec bit), and is this inotify
-//!   trigger the moment to say so.
+//!   and first bytes (an exec bit; ELF magic or `#!` say the kind), and is
+//!   this inotify trigger the moment to say so.
 //! - [`RateLimiter`]: the first N events individually, then one summary per
 //!   interval with counts per kind and severity, so an unpacking archive
 //!   cannot flood the log.

@@ -23,8 +23,8 @@
 //! (a nested volume on the same disk), are neither counted nor entered:
 //! on the node the kubelet measures them as sibling volumes.
 
+use crate::core::fasthash::{FastMap, FastSet};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 /// An inotify watch descriptor (or any per-directory key the caller uses).
@@ -70,11 +70,14 @@ struct Node {
     /// Bytes and number of the entries counted alone.
     files: u64,
     nfiles: u64,
-    subdirs: HashMap<u64, Sub>,
+    subdirs: FastMap<u64, Sub>,
     /// Inodes of hard-linked names here (one per name).
     linked: Vec<u64>,
     /// Entries at the last listing (the caller's rate limit).
     entries: u64,
+    /// Listed at least once (before, no file of it can be hot: its events
+    /// are read after its first listing).
+    listed: bool,
 }
 
 /// A file whose counted size is remembered (see the module header).
@@ -127,14 +130,28 @@ pub struct Listing {
     linked: Vec<(u64, u64, u64)>,
     hot_seen: Vec<HotSeen>,
     entries: u64,
-    /// Every file met is in `hot_seen` (at most [`LISTED_HOT_MAX`]).
+    /// Every file met that may still be named by a create event is in
+    /// `hot_seen` (at most [`LISTED_HOT_MAX`]).
     all_hot: bool,
+    /// The directory's watch was added at this wall-clock time (a first
+    /// listing): a file whose ctime is before it was created before the
+    /// watch, no create event of this watch can name it, and it need not
+    /// become hot. An unpacking archive's files mostly are.
+    watched_at: Option<(i64, i64)>,
+    /// The directory's first listing (no file of it is hot yet).
+    first: bool,
 }
 
 impl Listing {
     /// The listed directory's own size.
     pub fn set_own(&mut self, bytes: u64) {
         self.own = bytes;
+    }
+
+    /// The directory's watch was added at `t` (wall clock, read from the
+    /// clock file times come from, before the watch was added).
+    pub fn watched_at(&mut self, t: (i64, i64)) {
+        self.watched_at = Some(t);
     }
 }
 
@@ -166,26 +183,26 @@ pub struct UsageTree {
     root: Wd,
     /// Count files (disk) or only keep directories (statfs-measured).
     count_files: bool,
-    nodes: HashMap<Wd, Node>,
+    nodes: FastMap<Wd, Node>,
     /// Hard-linked inodes: ino -> (bytes, names seen in the tree).
-    links: HashMap<u64, (u64, u32)>,
-    hot: HashMap<(Wd, u64), Hot>,
-    want_hot: HashSet<(Wd, u64)>,
+    links: FastMap<u64, (u64, u32)>,
+    hot: FastMap<(Wd, u64), Hot>,
+    want_hot: FastSet<(Wd, u64)>,
     /// Inodes found open for writing that are not hot yet: hot (open) at
     /// their directory's next listing.
-    want_inos: HashSet<u64>,
+    want_inos: FastSet<u64>,
     /// Names found gone by an earlier event of the batch (their delete
     /// needs no re-list).
-    gone: HashSet<(Wd, u64)>,
-    excluded: HashSet<(u64, u64)>,
-    hunt: HashSet<u64>,
+    gone: FastSet<(Wd, u64)>,
+    excluded: FastSet<(u64, u64)>,
+    hunt: FastSet<u64>,
     pending_drop: Vec<Wd>,
     /// Directories listed since the queue was last read, and before: a
     /// create event there may predate the listing that counted it.
     /// Directories listed in this batch and the previous one, and whether
     /// the listing made all their files hot.
-    fresh: HashMap<Wd, bool>,
-    fresh_prev: HashMap<Wd, bool>,
+    fresh: FastMap<Wd, bool>,
+    fresh_prev: FastMap<Wd, bool>,
     /// No sweep of the full hot map before this (caller's milliseconds).
     sweep_after: u64,
     bytes: u64,
@@ -203,7 +220,7 @@ impl UsageTree {
     /// A tree holding only its root directory (`root_stat`, its stat);
     /// `count_files` false keeps directories only (statfs measures).
     pub fn new(root: Wd, root_stat: EntryStat, count_files: bool) -> UsageTree {
-        let mut nodes = HashMap::new();
+        let mut nodes = FastMap::default();
         nodes.insert(
             root,
             Node {
@@ -216,16 +233,16 @@ impl UsageTree {
             root,
             count_files,
             nodes,
-            links: HashMap::new(),
-            hot: HashMap::new(),
-            want_hot: HashSet::new(),
-            want_inos: HashSet::new(),
-            gone: HashSet::new(),
-            excluded: HashSet::new(),
-            hunt: HashSet::new(),
+            links: FastMap::default(),
+            hot: FastMap::default(),
+            want_hot: FastSet::default(),
+            want_inos: FastSet::default(),
+            gone: FastSet::default(),
+            excluded: FastSet::default(),
+            hunt: FastSet::default(),
             pending_drop: Vec::new(),
-            fresh: HashMap::new(),
-            fresh_prev: HashMap::new(),
+            fresh: FastMap::default(),
+            fresh_prev: FastMap::default(),
             sweep_after: 0,
             bytes: root_stat.bytes,
             inodes: 1,
@@ -333,7 +350,7 @@ impl UsageTree {
     }
 
     /// Inodes whose other names must be found (see the module header).
-    pub fn take_hunt(&mut self) -> HashSet<u64> {
+    pub fn take_hunt(&mut self) -> FastSet<u64> {
         std::mem::take(&mut self.hunt)
     }
 

@@ -243,15 +243,22 @@ impl UsageTree {
     /// open exactly when listed there. Returns those that are not hot; they
     /// become hot (open) at their directory's next listing, until the next
     /// call.
-    pub fn mark_open(&mut self, open: &HashSet<u64>) -> HashSet<u64> {
-        let mut known = HashSet::new();
+    pub fn mark_open<S: std::hash::BuildHasher>(
+        &mut self,
+        open: &std::collections::HashSet<u64, S>,
+    ) -> FastSet<u64> {
+        let mut known = FastSet::default();
         for h in self.hot.values_mut() {
             h.open = open.contains(&h.ino);
             if h.open {
                 known.insert(h.ino);
             }
         }
-        self.want_inos = open.difference(&known).copied().collect();
+        self.want_inos = open
+            .iter()
+            .filter(|i| !known.contains(i))
+            .copied()
+            .collect();
         self.want_inos.clone()
     }
 

@@ -20,6 +20,7 @@ impl UsageTree {
         Listing {
             wd,
             all_hot: self.count_files && self.hot.len() + LISTED_HOT_MAX <= HOT_MAX,
+            first: self.nodes.get(&wd).is_some_and(|n| !n.listed),
             ..Listing::default()
         }
     }
@@ -42,11 +43,13 @@ impl UsageTree {
                 l.files = l.files.saturating_add(st.bytes);
                 l.nfiles += 1;
             }
-            if self.hot.contains_key(&(l.wd, key)) {
+            let before_watch = l.watched_at.is_some_and(|t| st.ctime < t);
+            // (A directory's first listing has no hot file yet.)
+            if !l.first && self.hot.contains_key(&(l.wd, key)) {
                 l.hot_seen.push((key, st.bytes, st.ino, linked, None));
-            } else if l.all_hot
-                || self.want_hot.contains(&(l.wd, key))
-                || self.want_inos.contains(&st.ino)
+            } else if (l.all_hot && !before_watch)
+                || (!self.want_hot.is_empty() && self.want_hot.contains(&(l.wd, key)))
+                || (!self.want_inos.is_empty() && self.want_inos.contains(&st.ino))
             {
                 l.hot_seen
                     .push((key, st.bytes, st.ino, linked, Some(name.into())));
@@ -79,9 +82,11 @@ impl UsageTree {
         node.files = l.files;
         node.nfiles = l.nfiles;
         node.entries = l.entries;
+        node.listed = true;
+        let first = l.first;
         node.linked = l.linked.iter().map(|(ino, ..)| *ino).collect();
         let mut old_subs = std::mem::take(&mut node.subdirs);
-        let mut subs = HashMap::with_capacity(l.subdirs.len());
+        let mut subs = FastMap::with_capacity_and_hasher(l.subdirs.len(), Default::default());
         for (key, name, ino) in l.subdirs {
             match old_subs.remove(&key) {
                 Some(s) if s.ino == ino => {
@@ -124,9 +129,11 @@ impl UsageTree {
         }
         let wd = l.wd;
         let mut all_hot = l.all_hot;
-        let mut seen: HashMap<u64, (u64, u64, bool)> = HashMap::new();
+        let mut seen: FastMap<u64, (u64, u64, bool)> = FastMap::default();
         for (k, b, ino, linked, name) in l.hot_seen {
-            seen.insert(k, (b, ino, linked));
+            if !first {
+                seen.insert(k, (b, ino, linked));
+            }
             if let Some(name) = name {
                 if self.room(now) {
                     let open = self.want_inos.contains(&ino);
@@ -143,18 +150,24 @@ impl UsageTree {
                 }
             }
         }
-        self.hot.retain(|(w, k), h| {
-            if *w != wd {
-                return true;
-            }
-            match seen.get(k) {
-                Some((b, ino, linked)) => {
-                    (h.bytes, h.ino, h.linked) = (*b, *ino, *linked);
-                    true
+        // The hot files of a directory listed before are brought up to
+        // date, and those it no longer holds forgotten (a whole pass over
+        // the hot map, which a first listing, the common case of an
+        // unpacking archive, does not need).
+        if !first {
+            self.hot.retain(|(w, k), h| {
+                if *w != wd {
+                    return true;
                 }
-                None => false,
-            }
-        });
+                match seen.get(k) {
+                    Some((b, ino, linked)) => {
+                        (h.bytes, h.ino, h.linked) = (*b, *ino, *linked);
+                        true
+                    }
+                    None => false,
+                }
+            });
+        }
         self.want_hot.retain(|(w, _)| *w != wd);
         let was = self.fresh.get(&wd).copied().unwrap_or(true);
         self.fresh.insert(wd, all_hot && was);
@@ -179,7 +192,7 @@ impl UsageTree {
             return;
         }
         self.sweep_after = now + EVICT_AGE;
-        let mut partial = HashSet::new();
+        let mut partial = FastSet::default();
         self.hot.retain(|(wd, _), h| {
             let keep = h.open || h.bytes >= WRITEBACK_MIN || now < h.stamp + EVICT_AGE;
             if !keep {

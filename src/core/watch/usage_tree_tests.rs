@@ -99,6 +99,50 @@ fn create_right_after_a_listing_counts_once() {
 }
 
 #[test]
+fn a_first_listing_makes_hot_only_files_made_since_the_watch() {
+    let mut t = tree();
+    let at = |ino, bytes, sec| EntryStat {
+        ctime: (sec, 0),
+        ..file(ino, bytes)
+    };
+    // An unpacking archive's directory, watched at t=100 after `old` was
+    // made and closed: no create event of this watch can name `old`.
+    let mut l = t.begin_listing(1, 0);
+    l.set_own(4096);
+    l.watched_at((100, 0));
+    t.listing_add(&mut l, b"old", &at(10, 100, 99));
+    t.listing_add(&mut l, b"new", &at(11, 200, 100));
+    t.commit_listing(l, 0);
+    assert_eq!(t.hot_len(), 1, "only the file made since the watch is hot");
+    t.begin_batch();
+    // `new`'s create event, queued after the watch: a delta, not twice.
+    let o = t.event(1, b"new", Ev::Created, false, Some(at(11, 4096, 100)), 0);
+    assert_eq!((o, totals(&t)), (Outcome::Done, (4096 + 100 + 4096, 3)));
+    // A file made after the listing is new (the listing met all others
+    // that could still be named by a create).
+    let o = t.event(1, b"later", Ev::Created, false, Some(at(12, 50, 101)), 0);
+    assert_eq!(
+        (o, totals(&t)),
+        (Outcome::Done, (4096 + 100 + 4096 + 50, 4))
+    );
+    // A later write to `old`, not hot: its directory is listed again.
+    let o = t.event(1, b"old", Ev::Written, false, Some(at(10, 8192, 102)), 0);
+    assert_eq!(o, Outcome::Relist);
+    // Its re-listing counts the write.
+    let mut l = t.begin_listing(1, 0);
+    l.set_own(4096);
+    for (n, st) in [
+        ("old", at(10, 8192, 102)),
+        ("new", at(11, 4096, 100)),
+        ("later", at(12, 50, 101)),
+    ] {
+        t.listing_add(&mut l, n.as_bytes(), &st);
+    }
+    t.commit_listing(l, 0);
+    assert_eq!(totals(&t), (4096 + 8192 + 4096 + 50, 4));
+}
+
+#[test]
 fn create_right_after_a_large_listing_relists_instead_of_counting_twice() {
     let mut t = tree();
     // Too many files to make hot: a create may name one the listing met.

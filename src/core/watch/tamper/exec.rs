@@ -1,5 +1,6 @@
-//! Exec-drop recognition: is a file an executable (ELF magic, `#!`, an
-//! exec bit), from its mode and at most its first [`HEAD_LEN`] bytes; and
+//! Exec-drop recognition: is a file an executable (an exec bit; ELF magic
+//! or `#!` say which kind), from its mode and at most its first
+//! [`HEAD_LEN`] bytes; and
 //! is this batch of inotify triggers the moment to say so. Pure.
 
 use super::Severity;
@@ -31,20 +32,21 @@ pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 pub const HEAD_LEN: usize = 4;
 
 /// Whether a file with `st_mode` `mode` starting with `head` is an
-/// executable: ELF magic, then `#!`, then any exec bit. Non-regular files
-/// never are.
+/// executable: a regular file with an exec bit (only such a file can be
+/// `execve`d), of kind ELF, `#!` or neither by its head. A file without an
+/// exec bit never is, whatever its content: it is not even read (an
+/// unpacking archive writes thousands of them), and its `chmod +x` is an
+/// `IN_ATTRIB` that is judged then.
 pub fn recognise(mode: u32, head: &[u8]) -> Option<Recognised> {
-    if mode & libc::S_IFMT != libc::S_IFREG {
+    if mode & libc::S_IFMT != libc::S_IFREG || mode & 0o111 == 0 {
         return None;
     }
     if head.starts_with(ELF_MAGIC) {
         Some(Recognised::Elf)
     } else if head.starts_with(b"#!") {
         Some(Recognised::Script)
-    } else if mode & 0o111 != 0 {
-        Some(Recognised::ExecBit)
     } else {
-        None
+        Some(Recognised::ExecBit)
     }
 }
 
@@ -271,22 +273,18 @@ mod tests {
     #[test]
     fn recogniser() {
         let cases: &[(&str, u32, &[u8], Option<Recognised>)] = &[
-            (
-                "elf, no exec bit",
-                REG | 0o644,
-                b"\x7fELF",
-                Some(Recognised::Elf),
-            ),
+            ("elf, no exec bit", REG | 0o644, b"\x7fELF", None),
             (
                 "elf with exec bit",
                 REG | 0o755,
                 b"\x7fELF",
                 Some(Recognised::Elf),
             ),
-            ("script", REG | 0o644, b"#!/b", Some(Recognised::Script)),
+            ("script, no exec bit", REG | 0o644, b"#!/b", None),
+            ("script", REG | 0o744, b"#!/b", Some(Recognised::Script)),
             (
                 "two-byte script",
-                REG | 0o600,
+                REG | 0o700,
                 b"#!",
                 Some(Recognised::Script),
             ),
@@ -361,7 +359,9 @@ mod tests {
         use Recognised::*;
         let t = |m: u32| Triggers::from_mask(m);
         let elf = facts(REG | 0o755, 1000, 1, b"\x7fELF");
-        let script = facts(REG | 0o644, 30, 1, b"#!/b");
+        let script = facts(REG | 0o744, 30, 1, b"#!/b");
+        let script_no_x = facts(REG | 0o644, 30, 1, b"#!/b");
+        let elf_no_x = facts(REG | 0o644, 1000, 1, b"\x7fELF");
         let plain = facts(REG | 0o644, 30, 1, b"data");
         let plain_x = facts(REG | 0o755, 30, 1, b"data");
         let empty_x = facts(REG | 0o755, 0, 1, b"");
@@ -392,6 +392,8 @@ mod tests {
                 Absorb,
             ),
             ("script written", w, script, None, Report(Script)),
+            ("script without an exec bit", w, script_no_x, None, NotExec),
+            ("ELF without an exec bit", w, elf_no_x, None, NotExec),
             ("plain data written", w, plain, None, NotExec),
             ("plain data over a reported file", w, plain, older, NotExec),
             (
