@@ -85,7 +85,7 @@ fn spec(root: RootPolicy, mounts: &[(&Path, MountKind, Option<u64>)]) -> Spec {
 }
 
 fn check(s: &Spec) -> Vec<Finding> {
-    let facts = gather(s, Path::new("/proc/self/mountinfo"));
+    let facts = gather(s, Some(Path::new("/proc/self/mountinfo")));
     let findings = evaluate(s, &facts);
     for f in &findings {
         println!("{}", sealinit::core::render::report::finding_line(f));

@@ -251,3 +251,49 @@ fn exits_sealinit_decides_are_explained_in_the_termination_log() {
     assert!(!log.exists(), "written: {:?}", read(&log));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_plain_init_starts_without_a_mount_table_and_does_not_read_it() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    // A private mount namespace without /proc: no /proc/self/mountinfo.
+    private_ns();
+    let proc_ = std::path::Path::new("/proc");
+    nix::mount::mount(
+        Some("none"),
+        proc_,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("tmpfs over /proc");
+    let plain = |env: &[(&str, &str)]| {
+        let mut c = sealinit(&["--", "true"]);
+        c.envs(env.iter().copied());
+        run(c)
+    };
+    // No contract: nothing is judged against the table, so it is not read
+    // (had it been, its absence would be said) and the start is silent.
+    let out = plain(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        out.stderr.is_empty(),
+        "a plain init is silent\n{}",
+        show(&out)
+    );
+    // The debug log shows the inventory, so the table is read; its absence
+    // is a warning, no refusal to start.
+    let out = plain(&[("SEALINIT_LOG", "debug")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: warn  /proc/self/mountinfo"),
+        "the unreadable table is said\n{err}"
+    );
+    // A contract needs the table: its absence is a violation (78).
+    let dir = tempdir();
+    let mut c = sealinit(&["--tmpfs", dir.to_str().expect("utf8"), "--", "true"]);
+    c.env_remove("SEALINIT_LOG");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(78), "{}", show(&out));
+    nix::mount::umount(proc_).expect("umount /proc tmpfs");
+}

@@ -101,7 +101,13 @@ pub fn evaluate(spec: &Spec, facts: &Facts) -> Vec<Finding> {
             kind: "mountinfo".into(),
             expected: "a readable mount table".into(),
             observed: e.clone(),
-            verdict: Verdict::Fail,
+            // A plain init judges nothing against the table: no reason to
+            // refuse to start (tini would not either).
+            verdict: if is_plain_init(spec) {
+                Verdict::Warn
+            } else {
+                Verdict::Fail
+            },
             why: "without the mount table no path can be shown to be its own mount".into(),
             fix: Some("mount /proc in the container (every OCI runtime does by default)".into()),
         });

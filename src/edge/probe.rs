@@ -19,10 +19,11 @@ use crate::core::mounts::mountinfo::{MountTable, ParseError};
 
 /// Gathers every fact the checks need: the mount table (read once from
 /// `proc_mountinfo`), `/`, the identity, and each declared path.
-pub fn gather(spec: &Spec, proc_mountinfo: &Path) -> Facts {
-    let (mountinfo, mountinfo_skipped) = match read_mount_table(proc_mountinfo) {
-        Ok((table, skipped)) => (Ok(table), SkippedLines::of(&skipped)),
-        Err(e) => (Err(e), None),
+pub fn gather(spec: &Spec, proc_mountinfo: Option<&Path>) -> Facts {
+    let (mountinfo, mountinfo_skipped) = match proc_mountinfo.map(read_mount_table) {
+        Some(Ok((table, skipped))) => (Ok(table), SkippedLines::of(&skipped)),
+        Some(Err(e)) => (Err(e), None),
+        None => (Ok(MountTable::default()), None),
     };
     Facts {
         mountinfo,

@@ -14,6 +14,7 @@ use std::sync::mpsc;
 
 use tracing::Level;
 
+use crate::core::checks::is_plain_init;
 use crate::core::cli::config::{self, Command, Config, Output, Verbosity};
 use crate::core::cli::options::LogFormat;
 use crate::core::cli::parser::{self, Layer, Parsed, Sub, UsageError};
@@ -172,15 +173,24 @@ fn print_stdout(text: &str) -> i32 {
 }
 
 /// Runs the start-up checks once and logs the report.
-fn check_contract(spec: &Spec) -> CheckOutcome {
-    let outcome = startup::run_checks(spec, Path::new(MOUNTINFO));
+///
+/// A plain init (no contract: [`is_plain_init`]) does not read the mount
+/// table unless its debug log or its metrics would show what it says:
+/// nothing is judged against it (the inventory of a plain init only says
+/// "pass", at debug level, and counts in the metrics) and no mount is
+/// watched. Reading it is the kernel formatting every mount's options,
+/// about a tenth of a plain start.
+fn check_contract(config: &Config) -> CheckOutcome {
+    let spec = &config.spec;
+    let table = !is_plain_init(spec) || config.metrics.is_some() || log::enabled("debug");
+    let outcome = startup::run_checks(spec, table.then_some(Path::new(MOUNTINFO)));
     startup::emit(&outcome, spec);
     outcome
 }
 
 /// `sealinit [OPTIONS] -- COMMAND`: check, spawn, supervise.
 fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32 {
-    let outcome = check_contract(&config.spec);
+    let outcome = check_contract(config);
     if outcome.has_failures() && config.spec.on_violation == ViolationPolicy::Fail {
         let code = exitcode::VIOLATION;
         tracing::error!(event = "exit", code, reason = "start-up violation",
@@ -404,7 +414,7 @@ fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// `sealinit check`: exit 0 clean, 1 violations. A report, not a log: on
 /// stdout, so `sealinit check | jq` works.
 fn run_check(spec: &Spec) -> i32 {
-    let outcome = startup::run_checks(spec, Path::new(MOUNTINFO));
+    let outcome = startup::run_checks(spec, Some(Path::new(MOUNTINFO)));
     if let Err(err) = startup::print(&outcome) {
         return os_error(&format!("cannot write the report to stdout: {err}"));
     }

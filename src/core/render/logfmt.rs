@@ -105,30 +105,43 @@ fn is_yaml_line(line: &str) -> bool {
 /// columns, continuation lines starting with `more`. A word longer than a
 /// line stays whole.
 fn push_wrapped(out: &mut String, first: &str, more: &str, text: &str) {
-    let mut line = String::from(first);
-    let mut room = line.chars().count();
+    // Written straight into `out`, one line at a time from `line`.
+    let mut line = out.len();
+    out.push_str(first);
+    let mut room = first.chars().count();
     let mut fresh = true;
     for word in text.split(' ') {
-        if word.is_empty() && fresh && line.len() > first.len() {
+        if word.is_empty() && fresh && out.len() - line > first.len() {
             continue;
         }
-        let w = word.chars().count();
+        let w = if word.is_ascii() {
+            word.len()
+        } else {
+            word.chars().count()
+        };
         if !fresh && room + 1 + w > TEXT_WIDTH {
-            out.push_str(line.trim_end());
-            out.push('\n');
-            line = String::from(more);
-            room = line.chars().count();
+            end_line(out, line);
+            line = out.len();
+            out.push_str(more);
+            room = more.chars().count();
             fresh = true;
         }
         if !fresh {
-            line.push(' ');
+            out.push(' ');
             room += 1;
         }
-        line.push_str(word);
+        out.push_str(word);
         room += w;
         fresh = false;
     }
-    out.push_str(line.trim_end());
+    end_line(out, line);
+}
+
+/// Ends the line of `out` that starts at byte `start`: its trailing
+/// whitespace dropped, a newline.
+fn end_line(out: &mut String, start: usize) {
+    let kept = out[start..].trim_end().len();
+    out.truncate(start + kept);
     out.push('\n');
 }
 
@@ -136,6 +149,10 @@ fn push_wrapped(out: &mut String, first: &str, more: &str, text: &str) {
 /// `\u{9b}`), and the Unicode line separators and bidirectional overrides
 /// too, so text from the workload prints as one inert line.
 pub fn escape_text(s: &str) -> String {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        // Printable ASCII, the common case: nothing to escape.
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
