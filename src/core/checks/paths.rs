@@ -16,6 +16,10 @@ use crate::core::render::report::{self, human_bytes};
 /// Existence and "is a directory" (for writable kinds); `Some` is the
 /// failure that ends the path's checks.
 fn check_exists(m: &MountSpec, pf: &PathFacts) -> Option<Finding> {
+    let exists = pf.lstat.is_ok();
+    if exists && (!m.kind.is_writable() || pf.stat.is_some_and(|s| s.is_dir)) {
+        return None;
+    }
     let mut f = fail(m, "mount", &kind_expectation(m), "");
     match pf.lstat {
         Ok(_) => {}

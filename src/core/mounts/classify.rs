@@ -81,7 +81,7 @@ pub fn is_bind(entry: &MountEntry) -> bool {
 /// Classifies one mount; see [`Origin`] and the module doc for the rules.
 /// Order: root, Kubernetes volume, platform, tmpfs, other.
 pub fn classify(entry: &MountEntry) -> Origin {
-    if entry.mount_point == Path::new("/") {
+    if entry.mount_point.as_os_str().as_bytes() == b"/" {
         return Origin::Root;
     }
     if let Some((plugin, volume)) = kubernetes_volume(entry.root.as_os_str().as_bytes()) {
@@ -129,8 +129,18 @@ const PSEUDO_FS: &[&str] = &[
 pub fn is_writable_surface(entry: &MountEntry) -> bool {
     !entry.is_read_only()
         && !PSEUDO_FS.contains(&entry.fs_type.as_str())
-        && !entry.mount_point.starts_with("/proc")
-        && !entry.mount_point.starts_with("/sys")
+        && !under(&entry.mount_point, "/proc")
+        && !under(&entry.mount_point, "/sys")
+}
+
+/// `Path::starts_with` by bytes, for a mount point as mountinfo spells it
+/// (absolute, normalised) and a `prefix` without a trailing slash: it is
+/// `prefix` or below it. (The component-wise comparison was most of the
+/// start-up checks' time.)
+fn under(p: &Path, prefix: &str) -> bool {
+    let b = p.as_os_str().as_bytes();
+    b.strip_prefix(prefix.as_bytes())
+        .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
 }
 
 /// `(plugin, volume)` from a root containing
@@ -171,7 +181,8 @@ fn platform(entry: &MountEntry) -> Option<&'static str> {
         ("/dev/init", "init"),
         ("/run/.containerenv", "containerenv"),
     ];
-    if let Some((_, name)) = EXACT.iter().find(|(path, _)| p == Path::new(path)) {
+    let b = p.as_os_str().as_bytes();
+    if let Some((_, name)) = EXACT.iter().find(|(path, _)| b == path.as_bytes()) {
         return Some(name);
     }
     const UNDER: &[(&str, &str)] = &[
@@ -189,7 +200,7 @@ fn platform(entry: &MountEntry) -> Option<&'static str> {
         ("/sys/fs/cgroup", "cgroup"),
         ("/sys", "sys"),
     ];
-    if let Some((_, name)) = UNDER.iter().find(|(path, _)| p.starts_with(path)) {
+    if let Some((_, name)) = UNDER.iter().find(|(path, _)| under(p, path)) {
         return Some(name);
     }
     match entry.fs_type.as_str() {

@@ -136,7 +136,15 @@ impl MountTable {
     /// The mount whose mount point is exactly `path` (the last one wins, as
     /// the kernel stacks later mounts on top).
     pub fn at(&self, path: &Path) -> Option<&MountEntry> {
-        self.entries.iter().rev().find(|e| e.mount_point == path)
+        // Bytes first: mount points are spelled normalised, so a normalised
+        // `path` is found so (a component-wise comparison per entry was a
+        // good part of the start-up checks); any other spelling the slow way.
+        let b = path.as_os_str().as_encoded_bytes();
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.mount_point.as_os_str().as_encoded_bytes() == b)
+            .or_else(|| self.entries.iter().rev().find(|e| e.mount_point == path))
     }
 
     /// The mount that contains `path`: the mount point with the most path
