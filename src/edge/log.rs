@@ -92,13 +92,19 @@ pub fn format_records(records: &[Record]) -> String {
     });
     let mut out = String::new();
     for rec in records.iter().filter(|r| level_of(r.level) <= s.max) {
-        let mut rec = rec.clone();
-        if s.timestamps {
-            rec.ts = Some(now_rfc3339());
-        }
+        // A copy only to stamp it: the start-up report is on the spawn's path.
+        let stamped;
+        let rec = if s.timestamps {
+            let mut r = rec.clone();
+            r.ts = Some(now_rfc3339());
+            stamped = r;
+            &stamped
+        } else {
+            rec
+        };
         out.push_str(&match s.format {
-            LogFormat::Text => logfmt::text(&rec),
-            LogFormat::Json => logfmt::json(&rec),
+            LogFormat::Text => logfmt::text(rec),
+            LogFormat::Json => logfmt::json(rec),
         });
     }
     out
