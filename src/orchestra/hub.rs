@@ -14,7 +14,7 @@
 //!
 //! [`MountTracker`]: crate::orchestra::tracker::MountTracker
 
-use std::collections::HashMap;
+use crate::core::fasthash::FastMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -30,7 +30,7 @@ pub type MountId = usize;
 /// Which mounts own each watch descriptor. Pure bookkeeping.
 #[derive(Debug, Default)]
 pub struct Owners {
-    by_wd: HashMap<Wd, Vec<MountId>>,
+    by_wd: FastMap<Wd, Vec<MountId>>,
 }
 
 impl Owners {

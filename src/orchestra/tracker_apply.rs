@@ -47,27 +47,27 @@ impl MountTracker {
                     None => continue,
                 },
             };
-            let rel = join(dir, &ev.name);
             let triggers = Triggers::from_mask(ev.mask);
-            if self.exec.on && !triggers.is_empty() {
-                self.exec.push(rel.clone(), triggers);
-            }
+            let exec_wanted = self.exec.wants(triggers);
             let is_dir = ev.mask & IN_ISDIR != 0;
             if !self.walk && ev.mask & (libc::IN_DELETE | libc::IN_MOVED_TO) != 0 {
                 self.settle = Some(Instant::now() + SETTLE);
             }
-            let Some(kind) = ev_kind(ev.mask) else {
+            let kind = ev_kind(ev.mask);
+            if kind.is_none() && !exec_wanted {
                 continue;
-            };
-            if !self.walk && !is_dir && matches!(kind, Ev::Written) {
+            }
+            if !self.walk && !is_dir && kind == Some(Ev::Written) {
                 if let Some(t) = &mut self.tree {
-                    t.event(ev.wd, &ev.name, kind, false, None, now_ms);
+                    t.event(ev.wd, &ev.name, Ev::Written, false, None, now_ms);
                 }
                 continue;
             }
-            // One fstatat per name per batch: the events of a name all
-            // describe the entry as it is now (create, writes, close).
-            let st = if kind == Ev::Removed {
+            let rel = join(dir, &ev.name);
+            // One stat per name per batch: the events of a name all
+            // describe the entry as it is now (create, writes, close,
+            // chmod), the stat being taken after all of them.
+            let st = if kind == Some(Ev::Removed) {
                 None
             } else if let Some(st) = stats.get(&(ev.wd, ev.name.as_slice())) {
                 *st
@@ -75,9 +75,6 @@ impl MountTracker {
                 match stat_at(root, &rel) {
                     Ok(st) => {
                         stats.insert((ev.wd, ev.name.as_slice()), st);
-                        if self.exec.on {
-                            self.exec.note_stat(&rel, st);
-                        }
                         st
                     }
                     Err(e) => {
@@ -86,6 +83,16 @@ impl MountTracker {
                         continue;
                     }
                 }
+            };
+            // Only a regular file with an exec bit can be a drop (see
+            // `recognise`): an unpacking archive's plain files are not
+            // queued at all. A later `chmod +x` is an event of its own.
+            if exec_wanted && st.is_some_and(|s| s.is_exec_file()) {
+                self.exec.push(rel.clone(), triggers);
+                self.exec.note_stat(&rel, st);
+            }
+            let Some(kind) = kind else {
+                continue;
             };
             touched.insert(ev.wd);
             let Some(tree) = &mut self.tree else {

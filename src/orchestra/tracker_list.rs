@@ -69,8 +69,7 @@ impl MountTracker {
             // Only a regular file with an exec bit can be a drop (see
             // `recognise`); the rest of an unpacking archive costs nothing
             // more. Its `chmod +x`, later, is an event of its own.
-            let candidate = st.mode & libc::S_IFMT == libc::S_IFREG && st.mode & 0o111 != 0;
-            if candidate && since.is_some_and(|s| st.ctime >= s) {
+            if st.is_exec_file() && since.is_some_and(|s| st.ctime >= s) {
                 let was = exec.live;
                 exec.live = true;
                 let path = join(&rel, name);

@@ -52,6 +52,11 @@ impl EntryStat {
     fn alone(&self) -> bool {
         !self.is_dir && self.nlink <= 1
     }
+
+    /// A regular file with an exec bit: what an exec drop needs to be.
+    pub fn is_exec_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG && self.mode & 0o111 != 0
+    }
 }
 
 /// A subdirectory of a listed directory.
