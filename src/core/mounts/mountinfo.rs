@@ -41,15 +41,79 @@ pub struct MountEntry {
     /// Mount point (field 5), unescaped.
     pub mount_point: PathBuf,
     /// Per-mount options (field 6): `ro`/`rw`, `noexec`, `nosuid`, ...
-    pub mount_options: Vec<String>,
+    pub mount_options: Options,
     /// Optional fields (`shared:N`, `master:N`, ...).
-    pub optional: Vec<String>,
+    pub optional: Options,
     pub fs_type: String,
     /// Mount source (`/dev/vda1`, `tmpfs`, `shm`, or empty), unescaped;
     /// non-UTF-8 bytes are replaced by U+FFFD.
     pub source: String,
     /// Super-block options (last field): `size=`, `mode=`, ...
-    pub super_options: Vec<String>,
+    pub super_options: Options,
+}
+
+/// A list of options (or optional fields), each unescaped, kept in one
+/// string: one allocation per list rather than one per option (the start
+/// path parses every mount's lists, a good part of reading the table).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The options, each followed by a NUL (which no option can hold: the
+    /// kernel prints them from C strings).
+    joined: String,
+}
+
+impl Options {
+    fn push(&mut self, opt: &str) {
+        self.joined.push_str(opt);
+        self.joined.push('\0');
+    }
+
+    /// Pushes a raw field, unescaped (non-UTF-8 bytes become U+FFFD).
+    fn push_field(&mut self, raw: &[u8]) {
+        match unescape(raw) {
+            Cow::Borrowed(b) => self.push(&String::from_utf8_lossy(b)),
+            Cow::Owned(v) => self.push(&String::from_utf8_lossy(&v)),
+        }
+    }
+
+    /// The options, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.joined
+            .strip_suffix('\0')
+            .map(|s| s.split('\0'))
+            .into_iter()
+            .flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.joined.bytes().filter(|&b| b == 0).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.joined.is_empty()
+    }
+
+    /// The options joined by `sep` (`","`: as mountinfo prints them,
+    /// unescaped).
+    pub fn join(&self, sep: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(sep)
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Options {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Options {
+        let mut o = Options::default();
+        for opt in iter {
+            o.push(opt);
+        }
+        o
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl MountEntry {
@@ -221,13 +285,13 @@ fn parse_fields(line: &[u8]) -> Result<MountEntry, String> {
     let root = path(non_empty(next("root")?, "root")?);
     let mount_point = path(non_empty(next("mount point")?, "mount point")?);
     let mount_options = options(non_empty(next("mount options")?, "mount options")?);
-    let mut optional = Vec::new();
+    let mut optional = Options::default();
     loop {
         let f = next("'-' separator")?;
         if f == b"-" {
             break;
         }
-        optional.push(text(non_empty(f, "optional")?));
+        optional.push_field(non_empty(f, "optional")?);
     }
     let fs_type = text(non_empty(next("filesystem type")?, "filesystem type")?);
     let source = text(next("source")?); // may be empty
@@ -288,14 +352,16 @@ fn text(field: &[u8]) -> String {
 
 /// Comma-separated options, each unescaped (the kernel escapes `,` inside a
 /// value, e.g. an overlay `lowerdir`, as `\054`, so splitting first is right).
-fn options(field: &[u8]) -> Vec<String> {
+fn options(field: &[u8]) -> Options {
+    let mut out = Options {
+        joined: String::with_capacity(field.len() + 1),
+    };
     if field.is_empty() {
-        return Vec::new();
+        return out;
     }
-    // Sized up front: no regrowth while collecting (the start path parses
-    // every line's two option lists).
-    let mut out = Vec::with_capacity(1 + field.iter().filter(|&&b| b == b',').count());
-    out.extend(field.split(|&b| b == b',').map(text));
+    for opt in field.split(|&b| b == b',') {
+        out.push_field(opt);
+    }
     out
 }
 

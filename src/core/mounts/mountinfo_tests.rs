@@ -58,11 +58,11 @@ fn proc5_example_line() {
             minor: 0,
             root: p("/mnt1"),
             mount_point: p("/mnt2"),
-            mount_options: vec!["rw".into(), "noatime".into()],
-            optional: vec!["master:1".into()],
+            mount_options: ["rw", "noatime"].into_iter().collect(),
+            optional: ["master:1"].into_iter().collect(),
             fs_type: "ext3".into(),
             source: "/dev/root".into(),
-            super_options: vec!["rw".into(), "errors=continue".into()],
+            super_options: ["rw", "errors=continue"].into_iter().collect(),
         }
     );
 }
@@ -487,4 +487,32 @@ fn hostile_bytes_never_panic() {
             .collect();
         let _ = MountTable::parse_lenient(&bytes);
     }
+}
+
+#[test]
+fn option_lists_keep_each_option_whole_and_in_order() {
+    // An escaped comma stays inside its option; an empty option between
+    // two commas is kept (as the kernel printed it); \012 is a newline.
+    let e = line(
+        r"90 1 0:50 / /m ro,a=x\054y,,nl=\012 shared:3 master:1 - overlay over lowerdir=/l1\054/l2,upperdir=/u",
+    );
+    assert_eq!(
+        e.mount_options.iter().collect::<Vec<_>>(),
+        ["ro", "a=x,y", "", "nl=\n"]
+    );
+    assert_eq!(e.mount_options.len(), 4);
+    assert_eq!(e.mount_options.join(","), "ro,a=x,y,,nl=\n");
+    assert!(e.is_read_only());
+    assert_eq!(
+        e.optional.iter().collect::<Vec<_>>(),
+        ["shared:3", "master:1"]
+    );
+    assert_eq!(e.super_option("lowerdir"), Some("/l1,/l2"));
+    assert_eq!(e.super_options.len(), 2);
+    let none = line("91 1 0:51 / /n rw - tmpfs tmpfs ");
+    assert!(none.optional.is_empty());
+    assert_eq!(none.optional.len(), 0);
+    assert_eq!(none.optional.iter().count(), 0);
+    assert!(none.super_options.is_empty());
+    assert_eq!(format!("{:?}", e.optional), r#"["shared:3", "master:1"]"#);
 }
