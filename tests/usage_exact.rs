@@ -406,6 +406,38 @@ fn writeback_of_multi_extent_files_after_sync() {
 }
 
 #[test]
+fn writeback_in_a_directory_made_and_filled_in_a_burst() {
+    // A new directory is followed (watched, then listed) a moment after it
+    // is seen: files written in it meanwhile raise no event of their own,
+    // yet they are as recent as if they had, so writeback's late index
+    // blocks are still followed.
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let (base, m, vol) = ext4_volume(256);
+    let mut t = MountTracker::new(vol.clone(), true);
+    let want = || expected(&vol, &[]);
+    converge(&mut t, "empty", &want);
+    let dir = vol.join("shard/a/b");
+    fs::create_dir_all(&dir).expect("mkdir");
+    for i in 0..8 {
+        let f = File::create(dir.join(format!("sparse{i}"))).expect("create");
+        for b in (0..2000u64).step_by(2) {
+            f.write_at(&[9u8; 4096], b * 4096).expect("pwrite");
+        }
+    }
+    converge(&mut t, "written, before writeback", &want);
+    assert!(
+        t.hot_files() >= 8,
+        "the burst's files are followed: {}",
+        t.hot_files()
+    );
+    let ok = Command::new("sync").status().expect("sync");
+    assert!(ok.success());
+    converge(&mut t, "after sync", &want);
+    cleanup(&base, &m);
+}
+
+#[test]
 fn nested_emptydir_on_one_disk_is_not_charged_to_the_outer() {
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();

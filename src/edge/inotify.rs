@@ -57,7 +57,54 @@ pub struct Event {
     pub mask: u32,
     /// The entry's name in the watched directory; empty for the directory
     /// itself.
-    pub name: Vec<u8>,
+    pub name: Name,
+}
+
+/// An entry name as an event carries it: kept inline up to [`Name::INLINE`]
+/// bytes (nearly every name), on the heap beyond, so reading a batch of
+/// events allocates nothing per event. Derefs to the raw bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Name(Repr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Repr {
+    Inline(u8, [u8; Name::INLINE]),
+    Heap(Box<[u8]>),
+}
+
+impl Name {
+    /// The longest name kept inline (the enum stays the size of a `Vec`).
+    pub const INLINE: usize = 22;
+
+    pub fn new(bytes: &[u8]) -> Name {
+        if bytes.len() <= Name::INLINE {
+            let mut buf = [0u8; Name::INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Name(Repr::Inline(bytes.len() as u8, buf))
+        } else {
+            Name(Repr::Heap(bytes.into()))
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline(len, buf) => &buf[..usize::from(*len)],
+            Repr::Heap(b) => b,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.as_slice().escape_ascii())
+    }
 }
 
 #[cfg(test)]
@@ -67,7 +114,7 @@ impl Event {
         Event {
             wd,
             mask,
-            name: name.as_bytes().to_vec(),
+            name: Name::new(name.as_bytes()),
         }
     }
 }
@@ -160,7 +207,7 @@ pub fn parse_events(mut b: &[u8], out: &mut Vec<Event>) {
         out.push(Event {
             wd,
             mask,
-            name: rec[..end].to_vec(),
+            name: Name::new(&rec[..end]),
         });
         b = &b[HDR + len..];
     }
@@ -195,20 +242,36 @@ mod tests {
             Event {
                 wd: 3,
                 mask: libc::IN_CREATE,
-                name: b"a b\n\xff".to_vec(),
+                name: Name::new(b"a b\n\xff"),
             },
             Event {
                 wd: -1,
                 mask: IN_Q_OVERFLOW,
-                name: vec![],
+                name: Name::new(b""),
             },
             Event {
                 wd: 4,
                 mask: IN_IGNORED,
-                name: b"x".to_vec(),
+                name: Name::new(b"x"),
             },
         ];
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn names_long_and_short_read_back_whole() {
+        for len in [0, 1, Name::INLINE - 1, Name::INLINE, Name::INLINE + 1, 255] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 250 + 1) as u8).collect();
+            let mut out = Vec::new();
+            parse_events(&rec(5, libc::IN_CLOSE_WRITE, &bytes, 4), &mut out);
+            assert_eq!(out.len(), 1, "len {len}");
+            assert_eq!(out[0].name.as_slice(), &bytes[..], "len {len}");
+            assert_eq!(&*out[0].name.clone(), &bytes[..], "len {len}");
+            assert_eq!(out[0].name.is_empty(), len == 0);
+        }
+        assert_eq!(format!("{:?}", Name::new(b"a\n")), r#""a\n""#);
+        assert_ne!(Name::new(b"ab"), Name::new(b"ab\0"));
+        assert_eq!(std::mem::size_of::<Name>(), std::mem::size_of::<Vec<u8>>());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!   (created, written or closed lately) is an O(1) delta; any other change
 //!   re-lists that one directory, coalesced per batch and rate-limited for
 //!   huge directories ([`RELIST_BACKOFF`]). Directories are watched first
-//!   and listed second, so nothing written in between is missed.
+//!   and listed second, so nothing written in between is missed; one the
+//!   workload makes is followed [`NEW_DIR_DELAY`] after it is seen (filled
+//!   in a burst, it costs one listing, not an event and a stat per file).
 //! - statfs-measured mounts (a tmpfs, or a filesystem mounted whole: its
 //!   mountinfo root is `/`, e.g. a PVC on its own block device): statfs is
 //!   O(1) and exact; inotify only triggers it, the tree holds directories.
@@ -56,10 +58,10 @@ pub const SETTLE: Duration = Duration::from_millis(50);
 pub const HOT_TICK: Duration = Duration::from_secs(1);
 /// How long a closed file is re-stat'ed (writeback allocates extent index
 /// blocks up to `dirty_expire_centisecs` + a writeback period later).
-pub const WRITEBACK: Duration = Duration::from_secs(40);
+pub const WRITEBACK: Duration = Duration::from_secs(WRITEBACK_SECS);
 /// Closed files smaller than this are not re-stat'ed (fewer than five
 /// extents cannot need an index block).
-pub use crate::core::watch::usage_tree::WRITEBACK_MIN;
+pub use crate::core::watch::usage_tree::{WRITEBACK_MIN, WRITEBACK_SECS};
 /// A directory with more entries than this is re-listed at most once per
 /// four times its last listing's duration (capped at [`RELIST_BACKOFF`]).
 pub const BIG_DIR: u64 = 4096;
@@ -70,6 +72,13 @@ pub const HUNT_DELAY: Duration = Duration::from_millis(200);
 pub const HUNT_MIN: Duration = Duration::from_secs(1);
 /// Minimum period of the fallback scan without inotify.
 pub const FALLBACK_MIN: Duration = Duration::from_secs(5);
+/// A directory made by the workload is watched, then listed, this long
+/// after its creation is seen, not at once. Watch-then-list misses nothing
+/// made in it meanwhile (the listing counts it), and a directory filled in
+/// a burst (an unpacking archive, a cache shard) costs one listing instead
+/// of an event, and a stat, per file written after an early watch. Its
+/// bytes join the figure that much later; every limit is far slower.
+pub const NEW_DIR_DELAY: Duration = Duration::from_millis(100);
 
 /// How a mount's figures are kept current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +137,9 @@ pub struct MountTracker {
     next_list: HashMap<Wd, Instant>,
     relist_due: Option<Instant>,
     hot_due: Option<Instant>,
+    /// New directories not yet followed: (due, parent, name, path).
+    young: Vec<(Instant, Wd, Vec<u8>, Vec<u8>)>,
+    young_due: Option<Instant>,
     hunt: HashSet<u64>,
     hunt_due: Option<Instant>,
     /// The earliest next hunt (rate limit).
@@ -208,6 +220,8 @@ impl MountTracker {
             next_list: HashMap::new(),
             relist_due: None,
             hot_due: None,
+            young: Vec::new(),
+            young_due: None,
             hunt: HashSet::new(),
             hunt_due: None,
             hunt_next: Instant::now(),
@@ -304,6 +318,7 @@ impl MountTracker {
             self.settle,
             self.relist_due,
             self.hot_due,
+            self.young_due,
             self.hunt_due,
             self.periodic_due,
             self.quiet_due(),
@@ -340,6 +355,12 @@ impl MountTracker {
         if due(self.hot_due) {
             self.hot_due = None;
             self.restat_hot(now);
+            any = true;
+        }
+        if due(self.young_due) {
+            if let Err(f) = self.follow_young(hub, now) {
+                self.give_up(hub, f);
+            }
             any = true;
         }
         if due(self.settle) || due(self.relist_due) || !self.dirty.is_empty() {

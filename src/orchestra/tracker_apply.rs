@@ -106,9 +106,16 @@ impl MountTracker {
                 Outcome::Relist => {
                     self.dirty.insert(ev.wd);
                 }
+                // A directory made here is empty when made: following it
+                // later only adds its content later. One moved in arrives
+                // full: followed at once, or its bytes would be missing
+                // (a dip, and threshold events) until then.
+                Outcome::NewDir if ev.mask & libc::IN_CREATE != 0 => {
+                    self.defer_follow(ev.wd, ev.name.to_vec(), rel)
+                }
                 Outcome::NewDir => {
                     let since = Some(self.exec.since);
-                    self.follow(hub, vec![(ev.wd, ev.name.clone(), rel)], since)?
+                    self.follow(hub, vec![(ev.wd, ev.name.to_vec(), rel)], since)?
                 }
             }
         }
@@ -147,7 +154,7 @@ fn transient_files(events: &[Event]) -> Vec<bool> {
             continue;
         }
         spans
-            .entry((ev.wd, &ev.name))
+            .entry((ev.wd, ev.name.as_slice()))
             .and_modify(|s| s.1 = i)
             .or_insert((i, i));
     }

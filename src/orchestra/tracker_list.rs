@@ -116,6 +116,35 @@ impl MountTracker {
         }
     }
 
+    /// Queues new directory `name` of `parent` to be followed
+    /// [`NEW_DIR_DELAY`] from now.
+    pub(super) fn defer_follow(&mut self, parent: Wd, name: Vec<u8>, rel: Vec<u8>) {
+        let due = Instant::now() + NEW_DIR_DELAY;
+        self.young.push((due, parent, name, rel));
+        self.young_due.get_or_insert(due);
+    }
+
+    /// Follows the queued new directories that are due and still unwatched
+    /// where they were seen (gone, renamed or followed meanwhile by a
+    /// re-list of their parent: nothing to do).
+    pub(super) fn follow_young(&mut self, hub: &mut Hub, now: Instant) -> Result<(), Fallback> {
+        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.young)
+            .into_iter()
+            .partition(|y| y.0 <= now);
+        self.young_due = wait.iter().map(|y| y.0).min();
+        self.young = wait;
+        let Some(tree) = &self.tree else {
+            return Ok(());
+        };
+        let todo: Vec<_> = ready
+            .into_iter()
+            .filter(|(_, parent, name, _)| tree.unwatched_sub(*parent, name))
+            .map(|(_, parent, name, rel)| (parent, name, rel))
+            .collect();
+        let since = Some(self.exec.since);
+        self.follow(hub, todo, since)
+    }
+
     /// Watches, then lists, each new directory (and what it reveals).
     pub(super) fn follow(
         &mut self,
@@ -181,6 +210,9 @@ impl MountTracker {
         tree.exclude(self.exclude.iter().copied());
         let old = self.tree.replace(tree);
         self.dirty.clear();
+        // The listing below finds every directory there is.
+        self.young.clear();
+        self.young_due = None;
         self.next_list.clear();
         // The first build runs while the workload already writes: what it
         // finds changed since the start is judged (as is everything after

@@ -141,7 +141,8 @@ pub struct Listing {
     /// The directory's watch was added at this wall-clock time (a first
     /// listing): a file whose ctime is before it was created before the
     /// watch, no create event of this watch can name it, and it need not
-    /// become hot. An unpacking archive's files mostly are.
+    /// become hot (an unpacking archive's files mostly are), unless it is
+    /// big and was written lately: writeback may still grow it.
     watched_at: Option<(i64, i64)>,
     /// The directory's first listing (no file of it is hot yet).
     first: bool,
@@ -176,6 +177,9 @@ pub const HOT_MAX: usize = 8192;
 /// is full (bigger ones are re-stat'ed for writeback; see
 /// `orchestra::tracker`); ones last seen less than [`EVICT_AGE`] ago stay.
 pub const WRITEBACK_MIN: u64 = 64 * 1024;
+/// How long after its last write a file's allocation may still grow by
+/// writeback (`dirty_expire_centisecs` and a writeback period, rounded up).
+pub const WRITEBACK_SECS: u64 = 40;
 pub const EVICT_AGE: u64 = 100;
 /// A listing of at most this many files makes them all hot (see
 /// [`UsageTree::begin_listing`]).
@@ -368,6 +372,14 @@ impl UsageTree {
     /// [`Outcome::NewDir`] or [`Relisted::new_dirs`]); the caller lists it
     /// next. Returns watches to drop (the same directory known elsewhere).
     /// `false` in `.0`: not a subdirectory of `dir` any more.
+    /// Whether `dir` has a subdirectory `name` that is not watched yet.
+    pub fn unwatched_sub(&self, dir: Wd, name: &[u8]) -> bool {
+        self.nodes
+            .get(&dir)
+            .and_then(|n| n.subdirs.get(&name_key(name)))
+            .is_some_and(|s| s.wd.is_none())
+    }
+
     pub fn attach_dir(&mut self, dir: Wd, name: &[u8], child: Wd) -> (bool, Vec<Wd>) {
         let mut dropped = Vec::new();
         let key = name_key(name);

@@ -43,11 +43,21 @@ impl UsageTree {
                 l.files = l.files.saturating_add(st.bytes);
                 l.nfiles += 1;
             }
-            let before_watch = l.watched_at.is_some_and(|t| st.ctime < t);
+            // Made since the watch (a create event may name it), or big
+            // and written lately (writeback may still add index blocks,
+            // with no event): followed as hot.
+            let recent = match l.watched_at {
+                None => true,
+                Some(t) => {
+                    st.ctime >= t
+                        || (st.bytes >= WRITEBACK_MIN
+                            && st.ctime.0 >= t.0.saturating_sub(WRITEBACK_SECS as i64))
+                }
+            };
             // (A directory's first listing has no hot file yet.)
             if !l.first && self.hot.contains_key(&(l.wd, key)) {
                 l.hot_seen.push((key, st.bytes, st.ino, linked, None));
-            } else if (l.all_hot && !before_watch)
+            } else if (l.all_hot && recent)
                 || (!self.want_hot.is_empty() && self.want_hot.contains(&(l.wd, key)))
                 || (!self.want_inos.is_empty() && self.want_inos.contains(&st.ino))
             {

@@ -99,6 +99,34 @@ fn create_right_after_a_listing_counts_once() {
 }
 
 #[test]
+fn a_first_listing_makes_hot_big_files_written_lately_before_the_watch() {
+    // A directory followed a moment after it was made (or a volume kept
+    // across a restart): a big file written just before the watch may
+    // still be grown by writeback, with no event; an old or small one not.
+    let mut t = tree();
+    let at = |ino, bytes, sec| EntryStat {
+        ctime: (sec, 0),
+        ..file(ino, bytes)
+    };
+    let big = WRITEBACK_MIN;
+    let secs = WRITEBACK_SECS as i64;
+    let mut l = t.begin_listing(1, 0);
+    l.watched_at((1000, 0));
+    t.listing_add(&mut l, b"big-lately", &at(10, big, 1000 - secs));
+    t.listing_add(&mut l, b"big-old", &at(11, big, 1000 - secs - 1));
+    t.listing_add(&mut l, b"small-lately", &at(12, big - 512, 999));
+    t.commit_listing(l, 0);
+    assert_eq!(t.hot_len(), 1, "only the big file written lately is hot");
+    // Its writeback growth is a delta, not a re-list.
+    assert!(!t.restat(
+        1,
+        name_key(b"big-lately"),
+        Some(at(10, big + 4096, 1000 - secs))
+    ));
+    assert_eq!(totals(&t).0, big + 4096 + big + big - 512);
+}
+
+#[test]
 fn a_first_listing_makes_hot_only_files_made_since_the_watch() {
     let mut t = tree();
     let at = |ino, bytes, sec| EntryStat {
