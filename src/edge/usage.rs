@@ -1,12 +1,12 @@
 //! Usage measurement: `statvfs` for tmpfs (O(1)) and the kubelet's du-style
-//! walk for disk-backed mounts, plus the per-entry `fstatat` and per-directory
+//! walk for disk-backed mounts, plus the per-entry stat and per-directory
 //! listing the incremental watcher uses.
 //!
 //! The walk is the one `du -sx -B1 PATH` does: `st_blocks * 512` summed over
 //! every entry including directories and the root itself, a file with
 //! `st_nlink > 1` counted once per `(dev, ino)`, never descending into (nor
 //! counting) an entry on another device. It is iterative and dirfd-relative
-//! (`openat` + `fstatat`, no path strings), so depth is limited by memory,
+//! (`openat` + `statx`, no path strings), so depth is limited by memory,
 //! not by the stack or `PATH_MAX`. Names are raw bytes.
 
 use std::collections::HashSet;
@@ -138,9 +138,8 @@ pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     .map_err(|e| os_err("open", path, e))
 }
 
-/// `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)`
-/// ([fstatat(2)](https://man7.org/linux/man-pages/man2/fstatat.2.html)).
-/// `Ok(None)` when the entry does not exist (any more).
+/// The facts of entry `name` of `dirfd`, not following a final symlink
+/// ([`lstat_entry`]). `Ok(None)` when the entry does not exist (any more).
 pub fn stat_at<Fd: AsFd>(dirfd: Fd, name: &[u8]) -> Result<Option<EntryStat>, Errno> {
     let name = if name.is_empty() { &b"."[..] } else { name };
     let got = with_cstr(name, |c| lstat_entry(dirfd.as_fd(), c)).unwrap_or(Err(Errno::EINVAL));
@@ -324,7 +323,7 @@ impl PathNode {
 /// `du -sx -B1 ROOT` (bytes) and `du -sx --inodes ROOT` (inodes).
 ///
 /// Uses `open(2)`, `fstat(2)`, `getdents64(2)` (via `readdir(3)`) and
-/// `fstatat(2)` relative to directory fds. Open fds are bounded by the number
+/// `statx(2)` relative to directory fds. Open fds are bounded by the number
 /// of ancestors with unread siblings (depth-first order). A directory that
 /// cannot be opened or read is reported in `unreadable`; its own entry is
 /// still counted, as du does.
@@ -451,12 +450,12 @@ fn read_one(
         if b == b"." || b == b".." {
             continue;
         }
-        let st = match fstatat(dfd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => entry_stat(&st),
+        let st = match lstat_entry(dfd, name) {
+            Ok(st) => st,
             Err(Errno::ENOENT) => continue,
             Err(e) => {
                 let p = child_path(path, name).to_path();
-                res.unreadable.push((p.clone(), os_err("fstatat", &p, e)));
+                res.unreadable.push((p.clone(), os_err("stat", &p, e)));
                 continue;
             }
         };
