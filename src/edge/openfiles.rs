@@ -30,11 +30,18 @@ pub fn open_for_write(mnt_ids: &HashSet<u64>, dev: u64) -> HashSet<u64> {
         return out;
     };
     let want_dev = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
+    let me = std::process::id();
     let mut buf = String::new();
     for pid in pids {
         let base = PathBuf::from(format!("/proc/{pid}"));
         if let Ok(fds) = fs::read_dir(base.join("fdinfo")) {
             for fd in fds.flatten() {
+                // Our own inotify instance's fdinfo lists every watch (one
+                // line per watched directory, formatted by the kernel at
+                // each read): not a file, never read.
+                if pid == me && is_anon_inode(&base.join("fd").join(fd.file_name())) {
+                    continue;
+                }
                 buf.clear();
                 let read = fs::File::open(fd.path()).and_then(|mut f| f.read_to_string(&mut buf));
                 if read.is_ok() {
@@ -51,6 +58,12 @@ pub fn open_for_write(mnt_ids: &HashSet<u64>, dev: u64) -> HashSet<u64> {
         }
     }
     out
+}
+
+/// Whether the descriptor behind `/proc/<pid>/fd/<n>` is an anonymous
+/// inode (inotify, signalfd, eventfd: no file of any mount).
+fn is_anon_inode(link: &std::path::Path) -> bool {
+    fs::read_link(link).is_ok_and(|t| t.as_os_str().as_encoded_bytes().starts_with(b"anon_inode:"))
 }
 
 /// At most this many processes are looked at through `children`.
@@ -130,6 +143,20 @@ pub fn shared_writable<'a>(maps: &'a str, dev: &'a str) -> impl Iterator<Item = 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_inotify_and_signal_descriptors_are_anonymous_inodes() {
+        let n = nix::sys::inotify::Inotify::init(nix::sys::inotify::InitFlags::IN_CLOEXEC)
+            .expect("inotify");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&n));
+        assert!(is_anon_inode(&PathBuf::from(format!("/proc/self/fd/{fd}"))));
+        let f = fs::File::open("/proc/self/status").expect("open");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+        assert!(!is_anon_inode(&PathBuf::from(format!(
+            "/proc/self/fd/{fd}"
+        ))));
+        assert!(!is_anon_inode(&PathBuf::from("/proc/self/fd/999999")));
+    }
 
     #[test]
     fn fdinfo_writable_on_our_mount() {
