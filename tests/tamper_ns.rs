@@ -510,6 +510,31 @@ fn inner_exec_drops() {
         ("exec-bit", "attrib", "0755")
     );
 
+    // Made with an exec bit, written and closed without one, given it back
+    // in a later batch: the close of the plain file must reach the
+    // detector, or it still takes the file for one being written and
+    // never judges the chmod.
+    let sneaky = d.exe.join("sneaky");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(&sneaky)
+            .expect("create 0755");
+        std::thread::sleep(Duration::from_millis(100));
+        f.set_permissions(fs::Permissions::from_mode(0o644))
+            .expect("fchmod -x");
+        f.write_all(&fs::read("/bin/true").expect("read /bin/true"))
+            .expect("write");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    fs::set_permissions(&sneaky, fs::Permissions::from_mode(0o755)).expect("chmod +x");
+    let ev = drop_event(m, &sneaky);
+    assert_eq!(ev.get("recognised"), "elf");
+
     // A new directory with a binary written into it at once.
     let dir = d.exe.join("new/deeper");
     fs::create_dir_all(&dir).expect("mkdir -p");
@@ -533,7 +558,7 @@ fn inner_exec_drops() {
         common::write_exec(p, b"#!/bin/sh\n");
         drop_event(m, p);
     }
-    for p in [&t, &s, &later, &plain, &t2, &t3] {
+    for p in [&t, &s, &later, &plain, &sneaky, &t2, &t3] {
         assert_eq!(count_drops(p), 1, "one event for {}", p.display());
     }
     assert!(d.rx.try_recv().is_err(), "stop is requested once");

@@ -188,7 +188,9 @@ pub fn lstat_entry(dirfd: BorrowedFd<'_>, name: &CStr) -> Result<EntryStat, Errn
             libc::statx(
                 dirfd.as_raw_fd(),
                 name.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
+                // As `fstatat` does (and du): an automount point is not
+                // triggered, it is measured as the directory it is.
+                libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
                 mask,
                 &mut sx,
             )
@@ -219,10 +221,10 @@ fn statx_entry(sx: &libc::statx) -> EntryStat {
 }
 
 /// Lists directory `rel` under `root` (`rel` empty for the root itself):
-/// `fstatat`s each entry and hands `(name, stat)` to `f`, streaming (no
+/// stats each entry and hands `(name, stat)` to `f`, streaming (no
 /// name is kept); entries that vanished meanwhile are skipped. Returns the
 /// directory's own stat; fails with the errno of the first step that
-/// failed. One `getdents64` pass and one `fstatat` per entry.
+/// failed. One `getdents64` pass and one [`lstat_entry`] per entry.
 ///
 /// Without `stat_files`, entries that `getdents64` says are neither
 /// directories nor of unknown type are handed over unstat'ed as a

@@ -56,12 +56,12 @@ impl ExecQueue {
         }
     }
 
-    /// Queues `rel` (merging triggers per path) while `on` and `live`.
     /// Whether an event with triggers `t` makes a candidate now.
     pub fn wants(&self, t: Triggers) -> bool {
         self.on && self.live && !t.is_empty()
     }
 
+    /// Queues `rel` (merging triggers per path) while `on` and `live`.
     pub fn push(&mut self, rel: Vec<u8>, t: Triggers) {
         if !self.on || !self.live || t.is_empty() {
             return;

@@ -1,4 +1,4 @@
-//! Events applied to a [`MountTracker`]: one `fstatat` per name per batch,
+//! Events applied to a [`MountTracker`]: one stat per name per batch,
 //! the tree's delta or re-list, new directories followed, exec-drop
 //! candidates queued; files created and removed within the batch cost
 //! nothing.
@@ -84,10 +84,11 @@ impl MountTracker {
                     }
                 }
             };
-            // Only a regular file with an exec bit can be a drop (see
-            // `recognise`): an unpacking archive's plain files are not
-            // queued at all. A later `chmod +x` is an event of its own.
-            if exec_wanted && st.is_some_and(|s| s.is_exec_file()) {
+            // Every such event goes to the detector, with this stat, exec
+            // bit or not: its state per inode (a file being written, one
+            // already reported) moves on closes and mode changes of plain
+            // files too. It opens none without an exec bit (`recognise`).
+            if exec_wanted {
                 self.exec.push(rel.clone(), triggers);
                 self.exec.note_stat(&rel, st);
             }

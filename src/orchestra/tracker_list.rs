@@ -136,9 +136,14 @@ impl MountTracker {
         let Some(tree) = &self.tree else {
             return Ok(());
         };
+        // A name made twice (mkdir, rmdir or mv, mkdir) is followed once.
+        let mut seen = crate::core::fasthash::FastSet::default();
         let todo: Vec<_> = ready
             .into_iter()
-            .filter(|(_, parent, name, _)| tree.unwatched_sub(*parent, name))
+            .rev()
+            .filter(|(_, parent, name, _)| {
+                tree.unwatched_sub(*parent, name) && seen.insert((*parent, name.clone()))
+            })
             .map(|(_, parent, name, rel)| (parent, name, rel))
             .collect();
         let since = Some(self.exec.since);

@@ -10,7 +10,7 @@
 //! its own removal only, which keep the tree of directories consistent)
 //! and is re-listed every [`QUIET_POLL`] (or 40 times its last listing's
 //! duration) instead: exact within that period, at the cost of one
-//! `fstatat` per entry, paid by the watcher alone. Once its listings have
+//! stat per entry, paid by the watcher alone. Once its listings have
 //! shown no change for [`QUIET_HOLD`] (the directory's ctime, the bytes and
 //! number of its files), the full mask is put back first and the directory
 //! listed once more (watch, then read): it is followed by events again.

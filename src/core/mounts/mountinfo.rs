@@ -57,14 +57,18 @@ pub struct MountEntry {
 /// path parses every mount's lists, a good part of reading the table).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Options {
-    /// The options, each followed by a NUL (which no option can hold: the
-    /// kernel prints them from C strings).
+    /// The options, each followed by a NUL (the kernel prints them from C
+    /// strings; an escaped `\000` is kept as U+FFFD, so it cannot split one).
     joined: String,
 }
 
 impl Options {
     fn push(&mut self, opt: &str) {
-        self.joined.push_str(opt);
+        if opt.contains('\0') {
+            self.joined.push_str(&opt.replace('\0', "\u{fffd}"));
+        } else {
+            self.joined.push_str(opt);
+        }
         self.joined.push('\0');
     }
 

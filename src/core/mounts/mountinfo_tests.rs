@@ -516,3 +516,12 @@ fn option_lists_keep_each_option_whole_and_in_order() {
     assert!(none.super_options.is_empty());
     assert_eq!(format!("{:?}", e.optional), r#"["shared:3", "master:1"]"#);
 }
+
+#[test]
+fn an_escaped_nul_does_not_split_an_option() {
+    let e = line(r"92 1 0:52 / /z rw - tmpfs tmpfs x\000ro,size=1k");
+    assert_eq!(e.super_options.len(), 2);
+    assert!(!e.is_super_read_only());
+    assert_eq!(e.super_options.iter().next(), Some("x\u{fffd}ro"));
+    assert_eq!(e.super_option("size"), Some("1k"));
+}

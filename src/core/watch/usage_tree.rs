@@ -368,10 +368,6 @@ impl UsageTree {
         std::mem::take(&mut self.pending_drop)
     }
 
-    /// Registers watch `child` of subdirectory `name` of `dir` (after
-    /// [`Outcome::NewDir`] or [`Relisted::new_dirs`]); the caller lists it
-    /// next. Returns watches to drop (the same directory known elsewhere).
-    /// `false` in `.0`: not a subdirectory of `dir` any more.
     /// Whether `dir` has a subdirectory `name` that is not watched yet.
     pub fn unwatched_sub(&self, dir: Wd, name: &[u8]) -> bool {
         self.nodes
@@ -380,6 +376,10 @@ impl UsageTree {
             .is_some_and(|s| s.wd.is_none())
     }
 
+    /// Registers watch `child` of subdirectory `name` of `dir` (after
+    /// [`Outcome::NewDir`] or [`Relisted::new_dirs`]); the caller lists it
+    /// next. Returns watches to drop (the same directory known elsewhere).
+    /// `false` in `.0`: not a subdirectory of `dir` any more.
     pub fn attach_dir(&mut self, dir: Wd, name: &[u8], child: Wd) -> (bool, Vec<Wd>) {
         let mut dropped = Vec::new();
         let key = name_key(name);
