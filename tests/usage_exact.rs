@@ -390,27 +390,36 @@ fn writeback_of_multi_extent_files_after_sync() {
     let (base, m, vol) = ext4_volume(256);
     let mut t = MountTracker::new(vol.clone(), true);
     let want = || expected(&vol, &[]);
-    // Every other 4 KiB block: hundreds of extents, so writeback allocates
-    // extent-tree index blocks after the close, with no event.
+    write_sparse(&vol);
+    converge(&mut t, "written, before writeback", &want);
+    sync();
+    converge(&mut t, "after sync", &want);
+    cleanup(&base, &m);
+}
+
+/// Eight files of every other 4 KiB block in `dir`: hundreds of extents
+/// each, so writeback allocates extent-tree index blocks after the close,
+/// with no event.
+fn write_sparse(dir: &Path) {
     for i in 0..8 {
-        let f = File::create(vol.join(format!("sparse{i}"))).expect("create");
+        let f = File::create(dir.join(format!("sparse{i}"))).expect("create");
         for b in (0..2000u64).step_by(2) {
             f.write_at(&[9u8; 4096], b * 4096).expect("pwrite");
         }
     }
-    converge(&mut t, "written, before writeback", &want);
+}
+
+fn sync() {
     let ok = Command::new("sync").status().expect("sync");
     assert!(ok.success());
-    converge(&mut t, "after sync", &want);
-    cleanup(&base, &m);
 }
 
 #[test]
 fn writeback_in_a_directory_made_and_filled_in_a_burst() {
     // A new directory is followed (watched, then listed) a moment after it
     // is seen: files written in it meanwhile raise no event of their own,
-    // yet they are as recent as if they had, so writeback's late index
-    // blocks are still followed.
+    // yet the listing makes the big ones written lately hot, so writeback's
+    // late index blocks are still followed.
     assert!(is_root(), "needs root (run the tests as root)");
     private_ns();
     let (base, m, vol) = ext4_volume(256);
@@ -419,20 +428,14 @@ fn writeback_in_a_directory_made_and_filled_in_a_burst() {
     converge(&mut t, "empty", &want);
     let dir = vol.join("shard/a/b");
     fs::create_dir_all(&dir).expect("mkdir");
-    for i in 0..8 {
-        let f = File::create(dir.join(format!("sparse{i}"))).expect("create");
-        for b in (0..2000u64).step_by(2) {
-            f.write_at(&[9u8; 4096], b * 4096).expect("pwrite");
-        }
-    }
+    write_sparse(&dir);
     converge(&mut t, "written, before writeback", &want);
     assert!(
         t.hot_files() >= 8,
         "the burst's files are followed: {}",
         t.hot_files()
     );
-    let ok = Command::new("sync").status().expect("sync");
-    assert!(ok.success());
+    sync();
     converge(&mut t, "after sync", &want);
     cleanup(&base, &m);
 }

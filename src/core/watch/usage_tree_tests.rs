@@ -98,16 +98,20 @@ fn create_right_after_a_listing_counts_once() {
     assert_eq!((o, totals(&t)), (Outcome::Done, (4096 + 4196, 3)));
 }
 
+/// A file of `bytes` whose ctime is `sec`.
+fn at(ino: u64, bytes: u64, sec: i64) -> EntryStat {
+    EntryStat {
+        ctime: (sec, 0),
+        ..file(ino, bytes)
+    }
+}
+
 #[test]
 fn a_first_listing_makes_hot_big_files_written_lately_before_the_watch() {
     // A directory followed a moment after it was made (or a volume kept
     // across a restart): a big file written just before the watch may
     // still be grown by writeback, with no event; an old or small one not.
     let mut t = tree();
-    let at = |ino, bytes, sec| EntryStat {
-        ctime: (sec, 0),
-        ..file(ino, bytes)
-    };
     let big = WRITEBACK_MIN;
     let secs = WRITEBACK_SECS as i64;
     let mut l = t.begin_listing(1, 0);
@@ -129,10 +133,6 @@ fn a_first_listing_makes_hot_big_files_written_lately_before_the_watch() {
 #[test]
 fn a_first_listing_makes_hot_only_files_made_since_the_watch() {
     let mut t = tree();
-    let at = |ino, bytes, sec| EntryStat {
-        ctime: (sec, 0),
-        ..file(ino, bytes)
-    };
     // An unpacking archive's directory, watched at t=100 after `old` was
     // made and closed: no create event of this watch can name `old`.
     let mut l = t.begin_listing(1, 0);
