@@ -415,6 +415,38 @@ fn sync() {
 }
 
 #[test]
+fn a_new_directory_filled_in_a_burst_is_listed_once_not_followed_file_by_file() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let (base, m, vol) = ext4_volume(64);
+    let mut t = MountTracker::new(vol.clone(), true);
+    let want = || expected(&vol, &[]);
+    converge(&mut t, "empty", &want);
+    fs::create_dir(vol.join("shard")).expect("mkdir");
+    // Its creation is read now; it is watched and listed NEW_DIR_DELAY
+    // later. Followed at once, each file below would be a create event
+    // and a hot file of its own.
+    t.on_readable();
+    for i in 0..50 {
+        fs::write(vol.join(format!("shard/f{i}")), [1u8; 1000]).expect("write");
+    }
+    converge(&mut t, "the burst", &want);
+    assert_eq!(
+        t.hot_files(),
+        0,
+        "small files written before the listing are not followed one by one"
+    );
+    fs::write(vol.join("shard/after"), [2u8; 5000]).expect("write");
+    converge(&mut t, "a file after the listing", &want);
+    assert_eq!(
+        t.hot_files(),
+        1,
+        "a file made after the listing is an event"
+    );
+    cleanup(&base, &m);
+}
+
+#[test]
 fn writeback_in_a_directory_made_and_filled_in_a_burst() {
     // A new directory is followed (watched, then listed) a moment after it
     // is seen: files written in it meanwhile raise no event of their own,

@@ -137,9 +137,9 @@ pub struct MountTracker {
     next_list: HashMap<Wd, Instant>,
     relist_due: Option<Instant>,
     hot_due: Option<Instant>,
-    /// New directories not yet followed: (due, parent, name, path).
+    /// New directories not yet followed: (due, parent, name, path), in
+    /// the order they were seen, so the first is due first.
     young: Vec<(Instant, Wd, Vec<u8>, Vec<u8>)>,
-    young_due: Option<Instant>,
     hunt: HashSet<u64>,
     hunt_due: Option<Instant>,
     /// The earliest next hunt (rate limit).
@@ -221,7 +221,6 @@ impl MountTracker {
             relist_due: None,
             hot_due: None,
             young: Vec::new(),
-            young_due: None,
             hunt: HashSet::new(),
             hunt_due: None,
             hunt_next: Instant::now(),
@@ -318,7 +317,7 @@ impl MountTracker {
             self.settle,
             self.relist_due,
             self.hot_due,
-            self.young_due,
+            self.young.first().map(|y| y.0),
             self.hunt_due,
             self.periodic_due,
             self.quiet_due(),
@@ -357,7 +356,7 @@ impl MountTracker {
             self.restat_hot(now);
             any = true;
         }
-        if due(self.young_due) {
+        if due(self.young.first().map(|y| y.0)) {
             if let Err(f) = self.follow_young(hub, now) {
                 self.give_up(hub, f);
             }

@@ -121,7 +121,6 @@ impl MountTracker {
     pub(super) fn defer_follow(&mut self, parent: Wd, name: Vec<u8>, rel: Vec<u8>) {
         let due = Instant::now() + NEW_DIR_DELAY;
         self.young.push((due, parent, name, rel));
-        self.young_due.get_or_insert(due);
     }
 
     /// Follows the queued new directories that are due and still unwatched
@@ -131,7 +130,6 @@ impl MountTracker {
         let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.young)
             .into_iter()
             .partition(|y| y.0 <= now);
-        self.young_due = wait.iter().map(|y| y.0).min();
         self.young = wait;
         let Some(tree) = &self.tree else {
             return Ok(());
@@ -217,7 +215,6 @@ impl MountTracker {
         self.dirty.clear();
         // The listing below finds every directory there is.
         self.young.clear();
-        self.young_due = None;
         self.next_list.clear();
         // The first build runs while the workload already writes: what it
         // finds changed since the start is judged (as is everything after
