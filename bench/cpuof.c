@@ -1,7 +1,10 @@
 /* cpuof: runs CMD, waits for it, writes "WALL_NS USER_US SYS_US" (its
  * wall time and the CPU of CMD and everything it reaped, RUSAGE_CHILDREN)
  * to OUT, and exits with CMD's code (bench/scale.sh: the workload's own
- * CPU under an init).
+ * CPU under an init). With CPUOF_SETTLE_MS set, it then sleeps that long
+ * before exiting, so that an init still catching up on what CMD did (a
+ * watcher listing the last directories) does it within the run and its
+ * CPU is counted.
  *   cpuof OUT -- CMD [ARG...]
  */
 #define _GNU_SOURCE
@@ -36,6 +39,12 @@ int main(int argc, char **argv) {
                 ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec,
                 ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec);
         fclose(o);
+    }
+    const char *settle = getenv("CPUOF_SETTLE_MS");
+    if (settle) {
+        long ms = atol(settle);
+        struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&d, NULL);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
