@@ -447,6 +447,31 @@ fn a_new_directory_filled_in_a_burst_is_listed_once_not_followed_file_by_file() 
 }
 
 #[test]
+fn a_new_directory_whose_parent_is_renamed_before_it_is_followed_is_still_counted() {
+    // The new directory waits NEW_DIR_DELAY to be followed; its parent is
+    // renamed meanwhile. It must be followed where it is now, not looked
+    // for under the parent's old name (and forgotten there).
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let (base, m, vol) = ext4_volume(64);
+    let mut t = MountTracker::new(vol.clone(), true);
+    let want = || expected(&vol, &[]);
+    fs::create_dir_all(vol.join("g/a")).expect("mkdir");
+    converge(&mut t, "a parent", &want);
+    fs::create_dir(vol.join("g/a/new")).expect("mkdir");
+    t.on_readable();
+    // The grandparent: the parent keeps its name, its path changes.
+    fs::rename(vol.join("g"), vol.join("h")).expect("rename");
+    for i in 0..20 {
+        fs::write(vol.join(format!("h/a/new/f{i}")), [1u8; 9000]).expect("write");
+    }
+    converge(&mut t, "filled after its parent's rename", &want);
+    fs::write(vol.join("h/a/new/later"), [2u8; 20000]).expect("write");
+    converge(&mut t, "a file after the follow", &want);
+    cleanup(&base, &m);
+}
+
+#[test]
 fn writeback_in_a_directory_made_and_filled_in_a_burst() {
     // A new directory is followed (watched, then listed) a moment after it
     // is seen: files written in it meanwhile raise no event of their own,

@@ -137,9 +137,10 @@ pub struct MountTracker {
     next_list: HashMap<Wd, Instant>,
     relist_due: Option<Instant>,
     hot_due: Option<Instant>,
-    /// New directories not yet followed: (due, parent, name, path), in
-    /// the order they were seen, so the first is due first.
-    young: Vec<(Instant, Wd, Vec<u8>, Vec<u8>)>,
+    /// New directories not yet followed: (due, parent, name), in the
+    /// order they were seen, so the first is due first. Their paths are
+    /// the tree's at follow time (the parent may have moved meanwhile).
+    young: Vec<(Instant, Wd, Vec<u8>)>,
     hunt: HashSet<u64>,
     hunt_due: Option<Instant>,
     /// The earliest next hunt (rate limit).

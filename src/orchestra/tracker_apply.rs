@@ -112,7 +112,7 @@ impl MountTracker {
                 // full: followed at once, or its bytes would be missing
                 // (a dip, and threshold events) until then.
                 Outcome::NewDir if ev.mask & libc::IN_CREATE != 0 => {
-                    self.defer_follow(ev.wd, ev.name.to_vec(), rel)
+                    self.defer_follow(ev.wd, ev.name.to_vec())
                 }
                 Outcome::NewDir => {
                     let since = Some(self.exec.since);

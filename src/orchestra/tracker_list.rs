@@ -118,19 +118,18 @@ impl MountTracker {
 
     /// Queues new directory `name` of `parent` to be followed
     /// [`NEW_DIR_DELAY`] from now.
-    pub(super) fn defer_follow(&mut self, parent: Wd, name: Vec<u8>, rel: Vec<u8>) {
+    pub(super) fn defer_follow(&mut self, parent: Wd, name: Vec<u8>) {
         let due = Instant::now() + NEW_DIR_DELAY;
-        self.young.push((due, parent, name, rel));
+        self.young.push((due, parent, name));
     }
 
     /// Follows the queued new directories that are due and still unwatched
     /// where they were seen (gone, renamed or followed meanwhile by a
-    /// re-list of their parent: nothing to do).
+    /// re-list of their parent: nothing to do), at their parent's path now.
     pub(super) fn follow_young(&mut self, hub: &mut Hub, now: Instant) -> Result<(), Fallback> {
-        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.young)
-            .into_iter()
-            .partition(|y| y.0 <= now);
-        self.young = wait;
+        // Queued in due order (one delay for all): the due ones lead.
+        let due = self.young.partition_point(|y| y.0 <= now);
+        let ready: Vec<_> = self.young.drain(..due).collect();
         let Some(tree) = &self.tree else {
             return Ok(());
         };
@@ -139,10 +138,13 @@ impl MountTracker {
         let todo: Vec<_> = ready
             .into_iter()
             .rev()
-            .filter(|(_, parent, name, _)| {
+            .filter(|(_, parent, name)| {
                 tree.unwatched_sub(*parent, name) && seen.insert((*parent, name.clone()))
             })
-            .map(|(_, parent, name, rel)| (parent, name, rel))
+            .filter_map(|(_, parent, name)| {
+                let rel = join(&tree.rel_path(parent)?, &name);
+                Some((parent, name, rel))
+            })
             .collect();
         let since = Some(self.exec.since);
         self.follow(hub, todo, since)
