@@ -17,7 +17,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
@@ -352,7 +351,7 @@ pub fn each_dirent(
 /// A directory waiting to be read: its parent's open fd, its name there,
 /// and its path (for error reports only; built lazily).
 struct Pending {
-    parent: Rc<Dir>,
+    parent: Rc<OwnedFd>,
     name: CString,
     path: Rc<PathNode>,
 }
@@ -383,7 +382,7 @@ impl PathNode {
 /// The kubelet's measurement of a disk-backed mount, identical to
 /// `du -sx -B1 ROOT` (bytes) and `du -sx --inodes ROOT` (inodes).
 ///
-/// Uses `open(2)`, `fstat(2)`, `getdents64(2)` (via `readdir(3)`) and
+/// Uses `open(2)`, `fstat(2)`, `getdents64(2)` ([`each_dirent`]) and
 /// `statx(2)` relative to directory fds. Open fds are bounded by the number
 /// of ancestors with unread siblings (depth-first order). A directory that
 /// cannot be opened or read is reported in `unreadable`; its own entry is
@@ -418,16 +417,8 @@ pub fn walk_usage_opts(root: &Path, opts: &WalkOpts) -> WalkResult {
         parent: None,
     });
     let mut stack: Vec<Pending> = Vec::new();
-    let root_dir = match Dir::from_fd(root_fd) {
-        Ok(d) => d,
-        Err(e) => {
-            res.unreadable
-                .push((root.to_path_buf(), os_err("opendir", root, e)));
-            return res;
-        }
-    };
     read_one(
-        root_dir,
+        root_fd,
         &root_path,
         root_st.dev,
         opts,
@@ -459,29 +450,22 @@ pub fn walk_usage_opts(root: &Path, opts: &WalkOpts) -> WalkResult {
                 continue;
             }
         }
-        match Dir::from_fd(fd) {
-            Ok(d) => read_one(
-                d,
-                &p.path,
-                root_st.dev,
-                opts,
-                &mut seen,
-                &mut stack,
-                &mut res,
-            ),
-            Err(e) => {
-                let path = p.path.to_path();
-                res.unreadable
-                    .push((path.clone(), os_err("opendir", &path, e)));
-            }
-        }
+        read_one(
+            fd,
+            &p.path,
+            root_st.dev,
+            opts,
+            &mut seen,
+            &mut stack,
+            &mut res,
+        );
     }
     res
 }
 
 /// Reads one directory: counts every entry, queues the subdirectories.
 fn read_one(
-    mut dir: Dir,
+    dir: OwnedFd,
     path: &Rc<PathNode>,
     root_dev: u64,
     opts: &WalkOpts,
@@ -490,38 +474,19 @@ fn read_one(
     res: &mut WalkResult,
 ) {
     let mut subdirs: Vec<CString> = Vec::new();
-    let mut read_err = None;
     res.dirs += 1;
-    let raw = dir.as_raw_fd();
-    // SAFETY: `raw` is owned by `dir`, which outlives this borrow (it is
-    // only used inside the loop below, while `dir` is alive and open); the
-    // borrow lets us fstatat relative to the directory while its iterator
-    // holds `&mut dir`, without copying every name first.
-    let dfd = unsafe { BorrowedFd::borrow_raw(raw) };
-    for ent in dir.iter() {
-        let ent = match ent {
-            Ok(ent) => ent,
-            Err(e) => {
-                read_err = Some(e);
-                break;
-            }
-        };
-        let name = ent.file_name();
-        let b = name.to_bytes();
-        if b == b"." || b == b".." {
-            continue;
-        }
-        let st = match lstat_entry(dfd, name) {
+    let read_err = each_dirent(dir.as_fd(), |name, _, _| {
+        let st = match lstat_entry(dir.as_fd(), name) {
             Ok(st) => st,
-            Err(Errno::ENOENT) => continue,
+            Err(Errno::ENOENT) => return true,
             Err(e) => {
                 let p = child_path(path, name).to_path();
                 res.unreadable.push((p.clone(), os_err("stat", &p, e)));
-                continue;
+                return true;
             }
         };
         if st.dev != root_dev || (st.is_dir && opts.exclude.contains(&(st.dev, st.ino))) {
-            continue; // a mount point: du -x neither counts nor enters it
+            return true; // a mount point: du -x neither counts nor enters it
         }
         if !st.is_dir
             && st.mode & libc::S_IFMT == libc::S_IFREG
@@ -531,14 +496,16 @@ fn read_one(
             res.recent.push(rel_of(&child_path(path, name)));
         }
         if !st.is_dir && st.nlink > 1 && !seen.insert((st.dev, st.ino)) {
-            continue;
+            return true;
         }
         res.bytes = res.bytes.saturating_add(st.bytes);
         res.inodes += 1;
         if st.is_dir {
             subdirs.push(name.to_owned());
         }
-    }
+        true
+    })
+    .err();
     if let Some(e) = read_err {
         let p = path.to_path();
         res.unreadable.push((p.clone(), os_err("readdir", &p, e)));
