@@ -329,6 +329,12 @@ def scale(raw):
             tgt = f"≤ {tg:.2f}x: {verdict(ratio <= tg)}" if tg else ""
             out.append(f"| {k} | {tm(v['to_exec_med'])} ({tm(v['to_exec_p10'])}) | {ratio:.2f}x ({r10:.2f}x) "
                        f"| {tm(v['tail_med'])} | {tm(v['total_med'])} | {tgt} |")
+        if "floor: startfloor" in pg:
+            out.append("\nThe floor row is `bench/startfloor.c`: the system calls of sealinit's postgres checks "
+                       "and nothing else, in C (the mount table read once, statfs of `/`, the identity, and per "
+                       "mount lstat, realpath, the O_TMPFILE write probe and statfs), then the same vfork + exec "
+                       "of the workload. Its ratio is what the checks cost the kernel on this machine: no init "
+                       "that makes them before the spawn can start the workload sooner.")
         if "syscalls" in d:
             s_ = d["syscalls"]
             out.append(f"\nSyscalls made by sealinit itself in one run (`strace -f`, all its threads, "

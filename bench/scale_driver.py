@@ -220,7 +220,9 @@ def part_pg():
     with open(f"{pg}/tmp/scale-pg-cmds.txt", "w") as f:
         f.write(f"tini-static|{TINI} -s -- {STAMP}\n"
                 f"sealinit --root any|{SEALINIT} --root any -- {STAMP}\n"
-                f"sealinit --profile postgres|{SEALINIT} --profile postgres -- {STAMP}\n")
+                f"sealinit --profile postgres|{SEALINIT} --profile postgres -- {STAMP}\n"
+                f"floor: startfloor|{BIN}/startfloor -w /var/lib/postgresql/data -w /var/run/postgresql "
+                f"-w /tmp -w /dev/shm -- {STAMP}\n")
     # Every writable mount there is watched by the sealinit under test, so the
     # samples and traces leave through stdout (a pipe to this driver), never
     # through a file that would wake the watcher.
@@ -253,7 +255,7 @@ def part_pg():
             sections[cur].append(line)
     with open(f"{RAW}/scale-pg.txt", "w") as f:
         f.write("\n".join(sections["exec"]) + "\n")
-    names = ["tini-static", "sealinit --root any", "sealinit --profile postgres"]
+    names = ["tini-static", "sealinit --root any", "sealinit --profile postgres", "floor: startfloor"]
     files = ["tini", "any", "postgres"]
     for (k, lines), name in zip([(k, v) for k, v in sections.items() if k.startswith("strace")], files):
         with open(f"{RAW}/scale-strace-{name}.txt", "w") as f:

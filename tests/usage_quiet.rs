@@ -594,7 +594,7 @@ fn a_directory_reached_from_two_mounts_never_stays_quiet() {
     }
     drive(
         &mut a,
-        &mut MountTracker::pending(b_path.clone(), true, false, 1),
+        &mut MountTracker::pending(b_path.clone(), true, false, &mut hub, 1),
         &mut hub,
         Duration::ZERO,
     );

@@ -553,3 +553,35 @@ fn mounts_share_one_instance_each_gets_its_own_events_and_one_can_vanish() {
     umount2(&b, MntFlags::MNT_DETACH).expect("umount b");
     let _ = fs::remove_dir_all(&base);
 }
+
+/// The watcher's mount table is read once and kept while the kernel reports
+/// no change (`POLLPRI` on the open file): the same table comes back, not a
+/// new read; a mount made or removed since is in the next one.
+#[test]
+fn the_cached_mount_table_is_read_again_only_after_a_change() {
+    use sealinit::edge::probe::CachedMountTable;
+    use std::sync::Arc;
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let base = scratch("/var/tmp");
+    let mut cache = CachedMountTable::new(Path::new("/proc/thread-self/mountinfo"));
+    let first = cache.current().expect("read the mount table");
+    let again = cache.current().expect("read the mount table");
+    assert!(Arc::ptr_eq(&first, &again), "no change: the same table");
+    assert!(first.at(&base).is_none());
+
+    mount_tmpfs(&base, "1m");
+    let mounted = cache.current().expect("read the mount table");
+    assert!(!Arc::ptr_eq(&first, &mounted), "a mount: read again");
+    assert_eq!(mounted.at(&base).map(|m| m.fs_type.as_str()), Some("tmpfs"));
+    let kept = cache.current().expect("read the mount table");
+    assert!(
+        Arc::ptr_eq(&mounted, &kept),
+        "no change since: the same table"
+    );
+
+    umount2(&base, MntFlags::empty()).expect("umount");
+    let unmounted = cache.current().expect("read the mount table");
+    assert!(unmounted.at(&base).is_none(), "an unmount: read again");
+    fs::remove_dir_all(&base).expect("cleanup");
+}

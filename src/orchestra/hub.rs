@@ -18,11 +18,14 @@ use crate::core::fasthash::FastMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use nix::errno::Errno;
 
+use crate::core::mounts::mountinfo::MountTable;
 use crate::core::watch::usage_tree::Wd;
 use crate::edge::inotify::{dir_mask, quiet_mask, Event, Notify, IN_IGNORED, IN_Q_OVERFLOW};
+use crate::edge::probe::CachedMountTable;
 
 /// Index of a tracker in its hub (the watcher's mount index).
 pub type MountId = usize;
@@ -144,6 +147,9 @@ impl Batch {
     }
 }
 
+/// The mount table the hub's mounts are judged against.
+const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
+
 /// The shared inotify instance (created at the first watch) and its owners.
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -152,6 +158,8 @@ pub struct Hub {
     buf: Vec<u8>,
     /// Refuse watches past this many with `ENOSPC` (tests of the fallback).
     limit: Option<usize>,
+    /// The mount table, opened at the first [`Hub::mount_table`].
+    mounts: Option<CachedMountTable>,
 }
 
 impl Hub {
@@ -167,6 +175,18 @@ impl Hub {
             limit,
             ..Hub::default()
         }
+    }
+
+    /// The mount table of this thread's namespace, read again only when it
+    /// changed ([`CachedMountTable`]): each mount of the hub asks for it at
+    /// its start and at every rescan. `/proc/thread-self`: a test thread may
+    /// have a namespace of its own; in sealinit every thread shares PID 1's.
+    /// `None` when it cannot be read.
+    pub fn mount_table(&mut self) -> Option<Arc<MountTable>> {
+        self.mounts
+            .get_or_insert_with(|| CachedMountTable::new(Path::new(MOUNTINFO)))
+            .current()
+            .ok()
     }
 
     /// The fd to poll, once the instance exists.

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::core::mounts::mountinfo::MountTable;
 use crate::core::watch::tamper::Triggers;
 use crate::core::watch::usage_tree::{join, EntryStat, Ev, Outcome, UsageTree, Wd};
 use crate::edge::inotify::{Event, IN_IGNORED, IN_ISDIR, IN_UNMOUNT};
@@ -190,8 +191,9 @@ impl MountTracker {
     /// with `ENOSPC` (tests of the fallback without touching the host's
     /// inotify limits).
     pub fn with_limit(path: PathBuf, disk: bool, exec: bool, limit: Option<usize>) -> MountTracker {
-        let mut t = MountTracker::pending(path, disk, exec, 0);
-        t.own = Some(Box::new(Hub::with_limit(limit)));
+        let mut hub = Box::new(Hub::with_limit(limit));
+        let mut t = MountTracker::pending(path, disk, exec, &mut hub, 0);
+        t.own = Some(hub);
         t.rescan();
         t
     }
@@ -199,8 +201,14 @@ impl MountTracker {
     /// A tracker of `path` as mount `id` of a shared hub, not measured yet:
     /// [`MountTracker::measure_now`] gives a statfs figure at once,
     /// [`MountTracker::rescan_in`] walks and watches (off the start path).
-    pub fn pending(path: PathBuf, disk: bool, exec: bool, id: MountId) -> MountTracker {
-        let walk = disk && !mounted_whole(&path);
+    pub fn pending(
+        path: PathBuf,
+        disk: bool,
+        exec: bool,
+        hub: &mut Hub,
+        id: MountId,
+    ) -> MountTracker {
+        let walk = disk && !mounted_whole(hub, &path);
         MountTracker {
             path,
             walk,
@@ -241,7 +249,7 @@ impl MountTracker {
 
     /// [`MountTracker::pending`], then watched and measured at once.
     pub fn in_hub(path: PathBuf, disk: bool, exec: bool, hub: &mut Hub, id: MountId) -> Self {
-        let mut t = MountTracker::pending(path, disk, exec, id);
+        let mut t = MountTracker::pending(path, disk, exec, hub, id);
         t.rescan_in(hub);
         t
     }
@@ -415,10 +423,11 @@ impl MountTracker {
                 return;
             }
         };
-        self.exclude = nested_mounts(&self.path);
+        let table = hub.mount_table();
+        self.exclude = nested_mounts(table.as_deref(), &self.path);
         if let Ok(Some(st)) = self.root.as_ref().map_or(Ok(None), |r| stat_at(r, b"")) {
             self.dev = st.dev;
-            self.mnt_ids = mounts_of(st.dev);
+            self.mnt_ids = mounts_of(table.as_deref(), st.dev);
         }
         if self.no_inotify {
             self.periodic(hub);
@@ -550,25 +559,19 @@ fn fallback(path: &Path, e: WatchError) -> Fallback {
     }
 }
 
-/// The mount table of this thread's mount namespace (a test thread may
-/// have one of its own; in sealinit every thread shares PID 1's).
-const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
-
 /// Whether `path` is the root of a filesystem mounted whole (its mountinfo
 /// root field is `/`: a PVC on its own block device, a tmpfs). Such a
 /// mount is measured by statfs. A directory of a shared filesystem (an
 /// emptyDir under the kubelet's pods directory, a local-path PVC) has
 /// another root there, and statfs would give the whole disk.
-fn mounted_whole(path: &Path) -> bool {
-    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
-        return false;
-    };
-    table.at(path).is_some_and(|m| m.root == Path::new("/"))
+fn mounted_whole(hub: &mut Hub, path: &Path) -> bool {
+    hub.mount_table()
+        .is_some_and(|t| t.at(path).is_some_and(|m| m.root == Path::new("/")))
 }
 
 /// The mount ids of device `dev` (its mounts, bind mounts included).
-fn mounts_of(dev: u64) -> HashSet<u64> {
-    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
+fn mounts_of(table: Option<&MountTable>, dev: u64) -> HashSet<u64> {
+    let Some(table) = table else {
         return HashSet::new();
     };
     let (major, minor) = (libc::major(dev), libc::minor(dev));
@@ -581,8 +584,8 @@ fn mounts_of(dev: u64) -> HashSet<u64> {
 }
 
 /// `(dev, ino)` of every mount point strictly under `path`.
-fn nested_mounts(path: &Path) -> HashSet<(u64, u64)> {
-    let Ok((table, _)) = crate::edge::probe::read_mount_table(Path::new(MOUNTINFO)) else {
+fn nested_mounts(table: Option<&MountTable>, path: &Path) -> HashSet<(u64, u64)> {
+    let Some(table) = table else {
         return HashSet::new();
     };
     table

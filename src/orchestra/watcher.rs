@@ -252,14 +252,19 @@ impl Watcher {
         exec: Option<ExecDetector>,
     ) -> Watcher {
         let exec_on = exec.is_some();
-        let hub = Hub::with_limit(cfg.watch_limit);
+        let mut hub = Hub::with_limit(cfg.watch_limit);
         let mut items: Vec<Watched> = mounts
             .into_iter()
             .filter(|m| m.kind.is_writable())
             .enumerate()
             .map(|(id, m)| {
-                let tracker =
-                    MountTracker::pending(m.path.clone(), m.kind.is_disk_backed(), exec_on, id);
+                let tracker = MountTracker::pending(
+                    m.path.clone(),
+                    m.kind.is_disk_backed(),
+                    exec_on,
+                    &mut hub,
+                    id,
+                );
                 Watched::new(m.path, UsageKind::Mount(m.kind), m.limit, Some(tracker))
             })
             .collect();
