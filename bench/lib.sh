@@ -43,6 +43,8 @@ build_helpers() {
         local flags=()
         # stamp.c is the timed workload: no libc start-up (x86-64 only).
         [ "$(basename "$src")" = stamp.c ] && flags=(-nostdlib -static -fno-stack-protector)
+        # startfloor.c is an init, compared with static inits: static too.
+        [ "$(basename "$src")" = startfloor.c ] && flags=(-static)
         if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
             gcc -O2 -Wall "${flags[@]}" -o "$out" "$src" || die "gcc $src failed"
         fi

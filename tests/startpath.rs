@@ -195,3 +195,56 @@ mount --bind "$S/fs/vol" "$S/ed"
     assert!(field("watched_dirs") >= 21, "{ready}");
     let _ = field("duration_ms");
 }
+
+/// The write probes' unnamed files are held open past the check (closing
+/// one frees an inode, which the workload's start need not wait for) and
+/// closed right after the spawn: sealinit holds no file in a declared mount
+/// while the workload runs, and the tmpfs's first figure does not count
+/// the probe's byte (its page would be 4 KiB of a 1 MiB tmpfs).
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the handshake reads x86-64 syscall numbers from /proc/PID/syscall"
+)]
+fn the_write_probes_files_are_closed_after_the_spawn_before_any_figure() {
+    assert!(common::is_root(), "this test needs root (CI runs as root)");
+    let dir = common::scratch(std::env::temp_dir());
+    let shm = dir.join("shm");
+    let script = format!(
+        "mkdir -p {shm} && mount -t tmpfs -o size=1m tmpfs {shm} && \
+         exec {bin} -vv --log-format json --root any --tmpfs {shm} -- sleep 2",
+        shm = shm.display(),
+        bin = common::bin()
+    );
+    let child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn unshare");
+    let pid = child.id();
+    let start = Instant::now();
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sealinit\n" {
+        assert!(start.elapsed() < Duration::from_secs(30), "no exec");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wait_supervising(pid);
+    let open = own_fds(pid);
+    let out = child.wait_with_output().expect("wait sealinit");
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    // The watcher holds the mount's root directory; a probe's file would
+    // show as `<mount>/#<inode> (deleted)`.
+    let prefix = shm.display().to_string();
+    assert!(
+        !open.iter().any(|p| p.starts_with(&format!("{prefix}/"))),
+        "sealinit still holds files in {prefix}: {open:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let first = common::events(&stderr, "usage")
+        .into_iter()
+        .find(|l| l.contains(&format!("\"path\":\"{prefix}\"")))
+        .unwrap_or_else(|| panic!("no usage event for {prefix}\n{}", common::show(&out)));
+    assert!(first.contains("\"used_bytes\":0,"), "{first}");
+}

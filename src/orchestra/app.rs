@@ -21,6 +21,7 @@ use crate::core::cli::parser::{self, Layer, Parsed, Sub, UsageError};
 use crate::core::contract::spec::{Spec, ViolationPolicy};
 use crate::core::mounts::facts::SkippedLines;
 use crate::core::{cli::help, contract::plan, exitcode, render::manifest, render::report};
+use crate::edge::probe::ProbeFiles;
 use crate::edge::signals::{self, Inherited};
 use crate::edge::{log, probe, process};
 use crate::orchestra::spawn::{
@@ -180,17 +181,18 @@ fn print_stdout(text: &str) -> i32 {
 /// "pass", at debug level, and counts in the metrics) and no mount is
 /// watched. Reading it is the kernel formatting every mount's options,
 /// about a tenth of a plain start.
-fn check_contract(config: &Config) -> CheckOutcome {
+fn check_contract(config: &Config, held: &mut ProbeFiles) -> CheckOutcome {
     let spec = &config.spec;
     let table = !is_plain_init(spec) || config.metrics.is_some() || log::enabled("debug");
-    let outcome = startup::run_checks(spec, table.then_some(Path::new(MOUNTINFO)));
+    let outcome = startup::run_checks_holding(spec, table.then_some(Path::new(MOUNTINFO)), held);
     startup::emit(&outcome, spec);
     outcome
 }
 
 /// `sealinit [OPTIONS] -- COMMAND`: check, spawn, supervise.
 fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32 {
-    let outcome = check_contract(config);
+    let mut probe_files = ProbeFiles::default();
+    let outcome = check_contract(config, &mut probe_files);
     if outcome.has_failures() && config.spec.on_violation == ViolationPolicy::Fail {
         let code = exitcode::VIOLATION;
         tracing::error!(event = "exit", code, reason = "start-up violation",
@@ -215,6 +217,9 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         Ok(pid) => pid,
         Err(code) => return code,
     };
+    // The write probes' files are closed once the workload is on its way
+    // (closing frees their inodes), before anything measures the mounts.
+    drop(probe_files);
     // From here on sealinit never returns early: the loop owns the exit.
     // Nothing starts that has nothing to do: no pipe, no thread. What does
     // start, starts after the spawn, off the workload's start path: the

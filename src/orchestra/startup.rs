@@ -11,7 +11,7 @@ use crate::core::mounts::facts::Facts;
 use crate::core::render::logfmt::Record;
 use crate::core::render::report::{check_records, check_records_at, headline, Audience};
 use crate::edge::log;
-use crate::edge::probe::gather;
+use crate::edge::probe::{gather_holding, ProbeFiles};
 
 /// What one check run found.
 #[derive(Debug, Clone)]
@@ -40,7 +40,17 @@ impl CheckOutcome {
 /// the table is not read and judged as empty (a plain init's, see
 /// `app::check_contract`).
 pub fn run_checks(spec: &Spec, proc_mountinfo: Option<&Path>) -> CheckOutcome {
-    let facts = gather(spec, proc_mountinfo);
+    run_checks_holding(spec, proc_mountinfo, &mut ProbeFiles::default())
+}
+
+/// [`run_checks`], the write probes' files left open in `held` (closed
+/// when the caller drops it: after the spawn, for an init).
+pub fn run_checks_holding(
+    spec: &Spec,
+    proc_mountinfo: Option<&Path>,
+    held: &mut ProbeFiles,
+) -> CheckOutcome {
+    let facts = gather_holding(spec, proc_mountinfo, held);
     let findings = evaluate(spec, &facts);
     let summary = Summary::of(&findings);
     CheckOutcome {
