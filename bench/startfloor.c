@@ -9,8 +9,8 @@
  * EOF read, close: /proc/self/mountinfo), statfs of /, the identity
  * (geteuid, getegid, getgroups), and for each declared writable DIR: lstat,
  * realpath(3) (a readlink per component), the write probe (an O_TMPFILE
- * open, a one-byte write, close) and statfs. No parsing, no judging, no
- * report. Then signals blocked as an init blocks them, posix_spawn (vfork
+ * open and a one-byte write; closed after the spawn, as sealinit does) and
+ * statfs. No parsing, no judging, no report. Then signals blocked as an init blocks them, posix_spawn (vfork
  * + exec, as sealinit spawns) with the mask restored in the child, and
  * waitpid; exits with the workload's code. Time-to-exec of this, paired with
  * tini-static, is the ratio no checking init can go below on the machine.
@@ -32,6 +32,8 @@
 extern char **environ;
 
 static char table[64 * 1024];
+static int held[64];
+static int nheld;
 
 static void probe(const char *dir) {
     struct stat st;
@@ -42,7 +44,7 @@ static void probe(const char *dir) {
     int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0600);
     if (fd >= 0) {
         if (write(fd, "s", 1) != 1) perror("startfloor: write probe");
-        close(fd);
+        if (nheld < 64) held[nheld++] = fd; else close(fd);
     }
     statfs(dir, &sf);
 }
@@ -82,6 +84,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "startfloor: %s: %s\n", argv[i + 1], strerror(err));
         return 127;
     }
+    for (int k = 0; k < nheld; k++) close(held[k]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
