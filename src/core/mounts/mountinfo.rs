@@ -82,11 +82,7 @@ impl Options {
 
     /// The options, in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.joined
-            .strip_suffix('\0')
-            .map(|s| s.split('\0'))
-            .into_iter()
-            .flatten()
+        self.joined.split_terminator('\0')
     }
 
     pub fn len(&self) -> usize {
