@@ -49,6 +49,12 @@ build_helpers() {
             gcc -O2 -Wall "${flags[@]}" -o "$out" "$src" || die "gcc $src failed"
         fi
     done
+    # stamp-run: the same workload living 20 ms (the exit tail with the
+    # init's watches in place).
+    if [ ! -x "$BIN/stamp-run" ] || [ "$BENCH_DIR/stamp.c" -nt "$BIN/stamp-run" ]; then
+        gcc -O2 -Wall -nostdlib -static -fno-stack-protector -DRUN_MS=20 \
+            -o "$BIN/stamp-run" "$BENCH_DIR/stamp.c" || die "gcc stamp-run failed"
+    fi
 }
 
 # Sets SEALINIT (building the release binary if needed).

@@ -329,6 +329,15 @@ def scale(raw):
             tgt = f"≤ {tg:.2f}x: {verdict(ratio <= tg)}" if tg else ""
             out.append(f"| {k} | {tm(v['to_exec_med'])} ({tm(v['to_exec_p10'])}) | {ratio:.2f}x ({r10:.2f}x) "
                        f"| {tm(v['tail_med'])} | {tm(v['total_med'])} | {tgt} |")
+        if "pg_tail_run" in d:
+            tr = d["pg_tail_run"]
+            row = ", ".join(f"{k} {tm(v['tail_med'])}" for k, v in tr.items())
+            n = next(iter(tr.values()))["n"]
+            out.append(f"\nExit tail of a workload that lives 20 ms (`stamp-run`, {n} interleaved rounds, "
+                       f"median), so that the watches are in place when it exits: {row}. The exit tail "
+                       "in the table above is that of a workload that exits at once: sealinit starts no "
+                       "watch for a workload gone within 1 ms of its spawn. With an inotify instance, the "
+                       "kernel's teardown of it at exit waits for an SRCU grace period (`bench/README.md`).")
         if "floor: startfloor" in pg:
             out.append("\nThe floor row is `bench/startfloor.c`: the system calls of sealinit's postgres checks "
                        "and nothing else, in C (the mount table read once, statfs of `/`, the identity, and per "

@@ -24,9 +24,11 @@ CPU = os.environ.get("CPU", "1")
 CHURN_SECS = os.environ.get("CHURN_SECS", "15")
 CPU_ROUNDS = int(os.environ.get("CPU_ROUNDS", "2"))
 PG_ROUNDS = int(os.environ.get("PG_ROUNDS", "300"))
+TAIL_ROUNDS = int(os.environ.get("TAIL_ROUNDS", "60"))
 LAT_ROUNDS = int(os.environ.get("LAT_ROUNDS", "10"))
 TAR, TAR_ENTRIES = os.environ["TAR"], int(os.environ["TAR_ENTRIES"])
 STAMP = f"{BIN}/stamp"
+STAMP_RUN = f"{BIN}/stamp-run"  # the same, living 20 ms
 ALL_PARTS = ("exec", "rss", "pg", "cpu", "latency", "cold")
 PARTS = os.environ.get("PARTS", " ".join(ALL_PARTS)).split()
 # sealinit reads SEALINIT_* variables (and warns about unknown ones): the
@@ -223,6 +225,12 @@ def part_pg():
                 f"sealinit --profile postgres|{SEALINIT} --profile postgres -- {STAMP}\n"
                 f"floor: startfloor|{BIN}/startfloor -w /var/lib/postgresql/data -w /var/run/postgresql "
                 f"-w /tmp -w /dev/shm -- {STAMP}\n")
+    # The exit tail of a workload that lives long enough (20 ms) for the
+    # init's watches to be in place when it exits.
+    with open(f"{pg}/tmp/scale-pg-cmds-run.txt", "w") as f:
+        f.write(f"tini-static|{TINI} -s -- {STAMP_RUN}\n"
+                f"sealinit --root any|{SEALINIT} --root any -- {STAMP_RUN}\n"
+                f"sealinit --profile postgres|{SEALINIT} --profile postgres -- {STAMP_RUN}\n")
     # Every writable mount there is watched by the sealinit under test, so the
     # samples and traces leave through stdout (a pipe to this driver), never
     # through a file that would wake the watcher.
@@ -237,6 +245,8 @@ def part_pg():
     {SEALINIT} --profile postgres -- /bin/true >&2
     echo ==exec
     {BIN}/exectime {PG_ROUNDS} 20 /dev/stdout /tmp/scale-pg-cmds.txt
+    echo ==tail-run
+    {BIN}/exectime {TAIL_ROUNDS} 3 /dev/stdout /tmp/scale-pg-cmds-run.txt
     for c in "{TINI} -s" "{SEALINIT} --root any" "{SEALINIT} --profile postgres"; do
         echo "==strace $c"
         strace -f -qq -o /dev/fd/9 $c -- /bin/true 9>&1 >/dev/null 2>&1
@@ -246,6 +256,7 @@ def part_pg():
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", script], check=True,
                        stdout=subprocess.PIPE, text=True)
     os.unlink(f"{pg}/tmp/scale-pg-cmds.txt")
+    os.unlink(f"{pg}/tmp/scale-pg-cmds-run.txt")
     sections, cur = {}, None
     for line in r.stdout.splitlines():
         if line.startswith("=="):
@@ -284,6 +295,12 @@ def part_pg():
                 continue
             n += 1
         return n
+
+    run = {}
+    for line in sections["tail-run"]:
+        i, a, b, c = map(int, line.split())
+        run.setdefault(names[i], []).append(b)
+    out["pg_tail_run"] = {k: {"n": len(v), "tail_med": statistics.median(v)} for k, v in run.items()}
 
     out["syscalls"] = {"tini-static": own_syscalls(f"{RAW}/scale-strace-tini.txt"),
                        "root any": own_syscalls(f"{RAW}/scale-strace-any.txt"),

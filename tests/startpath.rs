@@ -248,3 +248,141 @@ fn the_write_probes_files_are_closed_after_the_spawn_before_any_figure() {
         .unwrap_or_else(|| panic!("no usage event for {prefix}\n{}", common::show(&out)));
     assert!(first.contains("\"used_bytes\":0,"), "{first}");
 }
+
+/// A workload gone at once (a short command) leaves nothing to watch: no
+/// usage or tamper watch is started, so sealinit's exit does not wait for
+/// the kernel to tear an inotify instance down. The workload here is
+/// sealinit itself with a bad option (static, exits 64 at once); a loaded
+/// machine may take longer than the 1 ms wait, so a few tries are allowed,
+/// and every run must keep the workload's code.
+#[test]
+fn a_workload_gone_at_once_starts_no_watch() {
+    assert!(common::is_root(), "this test needs root (CI runs as root)");
+    let dir = common::scratch(std::env::temp_dir());
+    let shm = dir.join("shm");
+    let script = format!(
+        "mkdir -p {shm} && mount -t tmpfs -o size=1m tmpfs {shm} && \
+         for i in 1 2 3 4 5 6 7 8; do \
+           {bin} -vv --log-format json --root any --tmpfs {shm} -- {bin} --no-such-option; \
+           echo \"exit=$?\" >&2; \
+         done",
+        shm = shm.display(),
+        bin = common::bin()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let _ = fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let exits: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("exit="))
+        .collect();
+    assert_eq!(exits, vec!["64"; 8], "{}", common::show(&out));
+    // One piece of stderr per run, each ended by its `exit=` line.
+    let runs: Vec<&str> = stderr.split("exit=").take(8).collect();
+    let skipped = |run: &str| {
+        common::events(run, "watch")
+            .iter()
+            .any(|l| l.contains("exited at once"))
+    };
+    for run in &runs {
+        assert!(
+            !skipped(run) || common::events(run, "usage.ready").is_empty(),
+            "a run skipped the watches and walked anyway\n{run}"
+        );
+    }
+    assert!(
+        runs.iter().any(|r| skipped(r)),
+        "no run skipped the watches\n{}",
+        common::show(&out)
+    );
+}
+
+/// The write probes' held files take a block and an inode each: every
+/// figure the checks judge is read before any probe, so a tmpfs with a
+/// single free inode still passes, and runs the workload.
+#[test]
+fn a_mount_with_one_free_inode_passes_though_its_probe_file_is_held() {
+    assert!(common::is_root(), "this test needs root (CI runs as root)");
+    let dir = common::scratch(std::env::temp_dir());
+    let script = format!(
+        "mkdir -p {d}/a {d}/b && mount -t tmpfs -o size=1m,nr_inodes=2 tmpfs {d}/a && \
+         mount -t tmpfs -o size=1m,nr_inodes=3 tmpfs {d}/b && mkdir {d}/b/sub && \
+         exec {bin} --root any --tmpfs {d}/a --tmpfs {d}/b -- true",
+        d = dir.display(),
+        bin = common::bin()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+}
+
+/// Descriptors held for the probes are sealinit's own: when they run out
+/// (a contract of many mounts under a low `ulimit -n`), the held files are
+/// let go and the probe asks again, so no mount is judged by sealinit's own
+/// use of descriptors. Twenty tmpfs mounts under 16 descriptors.
+#[test]
+fn many_mounts_under_a_low_descriptor_limit_are_probed_right() {
+    assert!(common::is_root(), "this test needs root (CI runs as root)");
+    let dir = common::scratch(std::env::temp_dir());
+    let script = format!(
+        "set -e; args=; for i in $(seq 1 20); do mkdir -p {d}/m$i; \
+         mount -t tmpfs -o size=1m tmpfs {d}/m$i; args=\"$args --tmpfs {d}/m$i\"; done; \
+         ulimit -n 16; exec {bin} --root any $args -- true",
+        d = dir.display(),
+        bin = common::bin()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let _ = fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(
+        !stderr.contains("probe"),
+        "a probe was judged by sealinit's own descriptors\n{}",
+        common::show(&out)
+    );
+}
+
+/// A workload that leaves a process behind is not "gone at once": what it
+/// started in the background is re-parented to sealinit and runs on (for
+/// the grace period at least), so the watches are started for it. (The
+/// process left ignores TERM and lives 1 s, so the watch has the time to
+/// say it measured.)
+#[test]
+fn a_workload_that_leaves_a_process_behind_is_watched() {
+    assert!(common::is_root(), "this test needs root (CI runs as root)");
+    let dir = common::scratch(std::env::temp_dir());
+    let shm = dir.join("shm");
+    let script = format!(
+        "mkdir -p {shm} && mount -t tmpfs -o size=1m tmpfs {shm} && \
+         exec {bin} -vv --log-format json --grace 3s --root any --tmpfs {shm} -- \
+         sh -c 'trap \"\" TERM; sleep 1 & exit 0'",
+        shm = shm.display(),
+        bin = common::bin()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let _ = fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(
+        !stderr.contains("exited at once"),
+        "watches skipped with a process left\n{}",
+        common::show(&out)
+    );
+    assert!(
+        !common::events(&stderr, "usage").is_empty(),
+        "the mount was not measured\n{}",
+        common::show(&out)
+    );
+}

@@ -539,6 +539,43 @@ fn nested_emptydir_on_one_disk_is_not_charged_to_the_outer() {
     cleanup(&base, &m);
 }
 
+/// The mount table is cached for a round of rescans, and the kernel does
+/// not report a rename of a directory above a mount point as a change of
+/// it: the next rescan reads it afresh, so a nested volume whose parent
+/// directory was renamed is still left out of the outer's figure.
+#[test]
+fn a_nested_emptydir_whose_parent_directory_is_renamed_is_still_left_out() {
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let (base, m, _) = ext4_volume(256);
+    let (outer_src, inner_src) = (m.join("vols/cache"), m.join("vols/nginx"));
+    fs::create_dir_all(outer_src.join("sub/nginx")).expect("mkdir");
+    fs::create_dir_all(&inner_src).expect("mkdir");
+    let ctr = base.join("ctr/var/cache");
+    bind(&outer_src, &ctr);
+    bind(&inner_src, &ctr.join("sub/nginx"));
+    let mut outer = MountTracker::new(ctr.clone(), true);
+    write(&ctr.join("sub/nginx/big"), 3_000_000);
+    write(&ctr.join("small"), 10_000);
+    outer.rescan();
+    assert!(
+        outer.figures().used < 1_000_000,
+        "the inner's 3 MB left out"
+    );
+    fs::rename(ctr.join("sub"), ctr.join("moved")).expect("rename");
+    outer.rescan();
+    let used = outer.figures().used;
+    let nested = vec![ctr.join("moved/nginx")];
+    let (want, _) = expected(&ctr, &nested);
+    let _ = umount2(&ctr.join("moved/nginx"), MntFlags::MNT_DETACH);
+    let _ = umount2(&ctr, MntFlags::MNT_DETACH);
+    cleanup(&base, &m);
+    assert_eq!(
+        used, want,
+        "after the rename and a rescan: du of the outer alone"
+    );
+}
+
 #[test]
 fn a_filesystem_mounted_whole_is_measured_by_statfs() {
     assert!(is_root(), "needs root (run the tests as root)");

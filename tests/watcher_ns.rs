@@ -556,7 +556,8 @@ fn mounts_share_one_instance_each_gets_its_own_events_and_one_can_vanish() {
 
 /// The watcher's mount table is read once and kept while the kernel reports
 /// no change (`POLLPRI` on the open file): the same table comes back, not a
-/// new read; a mount made or removed since is in the next one.
+/// new read; a mount made or removed since is in the next one, and so is
+/// anything after `forget` (a round of rescans starts).
 #[test]
 fn the_cached_mount_table_is_read_again_only_after_a_change() {
     use sealinit::edge::probe::CachedMountTable;
@@ -579,6 +580,10 @@ fn the_cached_mount_table_is_read_again_only_after_a_change() {
         Arc::ptr_eq(&mounted, &kept),
         "no change since: the same table"
     );
+    cache.forget();
+    let fresh = cache.current().expect("read the mount table");
+    assert!(!Arc::ptr_eq(&kept, &fresh), "forgotten: read again");
+    assert_eq!(*kept, *fresh, "nothing changed in between");
 
     umount2(&base, MntFlags::empty()).expect("umount");
     let unmounted = cache.current().expect("read the mount table");

@@ -3,7 +3,7 @@
 //! `statfs` and, for writable kinds, a write probe that leaves no
 //! trace. Returns plain data ([`Facts`]); no policy lives here.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,6 +28,20 @@ use crate::edge::tamper::MountWatch;
 #[derive(Debug, Default)]
 pub struct ProbeFiles(Vec<OwnedFd>);
 
+impl ProbeFiles {
+    /// At most this many are held; a probe past them closes its file at
+    /// once (a contract of many mounts must not eat the descriptors).
+    pub const MAX: usize = 16;
+
+    /// The held descriptors, for the child to close before its exec: with
+    /// `CLONE_VFORK` the parent resumes before the child's close-on-exec,
+    /// and the last close, the one that frees the inode, must be the
+    /// parent's, after the spawn, never on the workload's exec.
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        self.0.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+}
+
 /// Gathers every fact the checks need: the mount table (read once from
 /// `proc_mountinfo`), `/`, the identity, and each declared path.
 pub fn gather(spec: &Spec, proc_mountinfo: Option<&Path>) -> Facts {
@@ -41,16 +55,22 @@ pub fn gather_holding(spec: &Spec, proc_mountinfo: Option<&Path>, held: &mut Pro
         Some(Err(e)) => (Err(e), None),
         None => (Ok(MountTable::default()), None),
     };
+    // Every statfs before any probe: a held probe file takes a block and
+    // an inode, which would count against its own mount's free space and
+    // that of every later mount on the same filesystem.
+    let mut paths: Vec<PathFacts> = spec.mounts.iter().map(facts_before_probe).collect();
+    for (m, p) in spec.mounts.iter().zip(paths.iter_mut()) {
+        p.probe = match p.stat {
+            Some(s) if s.is_dir && m.kind.is_writable() => Some(write_probe_holding(&m.path, held)),
+            _ => None,
+        };
+    }
     Facts {
         mountinfo,
         mountinfo_skipped,
         root: vfs_facts(Path::new("/")),
         identity: identity(),
-        paths: spec
-            .mounts
-            .iter()
-            .map(|m| path_facts_holding(m, held))
-            .collect(),
+        paths,
     }
 }
 
@@ -79,15 +99,21 @@ fn parse_mount_table(text: &[u8], path: &Path) -> Result<(MountTable, Vec<ParseE
 }
 
 /// A mount table kept open and read again only when the kernel says it
-/// changed (`POLLPRI` on the open file, proc(5)): the watcher's trackers
-/// ask for it at their start and at every rescan, and each read costs tens
-/// of microseconds of kernel formatting (about 75 µs for 24 mounts on a
-/// small VM: nine reads were most of the watcher's start-up).
+/// changed (`POLLPRI` on the open file, proc(5)) or when the caller asks
+/// ([`Self::forget`]): the watcher's trackers ask for it at their start
+/// and at every rescan, and each read costs tens of microseconds of kernel
+/// formatting (about 75 µs for 24 mounts on a small VM: nine reads were
+/// most of the watcher's start-up). The kernel raises `POLLPRI` for mounts,
+/// unmounts and remounts, not when a directory above a mount point is
+/// renamed, which changes the mount points the table shows: a cached table
+/// is good for one round of questions, not for the watcher's life.
 #[derive(Debug)]
 pub struct CachedMountTable {
     path: PathBuf,
-    /// The open file and the table last read through it.
-    open: Option<(MountWatch, Arc<MountTable>)>,
+    /// The open file (its change counter was taken at `open(2)`).
+    watch: Option<MountWatch>,
+    /// The table last read through it, unless forgotten since.
+    table: Option<Arc<MountTable>>,
 }
 
 impl CachedMountTable {
@@ -95,7 +121,8 @@ impl CachedMountTable {
     pub fn new(path: &Path) -> CachedMountTable {
         CachedMountTable {
             path: path.to_path_buf(),
-            open: None,
+            watch: None,
+            table: None,
         }
     }
 
@@ -107,21 +134,30 @@ impl CachedMountTable {
     /// call, never lost. A failed read drops the file: the next call opens
     /// it again.
     pub fn current(&mut self) -> Result<Arc<MountTable>, String> {
-        let watch = match self.open.take() {
-            Some((watch, table)) => match watch.wait(Some(Duration::ZERO)) {
+        let watch = match (self.watch.take(), self.table.take()) {
+            (Some(watch), Some(table)) => match watch.wait(Some(Duration::ZERO)) {
                 Ok(false) => {
-                    self.open = Some((watch, Arc::clone(&table)));
+                    self.watch = Some(watch);
+                    self.table = Some(Arc::clone(&table));
                     return Ok(table);
                 }
                 Ok(true) => watch,
                 Err(_) => MountWatch::open(&self.path).map_err(|e| e.to_string())?,
             },
-            None => MountWatch::open(&self.path).map_err(|e| e.to_string())?,
+            (Some(watch), None) => watch,
+            (None, _) => MountWatch::open(&self.path).map_err(|e| e.to_string())?,
         };
         let text = watch.read().map_err(|e| e.to_string())?;
         let table = Arc::new(parse_mount_table(&text, &self.path)?.0);
-        self.open = Some((watch, Arc::clone(&table)));
+        self.watch = Some(watch);
+        self.table = Some(Arc::clone(&table));
         Ok(table)
+    }
+
+    /// The next [`Self::current`] reads the table again (the file stays
+    /// open).
+    pub fn forget(&mut self) {
+        self.table = None;
     }
 }
 
@@ -222,11 +258,16 @@ pub fn stat_facts(path: &Path, follow: bool) -> Result<StatFacts, i32> {
 /// Everything about one declared path. Only writable kinds are write-probed:
 /// read-only kinds (and secrets above all) are never written to.
 pub fn path_facts(m: &MountSpec) -> PathFacts {
-    path_facts_holding(m, &mut ProbeFiles::default())
+    let mut p = facts_before_probe(m);
+    p.probe = match p.stat {
+        Some(s) if s.is_dir && m.kind.is_writable() => Some(write_probe(&m.path)),
+        _ => None,
+    };
+    p
 }
 
-/// [`path_facts`], the write probe's file left open in `held`.
-fn path_facts_holding(m: &MountSpec, held: &mut ProbeFiles) -> PathFacts {
+/// Everything about one declared path but the write probe.
+fn facts_before_probe(m: &MountSpec) -> PathFacts {
     let lstat = stat_facts(&m.path, false);
     // Following links changes nothing unless the path itself is one: one
     // syscall per declared path saved on the start path.
@@ -235,17 +276,13 @@ fn path_facts_holding(m: &MountSpec, held: &mut ProbeFiles) -> PathFacts {
         _ => stat_facts(&m.path, true).ok(),
     };
     let resolved = std::fs::canonicalize(&m.path).ok().filter(|r| *r != m.path);
-    let probe = match stat {
-        Some(s) if s.is_dir && m.kind.is_writable() => Some(write_probe_holding(&m.path, held)),
-        _ => None,
-    };
     PathFacts {
         path: m.path.clone(),
         resolved,
         lstat,
         stat,
         vfs: vfs_facts(&m.path),
-        probe,
+        probe: None,
     }
 }
 
@@ -263,10 +300,22 @@ pub fn write_probe(dir: &Path) -> ProbeOutcome {
 /// [`write_probe`], the unnamed file left open in `held`.
 fn write_probe_holding(dir: &Path, held: &mut ProbeFiles) -> ProbeOutcome {
     let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-    match open(dir, flags, Mode::from_bits_truncate(0o600)) {
+    let mode = Mode::from_bits_truncate(0o600);
+    let opened = match open(dir, flags, mode) {
+        // Out of descriptors: the held ones are sealinit's own doing, not a
+        // fact about `dir`. Let them go and ask again.
+        Err(Errno::EMFILE | Errno::ENFILE) if !held.0.is_empty() => {
+            held.0.clear();
+            open(dir, flags, mode)
+        }
+        r => r,
+    };
+    match opened {
         Ok(fd) => {
             let outcome = write_one(&fd);
-            held.0.push(fd);
+            if held.0.len() < ProbeFiles::MAX {
+                held.0.push(fd);
+            }
             outcome
         }
         Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => create_probe(dir),

@@ -54,7 +54,7 @@ pub fn reserve_std_fds() {
 }
 
 /// How the workload is started, besides its command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpawnOptions {
     /// `--pdeathsig SIG`: the signal the workload gets when sealinit dies
     /// (`prctl(PR_SET_PDEATHSIG)`). Cleared by the kernel when the workload
@@ -63,6 +63,10 @@ pub struct SpawnOptions {
     /// the workload exits: sealinit spawns from its main thread, which
     /// lives until the process exits.
     pub pdeathsig: Option<i32>,
+    /// Descriptors the child closes before its exec (they are close-on-exec
+    /// anyway): sealinit's own files whose last close it keeps for itself
+    /// ([`crate::edge::probe::ProbeFiles`]).
+    pub close_in_child: Vec<i32>,
 }
 
 /// Spawns `argv` as the workload: in its own process group, owning the
@@ -118,6 +122,8 @@ pub fn spawn(
         // SAFETY: getpid(2) cannot fail. Taken before the clone: the
         // pdeathsig race check compares with it.
         parent: unsafe { libc::getpid() },
+        close: opts.close_in_child.as_ptr(),
+        nclose: opts.close_in_child.len(),
         errno: 0,
     };
     // SAFETY: `child_main` runs on its own stack (`stack`, alive until the
@@ -163,6 +169,9 @@ struct ChildArgs {
     /// 0: none.
     pdeathsig: i32,
     parent: libc::pid_t,
+    /// [`SpawnOptions::close_in_child`], borrowed for the child's life.
+    close: *const i32,
+    nclose: usize,
     /// Set by the child when it could not run the workload.
     errno: i32,
 }
@@ -194,6 +203,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 
 /// The child's process group, terminal, pdeathsig and signal state.
 fn prepare_child(args: &ChildArgs) -> io::Result<()> {
+    for i in 0..args.nclose {
+        // SAFETY: `close` points at `nclose` fds in the suspended parent's
+        // `SpawnOptions`, alive until this child execs or exits; close(2)
+        // is async-signal-safe, and closing this child's copies touches
+        // nothing of the parent's.
+        unsafe { libc::close(*args.close.add(i)) };
+    }
     // Block everything while we move process groups, so SIGTTOU from
     // tcsetpgrp in a background group cannot stop us.
     signals::raw_sigprocmask(libc::SIG_SETMASK, Some(&signals::ALL_SIGNALS), None)?;

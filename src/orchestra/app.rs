@@ -8,9 +8,10 @@
 
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use tracing::Level;
 
@@ -212,6 +213,7 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
     };
     let spawn_opts = process::SpawnOptions {
         pdeathsig: config.pdeathsig,
+        close_in_child: probe_files.raw_fds(),
     };
     let child = match spawn_workload(argv, inherited, spawn_opts) {
         Ok(pid) => pid,
@@ -226,9 +228,10 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
     // pipe and channels, the usage watcher's walk (exec drops are judged
     // from a clock taken a second earlier), the tamper watch (its first
     // read diffs against the start-up table, so nothing in between is
-    // missed).
-    let watch_mounts = mount_watch_needed(config, &outcome);
-    let watch_usage = config.spec.mounts.iter().any(|m| m.kind.is_writable());
+    // missed). A workload gone at once leaves nothing to watch.
+    let gone = exited_at_once(&sigfd, child);
+    let watch_mounts = !gone && mount_watch_needed(config, &outcome);
+    let watch_usage = !gone && config.spec.mounts.iter().any(|m| m.kind.is_writable());
     let channels = (watch_mounts || watch_usage)
         .then(|| {
             Channels::new()
@@ -265,6 +268,36 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         early,
     );
     finish(outcome)
+}
+
+/// How long the watchers wait for a workload that ends at once (a short
+/// command, a job with nothing to do): one that has exited by then leaves
+/// nothing to watch, and their start-up (threads, the mount table, inotify
+/// and its teardown at exit) would be most of the time between its exit
+/// and sealinit's. A signal ends the wait early; the supervisor handles it.
+const WATCH_START_WAIT: Duration = Duration::from_millis(1);
+
+/// Whether the workload `child` has exited within [`WATCH_START_WAIT`] of
+/// its spawn, leaving nothing behind: the signalfd turned readable (a
+/// SIGCHLD is pending, left for the supervisor), `waitid(2)` with `WNOWAIT`
+/// sees it gone, not reaped, and sealinit has no other child (what it
+/// started in the background was re-parented to sealinit when it exited,
+/// and lives on to be watched).
+fn exited_at_once(sigfd: &OwnedFd, child: i32) -> bool {
+    let deadline = Instant::now() + WATCH_START_WAIT;
+    let gone = matches!(
+        crate::edge::poll::wait_readable([sigfd.as_raw_fd()], Some(deadline)),
+        Ok([true])
+    ) && process::exiting(child)
+        && process::children().is_ok_and(|c| c.iter().all(|&pid| pid == child));
+    if gone {
+        tracing::debug!(
+            event = "watch",
+            pid = child,
+            "the workload exited at once: no usage or tamper watch is started"
+        );
+    }
+    gone
 }
 
 /// The channels the watcher threads use to reach the supervisor.

@@ -177,16 +177,26 @@ impl Hub {
         }
     }
 
-    /// The mount table of this thread's namespace, read again only when it
-    /// changed ([`CachedMountTable`]): each mount of the hub asks for it at
-    /// its start and at every rescan. `/proc/thread-self`: a test thread may
-    /// have a namespace of its own; in sealinit every thread shares PID 1's.
+    /// The mount table, read again only when it changed or was forgotten
+    /// ([`CachedMountTable`]): each mount of the hub asks for it at its start
+    /// and at every rescan. `/proc/thread-self` of the thread that first
+    /// asks, and that thread's mount namespace at that time (a test thread
+    /// may have one of its own; in sealinit every thread shares PID 1's).
     /// `None` when it cannot be read.
     pub fn mount_table(&mut self) -> Option<Arc<MountTable>> {
         self.mounts
             .get_or_insert_with(|| CachedMountTable::new(Path::new(MOUNTINFO)))
             .current()
             .ok()
+    }
+
+    /// The next [`Hub::mount_table`] reads the table afresh: a round of
+    /// rescans starts (mount points move with a renamed directory above
+    /// them, which the kernel does not report as a change of the table).
+    pub fn forget_mount_table(&mut self) {
+        if let Some(m) = &mut self.mounts {
+            m.forget();
+        }
     }
 
     /// The fd to poll, once the instance exists.

@@ -332,6 +332,7 @@ pub fn run(params: LearnParams, inherited: Inherited) -> i32 {
     };
     let spawn_opts = process::SpawnOptions {
         pdeathsig: params.pdeathsig,
+        close_in_child: Vec::new(),
     };
     let child = match spawn::spawn_workload(&params.argv, inherited, spawn_opts) {
         Ok(pid) => pid,

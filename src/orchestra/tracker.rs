@@ -407,7 +407,10 @@ impl MountTracker {
 
     /// Full rebuild of a tracker with its own hub.
     pub fn rescan(&mut self) {
-        self.solo(|t, hub| t.rescan_in(hub));
+        self.solo(|t, hub| {
+            hub.forget_mount_table();
+            t.rescan_in(hub)
+        });
     }
 
     /// Full rebuild and measurement: the start, the safety net, overflow.
@@ -460,6 +463,7 @@ impl MountTracker {
         tracing::warn!(event = "usage", path = %self.path.display(), error = %e,
             "cannot read inotify events for {}: {e}; measuring it again in full",
             self.path.display());
+        hub.forget_mount_table();
         self.rescan_in(hub);
     }
 
@@ -470,6 +474,7 @@ impl MountTracker {
             "inotify queue overflowed for {}: full rescan", self.path.display());
         self.exec.overflowed |= self.exec.on;
         self.exec.live = self.exec.on;
+        hub.forget_mount_table();
         self.rescan_in(hub);
         self.exec.live = false;
     }

@@ -345,6 +345,7 @@ impl Watcher {
                 }
             }
             if Instant::now() >= deadline {
+                self.hub.forget_mount_table();
                 for t in self.items.iter_mut().filter_map(|w| w.tracker.as_mut()) {
                     t.rescan_in(&mut self.hub);
                 }
