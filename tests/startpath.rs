@@ -22,14 +22,19 @@ fn threads(pid: u32) -> Vec<String> {
 }
 
 /// Waits until sealinit's main thread sits in the supervisor's `poll(2)`
-/// (x86-64 syscall 7, or `ppoll` 271): every thread it starts is started
-/// by then.
+/// (x86-64 syscall 7, or `ppoll` 271) without a deadline: every thread it
+/// starts is started by then. (The wait of at most 1 ms for a workload gone
+/// at once is a `poll` too, with a timeout of 1 ms.)
 fn wait_supervising(pid: u32) {
     let start = Instant::now();
     loop {
         let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        let nr = sc.split_whitespace().next().unwrap_or("");
-        if nr == "7" || nr == "271" {
+        let mut fields = sc.split_whitespace();
+        let nr = fields.next().unwrap_or("");
+        // poll(fds, nfds, timeout): the third argument, -1 for no deadline.
+        let timeout = fields.nth(2).unwrap_or("");
+        let forever = timeout.ends_with("ffffffff");
+        if (nr == "7" && forever) || nr == "271" {
             return;
         }
         assert!(
@@ -44,6 +49,29 @@ fn stop(mut child: Child) {
     // SAFETY: signalling the child this test spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
+}
+
+/// `sh -c script` in a private mount namespace of its own; its output.
+fn in_private_ns(script: &str) -> std::process::Output {
+    private_ns_command(script).output().expect("run unshare")
+}
+
+/// The command that runs `sh -c script` in a private mount namespace.
+fn private_ns_command(script: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c", script]);
+    c
+}
+
+/// Waits until `pid` (a shell that execs sealinit) is sealinit, then for
+/// its supervision loop.
+fn wait_exec_and_supervising(pid: u32) {
+    let start = Instant::now();
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sealinit\n" {
+        assert!(start.elapsed() < Duration::from_secs(30), "no exec");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wait_supervising(pid);
 }
 
 /// Descriptors sealinit opened itself, by what they point at: those with
@@ -111,21 +139,14 @@ fn read_only_root_with_nothing_declared_is_still_watched() {
         "mount -o remount,bind,ro / && exec {} --on-violation warn -- sleep 60",
         common::bin()
     );
-    let child = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+    let child = private_ns_command(&script)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn unshare");
     let pid = child.id();
-    // Wait for the exec into sealinit, then for its supervision loop.
-    let start = Instant::now();
-    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sealinit\n" {
-        assert!(start.elapsed() < Duration::from_secs(30), "no exec");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    wait_supervising(pid);
+    wait_exec_and_supervising(pid);
     let names = threads(pid);
     stop(child);
     assert!(
@@ -159,8 +180,7 @@ mount --bind "$S/fs/vol" "$S/ed"
 "#;
     assert!(common::is_root(), "this test needs root (CI runs as root)");
     let dir = common::scratch(std::env::temp_dir());
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", SCRIPT])
+    let out = private_ns_command(SCRIPT)
         .env("S", &dir)
         .env("SEALINIT", common::bin())
         .output()
@@ -216,20 +236,14 @@ fn the_write_probes_files_are_closed_after_the_spawn_before_any_figure() {
         shm = shm.display(),
         bin = common::bin()
     );
-    let child = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+    let child = private_ns_command(&script)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn unshare");
     let pid = child.id();
-    let start = Instant::now();
-    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sealinit\n" {
-        assert!(start.elapsed() < Duration::from_secs(30), "no exec");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    wait_supervising(pid);
+    wait_exec_and_supervising(pid);
     let open = own_fds(pid);
     let out = child.wait_with_output().expect("wait sealinit");
     let _ = fs::remove_dir_all(&dir);
@@ -269,10 +283,7 @@ fn a_workload_gone_at_once_starts_no_watch() {
         shm = shm.display(),
         bin = common::bin()
     );
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("run unshare");
+    let out = in_private_ns(&script);
     let _ = fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let exits: Vec<&str> = stderr
@@ -314,10 +325,7 @@ fn a_mount_with_one_free_inode_passes_though_its_probe_file_is_held() {
         d = dir.display(),
         bin = common::bin()
     );
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("run unshare");
+    let out = in_private_ns(&script);
     let _ = fs::remove_dir_all(&dir);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
 }
@@ -337,10 +345,7 @@ fn many_mounts_under_a_low_descriptor_limit_are_probed_right() {
         d = dir.display(),
         bin = common::bin()
     );
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("run unshare");
+    let out = in_private_ns(&script);
     let _ = fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
@@ -368,10 +373,7 @@ fn a_workload_that_leaves_a_process_behind_is_watched() {
         shm = shm.display(),
         bin = common::bin()
     );
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("run unshare");
+    let out = in_private_ns(&script);
     let _ = fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
