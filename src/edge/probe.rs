@@ -57,7 +57,8 @@ pub fn gather_holding(spec: &Spec, proc_mountinfo: Option<&Path>, held: &mut Pro
     };
     // Every statfs before any probe: a held probe file takes a block and
     // an inode, which would count against its own mount's free space and
-    // that of every later mount on the same filesystem.
+    // that of every later mount (or `/`) on the same filesystem.
+    let root = vfs_facts(Path::new("/"));
     let mut paths: Vec<PathFacts> = spec.mounts.iter().map(facts_before_probe).collect();
     for (m, p) in spec.mounts.iter().zip(paths.iter_mut()) {
         p.probe = match p.stat {
@@ -68,7 +69,7 @@ pub fn gather_holding(spec: &Spec, proc_mountinfo: Option<&Path>, held: &mut Pro
     Facts {
         mountinfo,
         mountinfo_skipped,
-        root: vfs_facts(Path::new("/")),
+        root,
         identity: identity(),
         paths,
     }
