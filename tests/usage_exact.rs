@@ -576,6 +576,60 @@ fn a_nested_emptydir_whose_parent_directory_is_renamed_is_still_left_out() {
     );
 }
 
+/// The same through the watcher: each round of its safety rescans reads
+/// the mount table afresh (a rescan every 200 ms here), so the renamed
+/// nested volume stays out of the published figure.
+#[test]
+fn the_watchers_rescans_read_the_mount_table_afresh() {
+    use sealinit::core::contract::spec::MountKind;
+    use sealinit::orchestra::watcher::{spawn_watcher, WatchConfig, WatchedMount};
+    assert!(is_root(), "needs root (run the tests as root)");
+    private_ns();
+    let (base, m, _) = ext4_volume(256);
+    let (outer_src, inner_src) = (m.join("vols/cache"), m.join("vols/nginx"));
+    fs::create_dir_all(outer_src.join("sub/nginx")).expect("mkdir");
+    fs::create_dir_all(&inner_src).expect("mkdir");
+    let ctr = base.join("ctr/var/cache");
+    bind(&outer_src, &ctr);
+    bind(&inner_src, &ctr.join("sub/nginx"));
+    write(&ctr.join("sub/nginx/big"), 3_000_000);
+    write(&ctr.join("small"), 10_000);
+    let (_rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .expect("pipe2");
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let cfg = WatchConfig {
+        rescan: Duration::from_millis(200),
+        ..WatchConfig::default()
+    };
+    let mounts = vec![WatchedMount {
+        path: ctr.clone(),
+        kind: MountKind::EmptyDir,
+        limit: None,
+    }];
+    let h = spawn_watcher(mounts, cfg, tx, wr).expect("spawn watcher");
+    let used = || h.snapshot.lock().expect("snapshot")[0].used;
+    let settle = |want: u64| {
+        let start = Instant::now();
+        while used() != want && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (before, _) = expected(&ctr, &[ctr.join("sub/nginx")]);
+    settle(before);
+    let at_start = used();
+    fs::rename(ctr.join("sub"), ctr.join("moved")).expect("rename");
+    let (want, _) = expected(&ctr, &[ctr.join("moved/nginx")]);
+    // Several rescans later, the figure is still the outer's alone.
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = used();
+    let _ = umount2(&ctr.join("moved/nginx"), MntFlags::MNT_DETACH);
+    let _ = umount2(&ctr, MntFlags::MNT_DETACH);
+    cleanup(&base, &m);
+    assert_eq!(at_start, before, "the inner's 3 MB left out at start");
+    assert_eq!(after, want, "after the rename and five rescans");
+}
+
 #[test]
 fn a_filesystem_mounted_whole_is_measured_by_statfs() {
     assert!(is_root(), "needs root (run the tests as root)");
