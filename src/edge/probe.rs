@@ -298,23 +298,31 @@ pub fn write_probe(dir: &Path) -> ProbeOutcome {
     write_probe_holding(dir, &mut ProbeFiles::default())
 }
 
-/// [`write_probe`], the unnamed file left open in `held`.
+/// [`write_probe`], the unnamed file left open in `held`. The files held
+/// are sealinit's own doing: a descriptor each, and an inode and a page on
+/// their filesystem, which may be `dir`'s (two declared paths on one disk,
+/// a bind mount). An answer they could have caused (EMFILE, ENFILE, ENOSPC,
+/// EDQUOT) is no fact about `dir`: they are let go and it is asked again.
 fn write_probe_holding(dir: &Path, held: &mut ProbeFiles) -> ProbeOutcome {
-    let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-    let mode = Mode::from_bits_truncate(0o600);
-    let opened = match open(dir, flags, mode) {
-        // Out of descriptors: the held ones are sealinit's own doing, not a
-        // fact about `dir`. Let them go and ask again.
-        Err(Errno::EMFILE | Errno::ENFILE) if !held.0.is_empty() => {
+    match probe_once(dir, held) {
+        ProbeOutcome::NoSpace | ProbeOutcome::Other(libc::EMFILE | libc::ENFILE)
+            if !held.0.is_empty() =>
+        {
             held.0.clear();
-            open(dir, flags, mode)
+            probe_once(dir, held)
         }
-        r => r,
-    };
-    match opened {
+        outcome => outcome,
+    }
+}
+
+/// One write probe of `dir`; the file is kept in `held` while there is
+/// room ([`ProbeFiles::MAX`]), else closed at once.
+fn probe_once(dir: &Path, held: &mut ProbeFiles) -> ProbeOutcome {
+    let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+    match open(dir, flags, Mode::from_bits_truncate(0o600)) {
         Ok(fd) => {
             let outcome = write_one(&fd);
-            if held.0.len() < ProbeFiles::MAX {
+            if outcome == ProbeOutcome::Writable && held.0.len() < ProbeFiles::MAX {
                 held.0.push(fd);
             }
             outcome

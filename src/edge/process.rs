@@ -322,6 +322,16 @@ pub fn reap_one() -> io::Result<Option<(i32, Ended)>> {
 /// kernel closes its files and unmaps its memory, which is what can make a
 /// usage threshold cross at exit). False when it cannot be told.
 pub fn exiting(pid: i32) -> bool {
+    exited(pid)
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| exiting_from_stat(&s))
+            .unwrap_or(false)
+}
+
+/// Whether the child `pid` has exited and is a zombie not yet reaped:
+/// `waitid(2)` with `WNOWAIT` peeks without reaping.
+pub fn exited(pid: i32) -> bool {
     // SAFETY: siginfo_t is plain data; zeroed is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: plain syscall with a valid out-pointer.
@@ -335,13 +345,7 @@ pub fn exiting(pid: i32) -> bool {
     };
     // SAFETY: si_pid is valid to read for a SIGCHLD siginfo (zero when no
     // child has changed state).
-    if rc == 0 && unsafe { info.si_pid() } == pid {
-        return true;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| exiting_from_stat(&s))
-        .unwrap_or(false)
+    rc == 0 && unsafe { info.si_pid() } == pid
 }
 
 /// `PF_EXITING` in include/linux/sched.h.

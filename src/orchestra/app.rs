@@ -192,6 +192,12 @@ fn check_contract(config: &Config, held: &mut ProbeFiles) -> CheckOutcome {
 
 /// `sealinit [OPTIONS] -- COMMAND`: check, spawn, supervise.
 fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32 {
+    // Before the checks: the probes' held files must not take the last
+    // descriptor the signalfd needs.
+    let sigfd = match signals::signalfd_all() {
+        Ok(fd) => fd,
+        Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
+    };
     let mut probe_files = ProbeFiles::default();
     let outcome = check_contract(config, &mut probe_files);
     if outcome.has_failures() && config.spec.on_violation == ViolationPolicy::Fail {
@@ -203,10 +209,6 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
         return code;
     }
     become_reaper();
-    let sigfd = match signals::signalfd_all() {
-        Ok(fd) => fd,
-        Err(err) => return os_error(&format!("cannot create a signalfd: {err}")),
-    };
     let early = match signals_before_spawn(&sigfd) {
         Ok(early) => early,
         Err(code) => return code,
@@ -232,6 +234,14 @@ fn run_workload(config: &Config, argv: &[OsString], inherited: Inherited) -> i32
     let gone = exited_at_once(&sigfd, child);
     let watch_mounts = !gone && mount_watch_needed(config, &outcome);
     let watch_usage = !gone && config.spec.mounts.iter().any(|m| m.kind.is_writable());
+    if watch_mounts || watch_usage {
+        tracing::debug!(
+            event = "watch",
+            usage = watch_usage,
+            mounts = watch_mounts,
+            "starting the watches (usage: {watch_usage}, mount table: {watch_mounts})"
+        );
+    }
     let channels = (watch_mounts || watch_usage)
         .then(|| {
             Channels::new()
@@ -280,15 +290,16 @@ const WATCH_START_WAIT: Duration = Duration::from_millis(1);
 /// Whether the workload `child` has exited within [`WATCH_START_WAIT`] of
 /// its spawn, leaving nothing behind: the signalfd turned readable (a
 /// SIGCHLD is pending, left for the supervisor), `waitid(2)` with `WNOWAIT`
-/// sees it gone, not reaped, and sealinit has no other child (what it
-/// started in the background was re-parented to sealinit when it exited,
-/// and lives on to be watched).
+/// sees it a zombie, not reaped (not merely exiting: its children are
+/// re-parented before it becomes one), and sealinit has no other child
+/// (what it started in the background was re-parented to sealinit and
+/// lives on to be watched).
 fn exited_at_once(sigfd: &OwnedFd, child: i32) -> bool {
     let deadline = Instant::now() + WATCH_START_WAIT;
     let gone = matches!(
         crate::edge::poll::wait_readable([sigfd.as_raw_fd()], Some(deadline)),
         Ok([true])
-    ) && process::exiting(child)
+    ) && process::exited(child)
         && process::children().is_ok_and(|c| c.iter().all(|&pid| pid == child));
     if gone {
         tracing::debug!(
