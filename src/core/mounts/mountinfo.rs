@@ -82,7 +82,15 @@ impl Options {
 
     /// The options, in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.joined.split_terminator('\0')
+        // Split by bytes (a `char` pattern searches through a generic
+        // searcher for each piece; the checks ask every mount's options).
+        // Every piece ends at an ASCII NUL of a `String`: valid UTF-8.
+        let joined = self.joined.as_bytes();
+        let body = joined.strip_suffix(b"\0").unwrap_or(joined);
+        let empty = joined.is_empty();
+        body.split(|&b| b == 0)
+            .filter(move |_| !empty)
+            .map(|piece| std::str::from_utf8(piece).unwrap_or_default())
     }
 
     pub fn len(&self) -> usize {
@@ -225,11 +233,28 @@ impl MountTable {
     /// For each entry, whether it is the one visible at its mount point:
     /// the last mount there (earlier ones are covered by it). One pass with
     /// a hash set, so a table of tens of thousands of mounts stays linear.
+    /// Paths compare as `Path`s do (`/data/` is `/data`); when every mount
+    /// point is spelled plainly, as the kernel spells them, that is byte
+    /// equality, hashed as bytes (`Path`'s own hash walks components: most
+    /// of this on the start path).
     pub fn visible(&self) -> Vec<bool> {
-        let mut seen = std::collections::HashSet::with_capacity(self.entries.len());
-        let mut out = vec![false; self.entries.len()];
-        for (i, e) in self.entries.iter().enumerate().rev() {
-            out[i] = seen.insert(e.mount_point.as_path());
+        let n = self.entries.len();
+        let mut out = vec![false; n];
+        if self
+            .entries
+            .iter()
+            .all(|e| spelled_plainly(e.mount_point.as_os_str().as_encoded_bytes()))
+        {
+            let mut seen =
+                crate::core::fasthash::FastSet::with_capacity_and_hasher(n, Default::default());
+            for (i, e) in self.entries.iter().enumerate().rev() {
+                out[i] = seen.insert(e.mount_point.as_os_str().as_encoded_bytes());
+            }
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            for (i, e) in self.entries.iter().enumerate().rev() {
+                out[i] = seen.insert(e.mount_point.as_path());
+            }
         }
         out
     }
@@ -243,6 +268,17 @@ impl MountTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// An absolute path whose bytes are its one spelling as a `Path`: no empty
+/// or `.` component and no trailing `/` (but `/` itself). Two such paths
+/// are equal as `Path`s exactly when their bytes are.
+fn spelled_plainly(p: &[u8]) -> bool {
+    p == b"/"
+        || (p.first() == Some(&b'/')
+            && p[1..]
+                .split(|&b| b == b'/')
+                .all(|c| !c.is_empty() && c != b"."))
 }
 
 /// Lines with their 1-based numbers. The empty piece after a final newline
@@ -343,6 +379,11 @@ fn path(field: &[u8]) -> PathBuf {
 }
 
 fn text(field: &[u8]) -> String {
+    if !field.contains(&b'\\') {
+        if let Ok(s) = std::str::from_utf8(field) {
+            return s.to_owned();
+        }
+    }
     match unescape(field) {
         Cow::Borrowed(b) => String::from_utf8_lossy(b).into_owned(),
         Cow::Owned(v) => String::from_utf8(v)
@@ -353,6 +394,23 @@ fn text(field: &[u8]) -> String {
 /// Comma-separated options, each unescaped (the kernel escapes `,` inside a
 /// value, e.g. an overlay `lowerdir`, as `\054`, so splitting first is right).
 fn options(field: &[u8]) -> Options {
+    // The common case in one pass: nothing escaped and no NUL. Then each
+    // option is its bytes as they stand, so the list is the field with
+    // every `,` made a NUL and one NUL after the last option (both ASCII:
+    // the bytes are UTF-8 after the swap exactly when they were before).
+    if !field.is_empty() && !field.iter().any(|&b| b == b'\\' || b == 0) {
+        let mut bytes = Vec::with_capacity(field.len() + 1);
+        bytes.extend(field.iter().map(|&b| if b == b',' { 0 } else { b }));
+        bytes.push(0);
+        if let Ok(joined) = String::from_utf8(bytes) {
+            return Options { joined };
+        }
+    }
+    options_each(field)
+}
+
+/// [`options`] the general way: each option unescaped and checked alone.
+fn options_each(field: &[u8]) -> Options {
     let mut out = Options {
         joined: String::with_capacity(field.len() + 1),
     };

@@ -525,3 +525,72 @@ fn an_escaped_nul_does_not_split_an_option() {
     assert_eq!(e.super_options.iter().next(), Some("x\u{fffd}ro"));
     assert_eq!(e.super_option("size"), Some("1k"));
 }
+
+#[test]
+fn the_one_pass_options_equal_the_option_by_option_ones() {
+    // Named cases first (a raw NUL, invalid UTF-8, escapes, empty options,
+    // multi-byte text), then random fields over an alphabet of the bytes
+    // that matter.
+    let named: &[&[u8]] = &[
+        b"rw,nosuid,nodev",
+        b"rw",
+        b",",
+        b",,a,",
+        b"a\0b,c",
+        b"size=1k,\xff,x",
+        b"lowerdir=/l1\\054/l2,upperdir=/u",
+        b"caf\xc3\xa9,mode=755",
+        b"\xc3,\xa9",
+    ];
+    let alphabet: &[u8] = b"ab,=\\0\x00\xc3\xa9\xff5";
+    let mut state = 11u64;
+    let mut random = Vec::new();
+    for _ in 0..2000 {
+        let len = (splitmix(&mut state) % 12) as usize;
+        let field: Vec<u8> = (0..len)
+            .map(|_| alphabet[(splitmix(&mut state) % alphabet.len() as u64) as usize])
+            .collect();
+        random.push(field);
+    }
+    for field in named
+        .iter()
+        .copied()
+        .chain(random.iter().map(Vec::as_slice))
+    {
+        if field.is_empty() {
+            continue;
+        }
+        assert_eq!(
+            options(field),
+            options_each(field),
+            "field {:?}",
+            field.escape_ascii().to_string()
+        );
+    }
+}
+
+#[test]
+fn a_plainly_spelled_path_has_one_spelling() {
+    for p in [
+        "/",
+        "/data",
+        "/data/db",
+        "/a..b",
+        "/..",
+        "/.x",
+        "/data base",
+    ] {
+        assert!(spelled_plainly(p.as_bytes()), "{p}");
+    }
+    for p in [
+        "", "data", "/data/", "//data", "/a//b", "/a/./b", "/a/.", "./a",
+    ] {
+        assert!(!spelled_plainly(p.as_bytes()), "{p}");
+    }
+}
+
+#[test]
+fn visible_agrees_with_path_equality_on_plain_spellings() {
+    let t = table(&["/", "/data", "/data/db", "/data", "/var/lib", "/data base"]);
+    assert_eq!(t.visible(), vec![true, false, true, true, true, true]);
+}
