@@ -559,7 +559,8 @@ fn hostile_spec_files_are_usage_errors() {
             let out = sealinit(&args);
             let what = format!("{args:?}");
             expect_code(&out, 64, &what);
-            let err = stderr(&out);
+            // Long messages wrap onto continuation lines: joined again.
+            let err = stderr(&out).replace("\nsealinit:     ", " ");
             assert!(
                 err.contains(&*path.to_string_lossy()) && err.contains(want),
                 "{what}: expected the path and {want:?}\n{}",

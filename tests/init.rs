@@ -118,8 +118,11 @@ fn trapper() -> String {
     for name in ["HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "RTMIN+3"] {
         s.push_str(&format!("trap 'echo got-{name}' {name}; "));
     }
+    // RTMIN+3 as bash numbers it (its C library's SIGRTMIN, not
+    // necessarily this test's), printed before "ready".
     s.push_str(
-        "trap 'echo got-TERM; exit 0' TERM; echo ready; while :; do sleep 5 & wait $!; done",
+        "trap 'echo got-TERM; exit 0' TERM; echo \"rtmin3 $(kill -l RTMIN+3)\"; echo ready; \
+         while :; do sleep 5 & wait $!; done",
     );
     s
 }
@@ -128,7 +131,12 @@ fn trapper() -> String {
 fn each_signal_reaches_the_child() {
     let mut live = Live::start(sealinit(&["-q", "--", "bash", "-c", &trapper()]));
     live.expect_line("ready");
-    let rtmin3 = libc::SIGRTMIN() + 3;
+    let rtmin3: i32 = live
+        .seen
+        .iter()
+        .find_map(|l| l.strip_prefix("rtmin3 "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the workload's RTMIN+3");
     for (sig, name) in [
         (libc::SIGHUP, "HUP"),
         (libc::SIGINT, "INT"),
@@ -568,4 +576,74 @@ fn other_signals_pending_before_the_spawn_reach_the_workload() {
         "USR1 not pending in the workload:\n{seen}"
     );
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+}
+
+/// The `PATH` search goes on past a file it may not run (EACCES) and
+/// reports EACCES (126) only when nothing ran; an empty `PATH` entry is the
+/// working directory. Whichever C library sealinit is built with (musl's
+/// execvp differs from glibc's, which sealinit follows).
+#[test]
+fn the_path_search_skips_what_it_may_not_run_and_an_empty_entry_is_the_working_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let first = tempdir();
+    let second = tempdir();
+    let blocked = first.join("tool");
+    std::fs::write(&blocked, "#!/bin/sh\necho blocked\n").expect("write");
+    std::fs::set_permissions(&blocked, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let tool = second.join("tool");
+    std::fs::write(&tool, "#!/bin/sh\necho ran-second\n").expect("write");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let mut cmd = sealinit(&["-q", "--", "tool"]);
+    cmd.env("PATH", format!("{}:{}", first.display(), second.display()));
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-second\n");
+
+    let mut cmd = sealinit(&["-q", "--", "tool"]);
+    cmd.env("PATH", first.display().to_string());
+    let out = run(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(126),
+        "only a file it may not run: {}",
+        show(&out)
+    );
+
+    let mut cmd = sealinit(&["-q", "--", "tool"]);
+    cmd.env("PATH", ":/nonexistent").current_dir(&second);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-second\n");
+}
+
+/// A script without `#!` where there is no `/bin/sh` (a `FROM scratch`
+/// image): "not executable" (126), not glibc's "not found" for the shell.
+#[test]
+fn a_script_without_shebang_and_no_shell_is_not_executable() {
+    assert!(
+        is_root(),
+        "needs root: a private mount namespace hides /bin/sh"
+    );
+    let dir = tempdir();
+    let script = dir.join("plain-script");
+    std::fs::write(&script, "echo hi\n").expect("write");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    // /bin/sh is usually /usr/bin/sh through the /bin symlink: hide both.
+    let hide = "for d in /bin /usr/bin; do [ -L $d ] || mount -t tmpfs none $d; done";
+    let out = run({
+        let mut c = Command::new("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!("{hide}; exec \"$0\" --root any -q -- \"$1\""))
+            .arg(bin())
+            .arg(&script);
+        c
+    });
+    assert_eq!(out.status.code(), Some(126), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plain-script") && err.contains("not executable"),
+        "{err}"
+    );
 }

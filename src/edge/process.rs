@@ -23,6 +23,26 @@ pub struct SpawnError {
     pub error: io::Error,
 }
 
+/// The command line from C `main`'s `argc` and `argv`, without the
+/// program name.
+///
+/// # Safety
+///
+/// `argv` must point at `argc` NUL-terminated strings (what the C runtime
+/// passes to `main`).
+pub unsafe fn args_from_main(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = usize::try_from(argc).unwrap_or(0);
+    (1..n)
+        .map(|i| {
+            // SAFETY: the caller's contract: `argv[i]` for `i < argc` is a
+            // live NUL-terminated string.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            std::ffi::OsStr::from_bytes(arg.to_bytes()).to_os_string()
+        })
+        .collect()
+}
+
 /// Keeps descriptors 0, 1 and 2 from being reused when the caller closed
 /// them: each closed one gets `/dev/null` opened with `O_CLOEXEC`
 /// (open(2), fcntl(2) F_GETFD). Without this (sealinit has its own C
@@ -80,16 +100,17 @@ pub struct SpawnOptions {
 /// and the exec has no copied address space to tear down (a fork cost the
 /// start path 50-100 µs in the benchmark VM, more with a larger heap).
 /// Everything the child needs (the C strings of the command line, the
-/// flags) is prepared before the clone; the child makes raw syscalls and
-/// glibc's `execvp(3)` (the `PATH` search and the `/bin/sh` fallback for a
-/// script without `#!`, as std's `Command` did; tests/init.rs pins both)
-/// and never allocates. Its errno comes back through the shared memory.
+/// flags, the `PATH` search's buffer) is prepared before the clone; the
+/// child makes raw syscalls only and never allocates. It finds the program
+/// as glibc's `execvp(3)` does (see [`exec_like_execvp`]), whichever C
+/// library sealinit is built with. Its errno comes back through the shared
+/// memory.
 pub fn spawn(
     argv: &[OsString],
     inherited: Inherited,
     opts: SpawnOptions,
 ) -> Result<i32, SpawnError> {
-    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let program = argv.first().cloned().unwrap_or_default();
     let fail = |error: io::Error| SpawnError {
         program: program.clone(),
@@ -110,13 +131,35 @@ pub fn spawn(
     }
     let mut ptrs: Vec<*const libc::c_char> = cstrings.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
-    // execvp(3) needs room for the PATH candidate (at most PATH_MAX) and,
-    // for a script without `#!`, a copy of argv; glibc's posix_spawn sizes
-    // its stack the same way (argv + 64 KiB).
-    let stack =
-        ChildStack::new(64 * 1024 + 2 * ptrs.len() * std::mem::size_of::<usize>()).map_err(fail)?;
+    let file = cstrings[0].as_bytes();
+    let path = std::env::var_os("PATH")
+        .map(std::ffi::OsString::into_vec)
+        .unwrap_or_else(|| DEFAULT_PATH.to_vec());
+    // Room for the longest "directory/program\0" (or the program alone).
+    let longest = path
+        .split(|&b| b == b':')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    let mut candidate = vec![0u8; longest + file.len() + 2];
+    // For a script without `#!`: /bin/sh, the script (the candidate), the
+    // workload's own arguments.
+    let mut sh_argv: Vec<*const libc::c_char> = Vec::with_capacity(ptrs.len() + 1);
+    sh_argv.push(SH.as_ptr());
+    sh_argv.push(candidate.as_ptr().cast());
+    sh_argv.extend_from_slice(&ptrs[1..]);
+    let stack = ChildStack::new(64 * 1024).map_err(fail)?;
     let mut args = ChildArgs {
         argv: ptrs.as_ptr(),
+        // SAFETY: reading the C library's `environ` pointer (sealinit never
+        // changes its environment, so nothing writes it meanwhile).
+        envp: unsafe { environ },
+        file: file.as_ptr(),
+        file_len: file.len(),
+        path: path.as_ptr(),
+        path_len: path.len(),
+        candidate: candidate.as_mut_ptr(),
+        sh_argv: sh_argv.as_ptr(),
         inherited,
         pdeathsig: opts.pdeathsig.unwrap_or(0),
         // SAFETY: getpid(2) cannot fail. Taken before the clone: the
@@ -158,13 +201,36 @@ pub fn spawn(
         {}
         return Err(fail(io::Error::from_raw_os_error(errno)));
     }
-    drop(cstrings);
+    drop((cstrings, candidate, sh_argv, path));
     Ok(pid)
 }
+
+extern "C" {
+    /// The process's environment (environ(7)), what execvp(3) passes on.
+    static environ: *const *const libc::c_char;
+}
+
+/// glibc's `PATH` when the variable is unset (`confstr(_CS_PATH)`).
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// The shell that runs an executable file with no `#!` and no known binary
+/// format (as glibc's execvp(3) and POSIX's `exec` family do).
+const SH: &std::ffi::CStr = c"/bin/sh";
 
 /// What [`child_main`] reads (prepared by [`spawn`]) and writes back.
 struct ChildArgs {
     argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    /// The program as given (argv[0], without its NUL).
+    file: *const u8,
+    file_len: usize,
+    /// `PATH`'s bytes (or [`DEFAULT_PATH`]).
+    path: *const u8,
+    path_len: usize,
+    /// Room for each "directory/program\0" tried.
+    candidate: *mut u8,
+    /// `/bin/sh`, the candidate, argv[1..], null.
+    sh_argv: *const *const libc::c_char,
     inherited: Inherited,
     /// 0: none.
     pdeathsig: i32,
@@ -185,20 +251,94 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // the suspended parent until this child execs or exits.
     let args = unsafe { &mut *arg.cast::<ChildArgs>() };
     let errno = match prepare_child(args) {
-        // SAFETY: `argv` is a null-terminated array of live C strings;
-        // execvp only returns on failure.
-        Ok(()) => unsafe {
-            libc::execvp(*args.argv, args.argv);
-            io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO)
-        },
+        // SAFETY: every pointer in `args` was prepared by `spawn` and lives
+        // until this child execs or exits.
+        Ok(()) => unsafe { exec_like_execvp(args) },
         Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
     };
     // SAFETY: a plain write to the shared struct, read by the parent after
     // this child exits.
     unsafe { std::ptr::write_volatile(&mut args.errno, errno.max(1)) };
     127
+}
+
+/// Runs the workload as glibc's `execvp(3)` finds it (musl's differs, and
+/// sealinit must not change with the C library it is built with): a name
+/// with a `/` is run as it stands; otherwise each `PATH` directory is tried
+/// in order (an empty one is the working directory), going on past a
+/// missing or inaccessible file (ENOENT, ENOTDIR, EACCES, ...; EACCES is
+/// what is reported if nothing ran) and stopping at any other error. A file
+/// the kernel cannot run (ENOEXEC: an executable script without `#!`) is
+/// run by `/bin/sh`; where there is no `/bin/sh` (a `FROM scratch` image)
+/// the answer stays ENOEXEC, not glibc's ENOENT for the shell. Returns the
+/// errno when nothing could be run.
+///
+/// # Safety
+///
+/// `args`' pointers as [`spawn`] prepares them, alive; called in the child
+/// only (async-signal-safe: raw syscalls and byte copies).
+unsafe fn exec_like_execvp(args: &ChildArgs) -> i32 {
+    // SAFETY (whole body): the buffers are those of `spawn`, sized there:
+    // `candidate` holds the longest PATH entry, a '/', the file and a NUL.
+    let file = unsafe { std::slice::from_raw_parts(args.file, args.file_len) };
+    if file.is_empty() {
+        return libc::ENOENT;
+    }
+    let candidate = args.candidate;
+    let put = |at: usize, bytes: &[u8]| unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), candidate.add(at), bytes.len());
+    };
+    if file.contains(&b'/') {
+        put(0, file);
+        put(file.len(), b"\0");
+        return unsafe { exec_one(args) };
+    }
+    let path = unsafe { std::slice::from_raw_parts(args.path, args.path_len) };
+    let mut got_eacces = false;
+    for dir in path.split(|&b| b == b':') {
+        let at = if dir.is_empty() {
+            0
+        } else {
+            put(0, dir);
+            put(dir.len(), b"/");
+            dir.len() + 1
+        };
+        put(at, file);
+        put(at + file.len(), b"\0");
+        match unsafe { exec_one(args) } {
+            libc::EACCES => got_eacces = true,
+            libc::ENOENT
+            | libc::ESTALE
+            | libc::ENOTDIR
+            | libc::ENODEV
+            | libc::EHOSTUNREACH
+            | libc::ETIMEDOUT => {}
+            other => return other,
+        }
+    }
+    if got_eacces {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }
+}
+
+/// execve(2) of the candidate, then of `/bin/sh` with it when the kernel
+/// answers ENOEXEC. Returns the errno (it only returns on failure).
+///
+/// # Safety
+///
+/// As [`exec_like_execvp`], with a NUL-terminated candidate in place.
+unsafe fn exec_one(args: &ChildArgs) -> i32 {
+    // SAFETY: NUL-terminated strings and null-terminated arrays of them.
+    unsafe {
+        libc::execve(args.candidate.cast(), args.argv, args.envp);
+        let errno = *libc::__errno_location();
+        if errno == libc::ENOEXEC {
+            libc::execve(SH.as_ptr(), args.sh_argv, args.envp);
+        }
+        errno
+    }
 }
 
 /// The child's process group, terminal, pdeathsig and signal state.

@@ -48,12 +48,12 @@ pub const VERSION_LINE: &str = concat!(
     ")\n"
 );
 
-/// Runs sealinit and returns the process exit code.
-pub fn run(inherited: io::Result<Inherited>) -> i32 {
+/// Runs sealinit with its command line (`args`, without the program name)
+/// and returns the process exit code.
+pub fn run(inherited: io::Result<Inherited>, args: Vec<OsString>) -> i32 {
     // Before anything opens a descriptor: a closed stdin/stdout/stderr must
     // not be taken by the signalfd, a pipe or a socket.
     process::reserve_std_fds();
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     // Known before anything can fail, so a usage error is reported in it.
     let hint = parser::log_format_hint(&args, std::env::var_os("SEALINIT_LOG_FORMAT").as_deref());
     let (parsed, env) = match parse_command_line(&args) {
