@@ -4,8 +4,9 @@
 # RESULTS       bench/results (markdown tables, committed)
 # RAW           bench/results/raw (raw samples, not committed)
 # BIN           bench/.bin (compiled C helpers)
-# SEALINIT      the binary under test (default: target/release/sealinit,
-#               built with `cargo build --release` when missing)
+# SEALINIT      the binary under test (default: container-tests/build.sh's,
+#               musl where the target can be had; SEALINIT_GNU, the glibc
+#               build, is then measured beside it on the start path)
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
@@ -59,15 +60,24 @@ build_helpers() {
 
 # Sets SEALINIT (building the release binary if needed).
 find_sealinit() {
-    SEALINIT=${SEALINIT:-$REPO_DIR/target/release/sealinit}
-    if [ ! -x "$SEALINIT" ]; then
-        log "building sealinit (cargo build --release)"
+    if [ -z "${SEALINIT:-}" ]; then
+        # The image binary (musl where the target can be had), and the
+        # glibc build beside it for the start path's comparison.
+        log "building sealinit (container-tests/build.sh, and cargo build --release)"
+        SEALINIT=$(bash "$REPO_DIR/container-tests/build.sh") || die "cargo build failed"
         (cd "$REPO_DIR" && cargo build --release >&2) || die "cargo build failed"
+        [ "$SEALINIT" = "$REPO_DIR/target/release/sealinit" ] ||
+            SEALINIT_GNU=${SEALINIT_GNU:-$REPO_DIR/target/release/sealinit}
     fi
+    [ -x "$SEALINIT" ] || die "no sealinit at $SEALINIT"
+    case $SEALINIT in
+        */x86_64-unknown-linux-musl/*) BENCH_BUILD="static, musl" ;;
+        *) BENCH_BUILD="static" ;;
+    esac
     # Not SEALINIT_*: sealinit warns about unknown SEALINIT_* variables,
     # which would add a log line to every measured run.
     BENCH_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    export SEALINIT BENCH_REV
+    export SEALINIT BENCH_REV BENCH_BUILD SEALINIT_GNU
 }
 
 # Prints a one-line description of the machine for the results header.

@@ -39,8 +39,9 @@ def verdict(ok):
 
 def header(title):
     rev = os.environ.get("BENCH_REV", "?")
+    build = os.environ.get("BENCH_BUILD", "")
     mach = os.environ.get("BENCH_MACHINE", "")
-    return f"## {title}\n\nsealinit `{rev}`; {mach}\n"
+    return f"## {title}\n\nsealinit `{rev}`{f' ({build})' if build else ''}; {mach}\n"
 
 
 def hyperfine(path):
@@ -338,11 +339,16 @@ def scale(raw):
                        "in the table above is that of a workload that exits at once: sealinit starts no "
                        "watch for a workload gone within 1 ms of its spawn. With an inotify instance, the "
                        "kernel's teardown of it at exit waits for an SRCU grace period (`bench/README.md`).")
+        if any(k.endswith("(glibc build)") for k in pg):
+            out.append("\nThe glibc rows are the same sealinit built against glibc (static), run in the same "
+                       "rounds. A static glibc program asks the CPU about its features and caches before `main` "
+                       "(some 50 CPUID instructions; in a VM each traps to the hypervisor), as tini-static does; "
+                       "the musl build asks nothing.")
         if "floor: startfloor" in pg:
             out.append("\nThe floor row is `bench/startfloor.c`: the system calls of sealinit's postgres checks "
                        "and nothing else, in C (the mount table read once, statfs of `/`, the identity, and per "
                        "mount lstat, realpath, the O_TMPFILE write probe and statfs), then the same vfork + exec "
-                       "of the workload. Its ratio is what the checks cost the kernel on this machine: no init "
+                       "of the workload. Its ratio is what the checks cost the kernel on this machine: no glibc init "
                        "that makes them before the spawn can start the workload sooner.")
         if "syscalls" in d:
             s_ = d["syscalls"]

@@ -27,6 +27,8 @@ PG_ROUNDS = int(os.environ.get("PG_ROUNDS", "300"))
 TAIL_ROUNDS = int(os.environ.get("TAIL_ROUNDS", "60"))
 LAT_ROUNDS = int(os.environ.get("LAT_ROUNDS", "10"))
 TAR, TAR_ENTRIES = os.environ["TAR"], int(os.environ["TAR_ENTRIES"])
+# The glibc build, beside a musl SEALINIT on the start path (bench/lib.sh).
+GNU = os.environ.get("SEALINIT_GNU", "")
 STAMP = f"{BIN}/stamp"
 STAMP_RUN = f"{BIN}/stamp-run"  # the same, living 20 ms
 # Shell: every writable mount of the host but /, /proc, /sys and /dev
@@ -230,6 +232,9 @@ def part_pg():
                 f"sealinit --profile postgres|{SEALINIT} --profile postgres -- {STAMP}\n"
                 f"floor: startfloor|{BIN}/startfloor -w /var/lib/postgresql/data -w /var/run/postgresql "
                 f"-w /tmp -w /dev/shm -- {STAMP}\n")
+        if GNU:
+            f.write(f"sealinit --root any (glibc build)|{GNU} --root any -- {STAMP}\n"
+                    f"sealinit --profile postgres (glibc build)|{GNU} --profile postgres -- {STAMP}\n")
     # The exit tail of a workload that lives long enough (20 ms) for the
     # init's watches to be in place when it exits.
     with open(f"{pg}/tmp/scale-pg-cmds-run.txt", "w") as f:
@@ -275,7 +280,8 @@ def part_pg():
             sections[cur].append(line)
     with open(f"{RAW}/scale-pg.txt", "w") as f:
         f.write("\n".join(sections["exec"]) + "\n")
-    names = ["tini-static", "sealinit --root any", "sealinit --profile postgres", "floor: startfloor"]
+    names = ["tini-static", "sealinit --root any", "sealinit --profile postgres", "floor: startfloor",
+             "sealinit --root any (glibc build)", "sealinit --profile postgres (glibc build)"]
     files = ["tini", "any", "postgres"]
     for (k, lines), name in zip([(k, v) for k, v in sections.items() if k.startswith("strace")], files):
         with open(f"{RAW}/scale-strace-{name}.txt", "w") as f:

@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash container-tests/setup.sh
-cargo build --release
+# The image binary: static, against musl where the target can be had.
+SEALINIT_BIN=$(bash container-tests/build.sh)
+export SEALINIT_BIN
 bash container-tests/mkimage.sh
 # shellcheck source=lib.sh
 . container-tests/lib.sh
