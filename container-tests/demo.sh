@@ -9,8 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash container-tests/setup.sh
 # The image binary: static, against musl where the target can be had.
 SEALINIT_BIN=$(bash container-tests/build.sh)
-export SEALINIT_BIN
-bash container-tests/mkimage.sh
+SEALINIT_BIN=$SEALINIT_BIN bash container-tests/mkimage.sh
 # shellcheck source=lib.sh
 . container-tests/lib.sh
 cache=$(mktemp -d)
