@@ -5,7 +5,7 @@
 # RAW           bench/results/raw (raw samples, not committed)
 # BIN           bench/.bin (compiled C helpers)
 # SEALINIT      the binary under test (default: container-tests/build.sh's,
-#               musl where the target can be had; SEALINIT_GNU, the glibc
+#               musl where the target can be had; BENCH_GNU, the glibc
 #               build, is then measured beside it on the start path)
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,7 +67,7 @@ find_sealinit() {
         SEALINIT=$(bash "$REPO_DIR/container-tests/build.sh") || die "cargo build failed"
         (cd "$REPO_DIR" && cargo build --release >&2) || die "cargo build failed"
         [ "$SEALINIT" = "$REPO_DIR/target/release/sealinit" ] ||
-            SEALINIT_GNU=${SEALINIT_GNU:-$REPO_DIR/target/release/sealinit}
+            BENCH_GNU=${BENCH_GNU:-$REPO_DIR/target/release/sealinit}
     fi
     [ -x "$SEALINIT" ] || die "no sealinit at $SEALINIT"
     case $SEALINIT in
@@ -77,7 +77,7 @@ find_sealinit() {
     # Not SEALINIT_*: sealinit warns about unknown SEALINIT_* variables,
     # which would add a log line to every measured run.
     BENCH_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    export SEALINIT BENCH_REV BENCH_BUILD SEALINIT_GNU
+    export SEALINIT BENCH_REV BENCH_BUILD BENCH_GNU
 }
 
 # Prints a one-line description of the machine for the results header.

@@ -28,7 +28,7 @@ TAIL_ROUNDS = int(os.environ.get("TAIL_ROUNDS", "60"))
 LAT_ROUNDS = int(os.environ.get("LAT_ROUNDS", "10"))
 TAR, TAR_ENTRIES = os.environ["TAR"], int(os.environ["TAR_ENTRIES"])
 # The glibc build, beside a musl SEALINIT on the start path (bench/lib.sh).
-GNU = os.environ.get("SEALINIT_GNU", "")
+GNU = os.environ.get("BENCH_GNU", "")
 STAMP = f"{BIN}/stamp"
 STAMP_RUN = f"{BIN}/stamp-run"  # the same, living 20 ms
 # Shell: every writable mount of the host but /, /proc, /sys and /dev
