@@ -615,6 +615,14 @@ fn the_path_search_skips_what_it_may_not_run_and_an_empty_entry_is_the_working_d
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-second\n");
+
+    // An entry of PATH_MAX bytes or more is skipped, not the search's end.
+    let long = format!("/{}", "d".repeat(5000));
+    let mut cmd = sealinit(&["-q", "--", "tool"]);
+    cmd.env("PATH", format!("{long}:{}", second.display()));
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-second\n");
 }
 
 /// A script without `#!` where there is no `/bin/sh` (a `FROM scratch`
@@ -646,4 +654,29 @@ fn a_script_without_shebang_and_no_shell_is_not_executable() {
         err.contains("plain-script") && err.contains("not executable"),
         "{err}"
     );
+
+    // Found through PATH, the search goes on past it (as glibc's does) to a
+    // program of the same name that runs; alone, it is "not executable".
+    let later = tempdir();
+    std::fs::copy("/usr/bin/echo", later.join("plain-script")).expect("copy echo");
+    for (path, code) in [
+        (format!("{}:{}", dir.display(), later.display()), 0),
+        (dir.display().to_string(), 126),
+    ] {
+        let out = run({
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(format!(
+                    "{hide}; PATH=\"$2\" exec \"$0\" --root any -q -- plain-script ran-later"
+                ))
+                .arg(bin())
+                .arg("unused")
+                .arg(&path);
+            c
+        });
+        assert_eq!(out.status.code(), Some(code), "PATH={path}: {}", show(&out));
+        if code == 0 {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-later\n");
+        }
+    }
 }

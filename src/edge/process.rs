@@ -265,13 +265,15 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// Runs the workload as glibc's `execvp(3)` finds it (musl's differs, and
 /// sealinit must not change with the C library it is built with): a name
 /// with a `/` is run as it stands; otherwise each `PATH` directory is tried
-/// in order (an empty one is the working directory), going on past a
-/// missing or inaccessible file (ENOENT, ENOTDIR, EACCES, ...; EACCES is
-/// what is reported if nothing ran) and stopping at any other error. A file
-/// the kernel cannot run (ENOEXEC: an executable script without `#!`) is
-/// run by `/bin/sh`; where there is no `/bin/sh` (a `FROM scratch` image)
-/// the answer stays ENOEXEC, not glibc's ENOENT for the shell. Returns the
-/// errno when nothing could be run.
+/// in order (an empty one is the working directory; one of `PATH_MAX`
+/// bytes or more is skipped), going on past a missing or inaccessible file
+/// (ENOENT, ESTALE, ENOTDIR, ENODEV, ETIMEDOUT, EACCES) and stopping at
+/// any other error. A file the kernel cannot run (ENOEXEC: an executable
+/// script without `#!`) is run by `/bin/sh`. Where that fails too (no
+/// `/bin/sh` in a `FROM scratch` image) the search goes on, as glibc's
+/// does; but if nothing runs, the answer is ENOEXEC ("not executable"), not
+/// glibc's ENOENT for the missing shell, then EACCES, then ENOENT. Returns
+/// the errno when nothing could be run.
 ///
 /// # Safety
 ///
@@ -294,8 +296,11 @@ unsafe fn exec_like_execvp(args: &ChildArgs) -> i32 {
         return unsafe { exec_one(args) };
     }
     let path = unsafe { std::slice::from_raw_parts(args.path, args.path_len) };
-    let mut got_eacces = false;
+    let (mut got_eacces, mut got_enoexec) = (false, false);
     for dir in path.split(|&b| b == b':') {
+        if dir.len() >= libc::PATH_MAX as usize {
+            continue;
+        }
         let at = if dir.is_empty() {
             0
         } else {
@@ -306,17 +311,15 @@ unsafe fn exec_like_execvp(args: &ChildArgs) -> i32 {
         put(at, file);
         put(at + file.len(), b"\0");
         match unsafe { exec_one(args) } {
+            libc::ENOEXEC => got_enoexec = true,
             libc::EACCES => got_eacces = true,
-            libc::ENOENT
-            | libc::ESTALE
-            | libc::ENOTDIR
-            | libc::ENODEV
-            | libc::EHOSTUNREACH
-            | libc::ETIMEDOUT => {}
+            libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT => {}
             other => return other,
         }
     }
-    if got_eacces {
+    if got_enoexec {
+        libc::ENOEXEC
+    } else if got_eacces {
         libc::EACCES
     } else {
         libc::ENOENT
@@ -324,7 +327,8 @@ unsafe fn exec_like_execvp(args: &ChildArgs) -> i32 {
 }
 
 /// execve(2) of the candidate, then of `/bin/sh` with it when the kernel
-/// answers ENOEXEC. Returns the errno (it only returns on failure).
+/// answers ENOEXEC. Returns the errno (it only returns on failure): the
+/// candidate's, so ENOEXEC when the shell could not run it either.
 ///
 /// # Safety
 ///
