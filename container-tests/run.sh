@@ -6,7 +6,8 @@
 #   container-tests/run.sh infra image     groups: infra, image, apps, manifests, learn
 #   container-tests/run.sh image_watcher_stop app_nginx   single scenarios
 #
-# Environment: SEALINIT_BIN (default target/release/sealinit, must be static),
+# Environment: SEALINIT_BIN (default target/release/sealinit, must be static;
+# .ci/run passes container-tests/build.sh's, the musl image binary),
 # CT_VERBOSE=1 (print whole scenario logs on failure), CT_KEEP=1 (keep the
 # work dir). Must run as root. Install the packages first: setup.sh.
 set -uo pipefail
