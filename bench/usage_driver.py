@@ -100,7 +100,8 @@ def main():
         limit = (int(base / 0.70) // 4096) * 4096
         mounts.append((label, files, path, False, limit))
 
-    args = [sealinit, "--root", "any", "--on-violation", "warn", "--log-format", "json",
+    # -v: the "spawn" event is at debug level.
+    args = [sealinit, "-v", "--root", "any", "--on-violation", "warn", "--log-format", "json",
             "--warn-at", "80", "--act-at", "99"]
     if os.environ.get("RESCAN"):  # e.g. RESCAN=1h to take the safety rescan out of the idle window
         args += ["--rescan", os.environ["RESCAN"]]
@@ -129,6 +130,8 @@ def main():
 
     threading.Thread(target=reader, daemon=True).start()
     if not spawned.wait(30):
+        proc.terminate()  # sealinit stops its workload and exits: nothing left watching
+        proc.wait(10)
         sys.exit(f"sealinit did not spawn its workload: {b''.join(other)[:2000]!r}")
     time.sleep(3)  # the initial walk of 110,000 files and the inotify watches
     while not events.empty():
