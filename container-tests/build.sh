@@ -10,12 +10,13 @@
 # musl asks nothing. Same code, same tests (.ci/run runs them on both).
 #
 #   container-tests/build.sh            # the image binary (musl if possible)
-#   SEALINIT_LIBC=gnu container-tests/build.sh   # the glibc one
+#   LIBC=gnu container-tests/build.sh   # the glibc one (not a SEALINIT_*
+#                                       # name: sealinit warns about those)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 MUSL=x86_64-unknown-linux-musl
-libc=${SEALINIT_LIBC:-musl}
+libc=${LIBC:-musl}
 if [[ $libc == musl ]] && ! rustup target list --installed 2>/dev/null | grep -qx "$MUSL"; then
   echo "build.sh: adding the $MUSL target (rustup)" >&2
   if ! rustup target add "$MUSL" >&2; then
