@@ -238,25 +238,12 @@ impl MountTable {
     /// equality, hashed as bytes (`Path`'s own hash walks components: most
     /// of this on the start path).
     pub fn visible(&self) -> Vec<bool> {
-        let n = self.entries.len();
-        let mut out = vec![false; n];
-        if self
-            .entries
-            .iter()
-            .all(|e| spelled_plainly(e.mount_point.as_os_str().as_encoded_bytes()))
-        {
-            let mut seen =
-                crate::core::fasthash::FastSet::with_capacity_and_hasher(n, Default::default());
-            for (i, e) in self.entries.iter().enumerate().rev() {
-                out[i] = seen.insert(e.mount_point.as_os_str().as_encoded_bytes());
-            }
+        let points = || self.entries.iter().map(|e| &e.mount_point);
+        if points().all(|p| spelled_plainly(p.as_os_str().as_encoded_bytes())) {
+            last_of_each(points().map(|p| p.as_os_str().as_encoded_bytes()))
         } else {
-            let mut seen = std::collections::HashSet::with_capacity(n);
-            for (i, e) in self.entries.iter().enumerate().rev() {
-                out[i] = seen.insert(e.mount_point.as_path());
-            }
+            last_of_each(points().map(PathBuf::as_path))
         }
-        out
     }
 
     /// Number of mounts.
@@ -268,6 +255,17 @@ impl MountTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// For each key, whether no later key equals it (one pass from the end).
+fn last_of_each<K: std::hash::Hash + Eq>(
+    keys: impl DoubleEndedIterator<Item = K> + ExactSizeIterator,
+) -> Vec<bool> {
+    let mut seen =
+        crate::core::fasthash::FastSet::with_capacity_and_hasher(keys.len(), Default::default());
+    let mut out: Vec<bool> = keys.rev().map(|k| seen.insert(k)).collect();
+    out.reverse();
+    out
 }
 
 /// An absolute path whose bytes are its one spelling as a `Path`: no empty
