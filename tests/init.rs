@@ -638,16 +638,22 @@ fn a_script_without_shebang_and_no_shell_is_not_executable() {
     std::fs::write(&script, "echo hi\n").expect("write");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    // /bin/sh is usually /usr/bin/sh through the /bin symlink: hide both.
-    let hide = "for d in /bin /usr/bin; do [ -L $d ] || mount -t tmpfs none $d; done";
-    let out = run({
+    // sealinit in a private mount namespace without /bin/sh (usually
+    // /usr/bin/sh through the /bin symlink: both hidden), with PATH as
+    // given, running ARGV.
+    let without_shell = |path: &str, argv: &[&std::ffi::OsStr]| {
         let mut c = Command::new("unshare");
         c.args(["-m", "--propagation", "private", "sh", "-c"])
-            .arg(format!("{hide}; exec \"$0\" --root any -q -- \"$1\""))
+            .arg(
+                "for d in /bin /usr/bin; do [ -L $d ] || mount -t tmpfs none $d; done; \
+                 p=$1; shift; PATH=\"$p\" exec \"$0\" --root any -q -- \"$@\"",
+            )
             .arg(bin())
-            .arg(&script);
-        c
-    });
+            .arg(path)
+            .args(argv);
+        run(c)
+    };
+    let out = without_shell("/nonexistent", &[script.as_os_str()]);
     assert_eq!(out.status.code(), Some(126), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -663,17 +669,7 @@ fn a_script_without_shebang_and_no_shell_is_not_executable() {
         (format!("{}:{}", dir.display(), later.display()), 0),
         (dir.display().to_string(), 126),
     ] {
-        let out = run({
-            let mut c = Command::new("unshare");
-            c.args(["-m", "--propagation", "private", "sh", "-c"])
-                .arg(format!(
-                    "{hide}; PATH=\"$2\" exec \"$0\" --root any -q -- plain-script ran-later"
-                ))
-                .arg(bin())
-                .arg("unused")
-                .arg(&path);
-            c
-        });
+        let out = without_shell(&path, &["plain-script".as_ref(), "ran-later".as_ref()]);
         assert_eq!(out.status.code(), Some(code), "PATH={path}: {}", show(&out));
         if code == 0 {
             assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-later\n");
