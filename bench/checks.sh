@@ -39,12 +39,7 @@ if [ "${BENCH_IN_NS:-}" != 1 ]; then
 fi
 
 # --- inside the namespace ---
-# The host's own writable mounts (/run/netns, ...) are no part of a pod:
-# read-only here, or sealinit would warn and print its whole report.
-awk '{print $5}' /proc/self/mountinfo | while read -r m; do
-    case $m in /|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;;
-    *) mount -o remount,bind,ro "$m" 2>/dev/null || true ;; esac
-done
+quiet_host
 mount --bind "$RESULTS" "$RESULTS"
 bindw() { mount --bind "$1" "$2" && mount -o remount,bind,nosuid,nodev,noexec "$2"; }
 bindw "$WORK/data" /var/lib/postgresql/data

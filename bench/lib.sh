@@ -35,6 +35,18 @@ need() {
     fi
 }
 
+# Inside a private mount namespace: every writable mount of the host but /,
+# /proc, /sys and /dev remounted read-only. The host's own mounts
+# (/run/netns, ...) are no part of a pod, and sealinit would warn about them
+# and print its whole report in every measured run. (tests/output.rs does
+# the same for the tests.)
+quiet_host() {
+    awk '{print $5}' /proc/self/mountinfo | while read -r m; do
+        case $m in /|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;;
+        *) mount -o remount,bind,ro "$m" 2>/dev/null || true ;; esac
+    done
+}
+
 # Builds the C helpers into $BIN.
 build_helpers() {
     need gcc

@@ -31,11 +31,6 @@ TAR, TAR_ENTRIES = os.environ["TAR"], int(os.environ["TAR_ENTRIES"])
 GNU = os.environ.get("BENCH_GNU", "")
 STAMP = f"{BIN}/stamp"
 STAMP_RUN = f"{BIN}/stamp-run"  # the same, living 20 ms
-# Shell: every writable mount of the host but /, /proc, /sys and /dev
-# remounted read-only (inside a private mount namespace only).
-QUIET_HOST = ("awk '{print $5}' /proc/self/mountinfo | while read -r m; do "
-              "case $m in /|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;; "
-              "*) mount -o remount,bind,ro \"$m\" 2>/dev/null || true ;; esac; done")
 ALL_PARTS = ("exec", "rss", "pg", "cpu", "latency", "cold")
 PARTS = os.environ.get("PARTS", " ".join(ALL_PARTS)).split()
 # sealinit reads SEALINIT_* variables (and warns about unknown ones): the
@@ -244,12 +239,12 @@ def part_pg():
     # Every writable mount there is watched by the sealinit under test, so the
     # samples and traces leave through stdout (a pipe to this driver), never
     # through a file that would wake the watcher.
-    # The host's own writable mounts (`/run/netns`, ...) are no part of a
-    # pod: remounted read-only first, or sealinit would warn about them and
-    # every run would print its whole report.
+    # The host's own writable mounts (`/run/netns`, ...) remounted read-only
+    # first (bench/lib.sh's quiet_host).
     script = f"""
     set -e
-    {QUIET_HOST}
+    . "{BIN}/../lib.sh"
+    quiet_host
     bindw() {{ mount --bind "$1" "$2" && mount -o remount,bind,nosuid,nodev,noexec "$2"; }}
     bindw {pg}/data /var/lib/postgresql/data
     bindw {pg}/run /var/run/postgresql
