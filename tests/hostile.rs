@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use common::{bin, run, show};
+use common::{bin, run, show, unwrapped};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 const SCRATCH_ENV: &str = "SEALINIT_HOSTILE_SCRATCH";
@@ -559,8 +559,7 @@ fn hostile_spec_files_are_usage_errors() {
             let out = sealinit(&args);
             let what = format!("{args:?}");
             expect_code(&out, 64, &what);
-            // Long messages wrap onto continuation lines: joined again.
-            let err = stderr(&out).replace("\nsealinit:     ", " ");
+            let err = unwrapped(&stderr(&out));
             assert!(
                 err.contains(&*path.to_string_lossy()) && err.contains(want),
                 "{what}: expected the path and {want:?}\n{}",

@@ -103,7 +103,7 @@ fn a_clean_contract_says_one_summary_line_and_v_says_every_check() {
 
     let (c, _d2) = in_mount_ns(&script.replace("\"$@\"", "-v"));
     let out = run(c);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = unwrapped(&String::from_utf8_lossy(&out.stderr));
     assert!(
         err.contains("debug: pass  /tmp/") && err.contains("tmpfs  expected"),
         "{err}"

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, run, show};
+use common::{bin, run, show, unwrapped};
 use nix::mount::{mount, MsFlags};
 
 const SCRATCH_ENV: &str = "SEALINIT_SECURITY_SCRATCH";
@@ -164,7 +164,7 @@ fn inner_probes_leave_nothing_behind() {
     // readonly/secret on writable tmpfs fail; that is not the point here.
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("writable by uid 0"),
+        unwrapped(&String::from_utf8_lossy(&out.stdout)).contains("writable by uid 0"),
         "{}",
         show(&out)
     );
@@ -275,7 +275,7 @@ fn own_setting_values_are_echoed_in_their_error() {
     c.arg("check").arg(format!("--spec={}", f.display()));
     let out = run(c);
     assert_eq!(out.status.code(), Some(64), "{}", show(&out));
-    let err = stderr(&out);
+    let err = unwrapped(&stderr(&out));
     assert!(
         err.contains("spec.toml:1: key `root`") && err.contains("tok3n"),
         "{err}"

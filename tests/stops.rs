@@ -199,7 +199,7 @@ fn an_exec_drop_in_a_quiet_directory_under_on_tamper_stop_exits_77() {
         ],
         &script,
     ));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = unwrapped(&String::from_utf8_lossy(&out.stderr));
     assert!(
         stderr.contains("busy is busy: listed every"),
         "{}",

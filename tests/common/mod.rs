@@ -167,6 +167,14 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Text output with each wrapped message joined back onto one line: the
+/// text format wraps at 120 columns, so where a message breaks depends on
+/// the length of the paths in it (a checkout's, a scratch directory's).
+pub fn unwrapped(text: &str) -> String {
+    text.replace("\nsealinit:       ", " ")
+        .replace("\nsealinit:     ", " ")
+}
+
 /// Lines of stderr that are JSON events with `"event":"NAME"`.
 pub fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
     let key = format!("\"event\":\"{name}\"");
