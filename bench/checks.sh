@@ -16,10 +16,17 @@
 # all writable ones nosuid,nodev,noexec. No `--root any`: the root check runs.
 # The only trace left on the host is an empty /var/lib/postgresql/data
 # mount point when /var/lib/postgresql already exists (removed afterwards).
+# The raw results are written to the namespace's /tmp (the declared
+# emptyDir) and copied out afterwards: a writable bind of bench/results
+# would be an undeclared mount, and sealinit would print its report in
+# every measured run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 WORK=/var/tmp/sealinit-bench-checks
+RUNS=${RUNS:-200}
+INTERLEAVED=${INTERLEAVED:-500}
+export RUNS INTERLEAVED
 if [ "${BENCH_IN_NS:-}" != 1 ]; then
     need hyperfine tini strace
     build_helpers
@@ -34,23 +41,24 @@ if [ "${BENCH_IN_NS:-}" != 1 ]; then
     rc=0
     env BENCH_IN_NS=1 unshare -m --propagation private "$0" "$@" || rc=$?
     for d in "${made[@]}"; do rmdir "$d" 2>/dev/null || true; done
+    if [ $rc = 0 ]; then
+        cp "$WORK"/tmp/raw/checks-* "$RAW"/
+        python3 "$BENCH_DIR/render.py" checks "$RAW" | tee "$RESULTS/checks.md"
+    fi
     rm -rf "$WORK"
     exit $rc
 fi
 
 # --- inside the namespace ---
 quiet_host
-mount --bind "$RESULTS" "$RESULTS"
 bindw() { mount --bind "$1" "$2" && mount -o remount,bind,nosuid,nodev,noexec "$2"; }
 bindw "$WORK/data" /var/lib/postgresql/data
 bindw "$WORK/run" /var/run/postgresql
 bindw "$WORK/tmp" /tmp
 mount -t tmpfs -o size=1g,nosuid,nodev,noexec tmpfs /dev/shm
 mount -o remount,bind,ro /
-
-RUNS=${RUNS:-200}
-INTERLEAVED=${INTERLEAVED:-500}
-export RUNS INTERLEAVED
+RAW=/tmp/raw
+mkdir -p "$RAW"
 
 log "the contract: sealinit check --profile postgres"
 if "$SEALINIT" check --profile postgres >"$RAW/checks-report.txt" 2>&1; then
@@ -89,5 +97,3 @@ strace -c -f -qq -o "$RAW/checks-strace-c.txt" "$SEALINIT" --profile postgres --
     echo "# strace -c -f (one run):"
     sed -n '1,40p' "$RAW/checks-strace-c.txt"
 } >"$RAW/checks-strace.txt"
-
-python3 "$BENCH_DIR/render.py" checks "$RAW" | tee "$RESULTS/checks.md"

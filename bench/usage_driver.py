@@ -14,7 +14,10 @@ mounts holding 10,000 and 100,000 files) and supervises `sleep`, with
    The file is then deleted and the driver waits for `cleared_warn` (the
    re-arm, 5 points below) before the next round. Rounds interleave the
    mounts. Writes RAW/usage-latency.txt ("LABEL FILES NS" per sample).
-2. Idle cost over IDLE seconds (env, default 60): CPU time and context
+2. Idle cost over IDLE seconds (env, default 60), after SETTLE seconds
+   (default 45: the writeback watch re-stats a closed file of 64 KiB or
+   more once a second for 40 s after its last write, and the latency
+   part has just written): CPU time and context
    switches per thread of sealinit (from /proc/PID/task/*/stat and
    status), beside tini-static -s, catatonit and dumb-init supervising
    `sleep` at the same time. Writes RAW/usage-idle.md.
@@ -34,6 +37,7 @@ import time
 MI = 1 << 20
 ROUNDS = int(os.environ.get("LAT_ROUNDS", "40"))
 IDLE = int(os.environ.get("IDLE", "60"))
+SETTLE = int(os.environ.get("SETTLE", "45"))
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -186,7 +190,7 @@ def main():
         "catatonit": subprocess.Popen(["/usr/bin/catatonit", "--", "sleep", "1000000"], stderr=subprocess.DEVNULL),
         "dumb-init": subprocess.Popen(["/usr/bin/dumb-init", "sleep", "1000000"], stderr=subprocess.DEVNULL),
     }
-    time.sleep(1)
+    time.sleep(SETTLE)
     procs = {"sealinit (3 watched mounts)": proc, **peers}
     before = {n: task_stats(p.pid) for n, p in procs.items()}
     t0 = time.monotonic()
@@ -194,7 +198,8 @@ def main():
     secs = time.monotonic() - t0
     after = {n: task_stats(p.pid) for n, p in procs.items()}
     with open(f"{raw}/usage-idle.md", "w") as fh:
-        fh.write(f"### Idle cost over {secs:.0f} s of supervising `sleep` (all four at the same time)\n\n")
+        fh.write(f"### Idle cost over {secs:.0f} s of supervising `sleep` (all four at the same time, "
+                 f"from {SETTLE} s after the last write)\n\n")
         fh.write("| process | thread | CPU time | voluntary ctxt switches | involuntary | wake-ups/s |\n|---|---|---|---|---|---|\n")
         for n in procs:
             for tid, (name, cpu, vol, inv) in sorted(after[n].items()):
