@@ -71,9 +71,13 @@ fn check_passes_on_a_sized_tmpfs_and_exits_zero() {
 #[test]
 fn a_directory_that_is_not_a_mount_fails_with_the_volume_yaml() {
     need_root!();
+    // The plain directory's own mount is made read-only: a plain directory
+    // under a writable mount other than `/` only warns (it shares that
+    // mount's space), and a host's `/tmp` may be a tmpfs of its own.
     let out = in_ns(
-        "mkdir -p /tmp/sealinit-notamount; \
-         exec $SEALINIT check --root any --log-format json --emptydir /tmp/sealinit-notamount:64Mi",
+        "mkdir -p /tmp/sealinit-ro; mount -t tmpfs -o size=1m tmpfs /tmp/sealinit-ro; \
+         mkdir /tmp/sealinit-ro/notamount; mount -o remount,ro /tmp/sealinit-ro; \
+         exec $SEALINIT check --root any --log-format json --emptydir /tmp/sealinit-ro/notamount:64Mi",
     );
     let err = report(&out);
     assert_eq!(
@@ -82,27 +86,29 @@ fn a_directory_that_is_not_a_mount_fails_with_the_volume_yaml() {
         "check exits 1 on a violation\n{}",
         show(&out)
     );
-    let ev = check_event(&err, "/tmp/sealinit-notamount", "fail")
+    let ev = check_event(&err, "/tmp/sealinit-ro/notamount", "fail")
         .unwrap_or_else(|| panic!("no failing check\n{err}"));
     for want in [
         "\"kind\":\"emptydir\"",
         "not a mount",
-        "mountPath: \\\"/tmp/sealinit-notamount\\\"",
+        "mountPath: \\\"/tmp/sealinit-ro/notamount\\\"",
         "sizeLimit: \\\"64Mi\\\"",
         "emptyDir",
     ] {
         assert!(ev.contains(want), "missing {want:?} in {ev}");
     }
-    let _ = std::fs::remove_dir("/tmp/sealinit-notamount");
+    let _ = std::fs::remove_dir("/tmp/sealinit-ro");
 }
 
 #[test]
 fn a_violation_stops_before_the_workload_and_warn_lets_it_run() {
     need_root!();
-    let script = "mkdir -p $D/cache; \
-        $SEALINIT --root any --emptydir $D/cache -- sh -c 'echo ran > $D/marker' && rc=0 || rc=$?; \
+    // A plain directory on a read-only mount (as in the test above).
+    let script = "mkdir $D/ro; mount -t tmpfs -o size=1m tmpfs $D/ro; mkdir $D/ro/cache; \
+        mount -o remount,ro $D/ro; \
+        $SEALINIT --root any --emptydir $D/ro/cache -- sh -c 'echo ran > $D/marker' && rc=0 || rc=$?; \
         echo rc=$rc; test -e $D/marker && echo marker-present || echo marker-absent; \
-        $SEALINIT --root any --on-violation warn --emptydir $D/cache -- sh -c 'echo ran > $D/marker2'; \
+        $SEALINIT --root any --on-violation warn --emptydir $D/ro/cache -- sh -c 'echo ran > $D/marker2'; \
         test -e $D/marker2 && echo warn-ran";
     let out = in_ns(script);
     let stdout = String::from_utf8_lossy(&out.stdout);
