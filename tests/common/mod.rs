@@ -167,12 +167,22 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Text output with each wrapped message joined back onto one line: the
+/// Text output with each wrapped message joined back onto one line, and
+/// every run of spaces made one (look for phrases with single spaces): the
 /// text format wraps at 120 columns, so where a message breaks depends on
-/// the length of the paths in it (a checkout's, a scratch directory's).
+/// the length of the paths in it (a checkout's, a scratch directory's),
+/// and a break on a double space (`pass  /path  tmpfs`) keeps only one.
 pub fn unwrapped(text: &str) -> String {
-    text.replace("\nsealinit:       ", " ")
-        .replace("\nsealinit:     ", " ")
+    let joined = text
+        .replace("\nsealinit:       ", " ")
+        .replace("\nsealinit:     ", " ");
+    let mut out = String::with_capacity(joined.len());
+    for c in joined.chars() {
+        if !(c == ' ' && out.ends_with(' ')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Lines of stderr that are JSON events with `"event":"NAME"`.
