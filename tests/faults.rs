@@ -377,6 +377,23 @@ fn signal_storm() {
     cmd.args(["--root", "any", "--log-format", "json", "--"])
         .arg(&recv)
         .arg(&expect_file);
+    // Queued signals count against the receiver's RLIMIT_SIGPENDING, shared
+    // by every process of its user (root here), and the default scales with
+    // the machine's memory: a few thousand on a small VM, so a brief stall
+    // of sealinit there would make `sigqueue` fail with EAGAIN. Raised for
+    // sealinit and, inherited, its workload (as root).
+    // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
+            // Only root may raise the hard limit; others keep theirs.
+            let _ = libc::setrlimit(libc::RLIMIT_SIGPENDING, &lim);
+            Ok(())
+        });
+    }
     let mut s = Running::start(cmd);
     // The helper's SIGRTMIN: its C library's, which need not be this
     // test's (glibc reserves two real-time signals, musl three).

@@ -186,27 +186,34 @@ fn an_exec_drop_in_a_quiet_directory_under_on_tamper_stop_exits_77() {
         "mkdir \"$D/busy\"; python3 -c \"{churn}\" & sleep 1; \
          cp /bin/true \"$D/busy/dropped\"; wait"
     );
-    let out = run(in_ns(
-        &dir,
-        &[
-            "-v",
-            "--on-tamper",
-            "stop",
-            "--grace",
-            "2s",
-            "--termination-log",
-            "",
-        ],
-        &script,
-    ));
-    let stderr = unwrapped(&String::from_utf8_lossy(&out.stderr));
-    assert!(
-        stderr.contains("busy is busy: listed every"),
-        "{}",
-        show(&out)
-    );
-    assert_eq!(out.status.code(), Some(77), "{}", show(&out));
-    assert!(stderr.contains("busy/dropped"), "{}", show(&out));
+    // The directory turns quiet only when the churn outruns the watcher
+    // (one read of 1,024 events or more): a slow machine may not get there
+    // on the first run. Every run must stop with 77 and name the drop.
+    let mut quiet = false;
+    for _ in 0..3 {
+        let out = run(in_ns(
+            &dir,
+            &[
+                "-v",
+                "--on-tamper",
+                "stop",
+                "--grace",
+                "2s",
+                "--termination-log",
+                "",
+            ],
+            &script,
+        ));
+        let stderr = unwrapped(&String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(77), "{}", show(&out));
+        assert!(stderr.contains("busy/dropped"), "{}", show(&out));
+        quiet = stderr.contains("busy is busy: listed every");
+        if quiet {
+            break;
+        }
+        eprintln!("not quiet in this run:\n{}", show(&out));
+    }
+    assert!(quiet, "the churned directory never turned quiet in 3 runs");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

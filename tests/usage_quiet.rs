@@ -118,10 +118,9 @@ fn a_busy_directory_turns_quiet_and_stays_exact() {
     assert_eq!(t.quiet_dirs(), 1, "still busy, still quiet");
     converge(&mut t, "busy for a while", &want);
 
-    // Calm: the full mask is back, and events are followed again.
-    run_for(&mut t, Duration::from_millis(2500));
-    assert_eq!(t.quiet_dirs(), 0, "quiet for a while only");
-    assert_eq!(watch_mask(&t, ino).map(|m| m & FULL), Some(FULL));
+    // Calm: the full mask is back, and events are followed again (the
+    // hold grows with the listing's time, so a loaded machine takes longer).
+    calms_down(&mut t, &busy);
     append(&busy.join("old"), 40_000);
     converge(&mut t, "events again", &want);
     cleanup(&base, &m);
@@ -467,9 +466,6 @@ fn an_exec_drop_in_a_quiet_directory_survives_a_rebuild() {
     while !want.iter().all(|w| seen.iter().any(|r| r == w)) && start.elapsed() < GUARD {
         run_for(&mut t, Duration::from_millis(50));
         t.drain_exec(|c| seen.push(c.rel.to_vec()));
-        if start.elapsed() > Duration::from_secs(2) {
-            break;
-        }
     }
     for w in want {
         assert!(
@@ -605,7 +601,10 @@ fn a_directory_reached_from_two_mounts_never_stays_quiet() {
         Some(FULL),
         "b follows by events"
     );
-    drive(&mut a, &mut b, &mut hub, Duration::from_millis(2500));
+    let start = Instant::now();
+    while a.quiet_dirs() > 0 && start.elapsed() < GUARD {
+        drive(&mut a, &mut b, &mut hub, Duration::from_millis(100));
+    }
     assert_eq!(a.quiet_dirs(), 0, "calm: not listed on a timer for ever");
     assert_eq!(mask(&hub).map(|m| m & FULL), Some(FULL));
     let _ = umount2(&a_path, MntFlags::MNT_DETACH);
