@@ -21,6 +21,8 @@ PACKAGES=(
   "curl:/usr/bin/curl"
   "shellcheck:/usr/bin/shellcheck"
   "python3-venv:/usr/share/doc/python3-venv"
+  "gcc:/usr/bin/gcc"
+  "e2fsprogs:/usr/sbin/mkfs.ext4"
 )
 
 # Manifest validators from PyPI, each in its own venv under a cache dir

@@ -25,7 +25,14 @@ pub fn mount_ext4(base: &Path, at: &Path, mib: u64) {
     File::create(&img)
         .and_then(|f| f.set_len(mib << 20))
         .expect("image");
-    let ok = Command::new("mkfs.ext4")
+    // /usr/sbin is not on every root's PATH (`su` without `-`).
+    let mkfs = Path::new("/usr/sbin/mkfs.ext4");
+    let mkfs = if mkfs.exists() {
+        mkfs
+    } else {
+        Path::new("mkfs.ext4")
+    };
+    let ok = Command::new(mkfs)
         .args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
         .arg(&img)
         .status()
