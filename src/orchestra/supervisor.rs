@@ -239,33 +239,40 @@ impl State {
             // stderr): not for the workload.
             return;
         }
-        let name = signal_name(s.signo);
         if self.phase.main().is_some() {
             // The main child is gone; what is left is being shut down.
+            let name = signal_name(s.signo);
             tracing::debug!(event = "signal", signal = %name, "{name} received during shutdown; not forwarded");
             return;
         }
         let signo = rewritten(&self.settings.rewrite, s.signo);
         let target = self.target;
         if signo == 0 {
+            let name = signal_name(s.signo);
             tracing::debug!(event = "signal", signal = %name, from = s.pid,
                 "{name} dropped (--rewrite {}:0)", s.signo);
             return;
         }
-        let sent = signal_name(signo);
-        let how = if signo == s.signo {
-            format!("forwarded {name}")
-        } else {
-            format!("delivered {name} as {sent} (--rewrite)")
-        };
+        // The signal goes first, before anything that allocates: names and
+        // the log line come after it. (musl's allocator may map a page for a
+        // small string and unmap it when freed: a system call and a page
+        // fault on every forward if it came first.)
+        let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
+        let result = signals::send(target, signo, queued);
         if s.signo == libc::SIGTERM || s.signo == libc::SIGINT {
             if let Some(tx) = &self.settings.on_stop_signal {
                 let _ = tx.send(s.signo);
             }
         }
-        let queued = (s.code == libc::SI_QUEUE).then_some(s.value);
-        match signals::send(target, signo, queued) {
+        let name = signal_name(s.signo);
+        let sent = signal_name(signo);
+        match result {
             Ok(()) => {
+                let how = if signo == s.signo {
+                    format!("forwarded {name}")
+                } else {
+                    format!("delivered {name} as {sent} (--rewrite)")
+                };
                 if self.signal_log.allow(Instant::now()) {
                     tracing::info!(event = "signal", signal = %sent, received = %name, to = target, from = s.pid,
                         "{how} to {}", describe(target));
