@@ -45,7 +45,7 @@ fn not_found_is_127_and_not_executable_is_126_with_the_path() {
     std::fs::write(&file, "not a program").expect("write");
     let out = run(sealinit(&["--", file.to_str().expect("utf8")]));
     assert_eq!(out.status.code(), Some(126), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = unwrapped(&String::from_utf8_lossy(&out.stderr));
     assert!(
         err.contains("data.txt") && err.contains("not executable"),
         "{err}"
@@ -655,7 +655,7 @@ fn a_script_without_shebang_and_no_shell_is_not_executable() {
     };
     let out = without_shell("/nonexistent", &[script.as_os_str()]);
     assert_eq!(out.status.code(), Some(126), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = unwrapped(&String::from_utf8_lossy(&out.stderr));
     assert!(
         err.contains("plain-script") && err.contains("not executable"),
         "{err}"
